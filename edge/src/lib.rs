@@ -1,0 +1,1 @@
+//! livecdn edge: cache with streaming single-flight, h1/h2/h3 listeners (issue 3; not built yet).

@@ -1,0 +1,1 @@
+//! Fuzz bodies: each runs one parser of network input on arbitrary bytes.

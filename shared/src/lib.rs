@@ -1,0 +1,18 @@
+//! livecdn-shared: the media model, network-input parsers, the CMAF muxer, the
+//! LL-HLS playlist model and the config schema.
+//!
+//! Nothing here does I/O: no sockets, no tokio, no clocks read. Every function
+//! takes its input (bytes, times) as arguments so the origin, the edge and the
+//! load-test harness can share it, and so unit tests and fuzzers drive it
+//! directly.
+
+pub mod aac;
+pub mod auth;
+pub mod avc;
+pub mod bytes_reader;
+pub mod cmaf;
+pub mod config;
+pub mod flv;
+pub mod fuzzing;
+pub mod media;
+pub mod playlist;

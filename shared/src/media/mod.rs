@@ -39,7 +39,7 @@ pub struct Frame {
 }
 
 /// Decoder configuration of an H.264 video track, from the FLV sequence header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VideoConfig {
     /// The AVCDecoderConfigurationRecord exactly as received; it becomes `avcC`.
     pub avcc: Bytes,

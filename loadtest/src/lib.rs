@@ -1,1 +1,71 @@
-//! livecdn load-test harness: virtual LL-HLS players and RTMP publishers (issue 4; not built yet).
+//! livecdn load-test harness: virtual LL-HLS players (not built yet) and
+//! synthetic RTMP publishers.
+//!
+//! The harness depends only on `livecdn-shared`, so it can test any RTMP
+//! ingest and LL-HLS server, not just livecdn's own.
+//!
+//! * [`publisher`]: loops the bundled clip ([`sample_flv`]) over RTMP in real
+//!   time; used by `livecdn up --demo` and `livecdn loadtest publish`.
+
+pub mod publisher;
+
+pub use publisher::{parse_rtmp_url, publish, PublishError, PublishOptions, PublishStats, RtmpUrl};
+
+/// The bundled demo clip: 4 s of 640x360 30 fps H.264 Main (B-frames, one
+/// keyframe per second) and AAC-LC 48 kHz stereo, loopable. See
+/// `loadtest/assets/README.md` for how it was made.
+pub fn sample_flv() -> bytes::Bytes {
+    bytes::Bytes::from_static(include_bytes!("../assets/sample.flv"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use livecdn_shared::avc::video_config;
+    use livecdn_shared::flv::{parse_audio_tag, parse_video_tag, AudioTag, TagType, VideoTag};
+
+    use super::*;
+
+    #[test]
+    fn sample_video_sequence_header_parses() {
+        let tags = publisher::read_tags(sample_flv()).unwrap();
+        let avcc = tags
+            .iter()
+            .filter(|t| t.tag_type == TagType::Video)
+            .find_map(|t| match parse_video_tag(t.body.clone()).unwrap() {
+                VideoTag::AvcSequenceHeader(avcc) => Some(avcc),
+                _ => None,
+            })
+            .unwrap();
+        let config = video_config(avcc).unwrap();
+        assert_eq!((config.width, config.height), (640, 360));
+        assert_eq!(config.profile_idc, 77, "Main profile");
+        assert_eq!(config.nal_length_size, 4);
+        let fps = config.frame_rate.unwrap();
+        assert!((fps - 30.0).abs() < 0.01, "{fps} fps");
+    }
+
+    #[test]
+    fn sample_has_b_frames_and_aac() {
+        let tags = publisher::read_tags(sample_flv()).unwrap();
+        let negative_or_positive_cts = tags
+            .iter()
+            .filter(|t| t.tag_type == TagType::Video)
+            .filter_map(|t| match parse_video_tag(t.body.clone()).unwrap() {
+                VideoTag::AvcNalus { cts_ms, .. } => Some(cts_ms),
+                _ => None,
+            })
+            .filter(|cts| *cts != 0)
+            .count();
+        assert!(
+            negative_or_positive_cts > 60,
+            "B-frames give composition offsets"
+        );
+        assert!(tags.iter().any(|t| t.tag_type == TagType::Audio
+            && matches!(
+                parse_audio_tag(t.body.clone()).unwrap(),
+                AudioTag::AacSequenceHeader(_)
+            )));
+        assert!(sample_flv().len() < 400 * 1024);
+    }
+}

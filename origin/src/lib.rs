@@ -1,1 +1,105 @@
-//! livecdn origin.
+//! livecdn origin: RTMP ingest, the LL-HLS packager, and the origin HTTP
+//! server.
+//!
+//! [`Origin::bind`] opens the listeners (so callers learn the real ports,
+//! e.g. when binding `127.0.0.1:0` in tests) and [`Origin::run`] serves
+//! until the shutdown watch flips. Each service is a task the run loop
+//! supervises; none is detached.
+
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod packager;
+pub mod registry;
+pub mod webhook;
+
+use livecdn_shared::config::OriginConfig;
+use packager::PackagerConfig;
+use registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Everything the services share.
+pub struct OriginState {
+    pub config: OriginConfig,
+    pub registry: Registry,
+    pub webhooks: webhook::Webhooks,
+    pub metrics: metrics::Metrics,
+}
+
+impl OriginState {
+    pub fn new(config: OriginConfig) -> Self {
+        let l = &config.llhls;
+        let packager = PackagerConfig {
+            part_target: l.part_target,
+            segment_target: l.segment_target,
+            window_segments: l.window_segments,
+            reconnect_grace: l.reconnect_grace,
+        };
+        Self {
+            registry: Registry::new(packager, l.ended_linger),
+            webhooks: webhook::Webhooks::new(config.webhooks.timeout),
+            metrics: metrics::Metrics::new(),
+            config,
+        }
+    }
+}
+
+/// A bound, not yet running origin.
+pub struct Origin {
+    state: Arc<OriginState>,
+    rtmp: TcpListener,
+    http: TcpListener,
+}
+
+impl Origin {
+    /// Binds the RTMP and HTTP listeners.
+    pub async fn bind(config: OriginConfig) -> std::io::Result<Self> {
+        let rtmp = TcpListener::bind(config.ingest.listen).await?;
+        let http = TcpListener::bind(config.http.listen).await?;
+        Ok(Self {
+            state: Arc::new(OriginState::new(config)),
+            rtmp,
+            http,
+        })
+    }
+
+    pub fn rtmp_addr(&self) -> std::io::Result<SocketAddr> {
+        self.rtmp.local_addr()
+    }
+
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    pub fn state(&self) -> Arc<OriginState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` becomes true.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let state = self.state;
+        let rtmp = tokio::spawn(ingest::serve(self.rtmp, state.clone(), shutdown.clone()));
+        let http = tokio::spawn(http::serve(self.http, state.clone(), shutdown.clone()));
+        let reaper = tokio::spawn(reap(state.clone(), shutdown.clone()));
+        for (name, task) in [("rtmp", rtmp), ("http", http), ("reaper", reaper)] {
+            if let Err(e) = task.await {
+                tracing::error!(service = name, error = %e, "service task failed");
+            }
+        }
+    }
+}
+
+/// Ends streams whose publisher did not come back and drops ended ones.
+async fn reap(state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => state.registry.tick(Instant::now()),
+            _ = shutdown.changed() => break,
+        }
+    }
+}

@@ -1,1 +1,9 @@
-//! Fuzz bodies: each runs one parser of network input on arbitrary bytes.
+//! Fuzz bodies: each runs one parser of network input on arbitrary bytes and
+//! must never panic. The `fuzz/` crate's targets are one line each calling
+//! these; the unit tests of each module run them on seeds and mutations, so
+//! stable CI exercises the same code nightly fuzzing explores.
+
+pub use crate::aac::fuzz_audio_specific_config;
+pub use crate::avc::fuzz_decoder_config;
+pub use crate::flv::{fuzz_audio_tag, fuzz_flv_file, fuzz_video_tag};
+pub use crate::playlist::{fuzz_media_playlist, fuzz_query};

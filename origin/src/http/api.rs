@@ -1,0 +1,122 @@
+//! `/api/streams`, `/metrics`, and small text answers.
+
+use super::body::{self, Body};
+use super::HttpError;
+use crate::packager::Packager;
+use crate::registry::StreamHub;
+use crate::OriginState;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Serialize;
+use std::time::Instant;
+
+pub fn text(status: StatusCode, t: &'static str) -> Response<Body> {
+    let mut resp = Response::new(body::full(Bytes::from_static(t.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn json<T: Serialize>(v: &T) -> Response<Body> {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    let mut resp = Response::new(body::full(Bytes::from(bytes)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[derive(Serialize)]
+struct RenditionInfo {
+    name: String,
+    kind: &'static str,
+    codec: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    last_msn: Option<u64>,
+    last_part: Option<u32>,
+    window_bytes: usize,
+    /// Measured peak and average bits per second over the window.
+    bandwidth_peak: Option<u64>,
+    bandwidth_average: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StreamInfo {
+    name: String,
+    live: bool,
+    ended: bool,
+    health: crate::packager::HealthReport,
+    renditions: Vec<RenditionInfo>,
+    /// Viewer counts come from the edges (not reported yet).
+    viewers: Option<u64>,
+    dropped_frames: u64,
+}
+
+fn info(hub: &StreamHub, now: Instant) -> StreamInfo {
+    hub.read(|p: &Packager| StreamInfo {
+        name: hub.name().to_string(),
+        live: p.is_live() && hub.has_publisher(),
+        ended: p.is_ended(),
+        health: p.health().report(now),
+        renditions: p
+            .tracks()
+            .map(|t| {
+                let video = t.name != crate::packager::AUDIO;
+                let vc = p.video_config().filter(|_| video);
+                let last = t.last_complete_part();
+                let bw = t.bandwidth();
+                RenditionInfo {
+                    name: t.name.clone(),
+                    kind: if video { "video" } else { "audio" },
+                    codec: if video {
+                        vc.map(|c| c.codec_string())
+                    } else {
+                        p.audio_config().map(|a| a.codec_string())
+                    },
+                    width: vc.map(|c| c.width),
+                    height: vc.map(|c| c.height),
+                    last_msn: last.map(|l| l.0),
+                    last_part: last.map(|l| l.1),
+                    window_bytes: t.window_bytes(),
+                    bandwidth_peak: bw.map(|b| b.0),
+                    bandwidth_average: bw.map(|b| b.1),
+                }
+            })
+            .collect(),
+        viewers: None,
+        dropped_frames: p.dropped_frames,
+    })
+}
+
+pub fn streams(state: &OriginState) -> Response<Body> {
+    let now = Instant::now();
+    let list: Vec<StreamInfo> = state.registry.list().iter().map(|h| info(h, now)).collect();
+    json(&list)
+}
+
+pub fn stream(state: &OriginState, name: &str) -> Result<Response<Body>, HttpError> {
+    let hub = state
+        .registry
+        .get(name)
+        .ok_or(HttpError::NotFound("no such stream"))?;
+    Ok(json(&info(&hub, Instant::now())))
+}
+
+pub fn metrics(state: &OriginState) -> Response<Body> {
+    let text = state.metrics.render(&state.registry, Instant::now());
+    let mut resp = Response::new(body::full(Bytes::from(text)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,186 @@
+//! Init segments, segments and parts. A part that is still being produced
+//! (the preload-hinted one) is answered at once and streamed chunk by chunk
+//! as the packager appends frames, so a player gets each frame as soon as
+//! the origin has it.
+
+use super::body::{self, Body, BoxError};
+use super::playlist::{hub, wait_for, Check};
+use super::HttpError;
+use crate::packager::PartLookup;
+use crate::registry::StreamHub;
+use crate::OriginState;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use std::sync::Arc;
+use std::time::Duration;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn media_response(content_type: &'static str, len: Option<usize>, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    if let Some(len) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    resp
+}
+
+fn content_type(hub: &StreamHub, rendition: &str) -> &'static str {
+    if rendition == crate::packager::AUDIO || hub.read(|p| p.video_config().is_none()) {
+        "audio/mp4"
+    } else {
+        "video/mp4"
+    }
+}
+
+/// `init.mp4` / `init-G.mp4`
+pub fn init(
+    state: &OriginState,
+    stream: &str,
+    rendition: &str,
+    gen: u32,
+) -> Result<Response<Body>, HttpError> {
+    let hub = hub(state, stream)?;
+    let bytes = hub
+        .read(|p| p.init(rendition, gen))
+        .ok_or(HttpError::NotFound("no such init segment"))?;
+    let len = bytes.len();
+    Ok(media_response(
+        content_type(&hub, rendition),
+        Some(len),
+        body::full(bytes),
+    ))
+}
+
+/// `MSN.m4s`: complete segments are served whole; the segment in progress
+/// is streamed like a part.
+pub async fn segment(
+    state: &OriginState,
+    stream: &str,
+    rendition: &str,
+    msn: u64,
+) -> Result<Response<Body>, HttpError> {
+    let hub = hub(state, stream)?;
+    let name = rendition.to_string();
+    growing(hub, rendition, move |p, from| {
+        let Some(t) = p.track(&name) else {
+            return PartLookup::Gone;
+        };
+        match t.segment(msn) {
+            Some(s) => {
+                let chunks: Vec<Bytes> = s.body().into_iter().skip(from).collect();
+                PartLookup::Available {
+                    chunks,
+                    complete: s.complete,
+                }
+            }
+            None => PartLookup::Gone,
+        }
+    })
+    .await
+}
+
+/// `MSN.PART.m4s`
+pub async fn part(
+    state: &OriginState,
+    stream: &str,
+    rendition: &str,
+    msn: u64,
+    index: u32,
+) -> Result<Response<Body>, HttpError> {
+    let hub = hub(state, stream)?;
+    let name = rendition.to_string();
+    growing(hub, rendition, move |p, from| match p.track(&name) {
+        Some(t) => t.lookup_part(msn, index, from),
+        None => PartLookup::Gone,
+    })
+    .await
+}
+
+/// Serves an object that may still be growing. `look(packager, from)`
+/// returns the chunks after the first `from`.
+async fn growing<F>(
+    hub: Arc<StreamHub>,
+    rendition: &str,
+    look: F,
+) -> Result<Response<Body>, HttpError>
+where
+    F: Fn(&crate::packager::Packager, usize) -> PartLookup + Send + Sync + 'static,
+{
+    let ctype = content_type(&hub, rendition);
+    let target = Duration::from_secs(hub.read(|p| p.target_duration()));
+    // Hold a request for an upcoming part until its first chunk exists.
+    let (first, complete) = wait_for(&hub, 3 * target, |p| match look(p, 0) {
+        PartLookup::Available { chunks, complete } if !chunks.is_empty() || complete => {
+            Check::Ready((chunks, complete))
+        }
+        PartLookup::Available { .. } | PartLookup::Upcoming => Check::Wait,
+        PartLookup::Gone => Check::Fail(HttpError::NotFound("not in the live window")),
+        PartLookup::TooFarAhead => {
+            Check::Fail(HttpError::NotFound("too far ahead of the live edge"))
+        }
+    })
+    .await?;
+    if complete {
+        let len = first.iter().map(Bytes::len).sum();
+        return Ok(media_response(ctype, Some(len), body::chunks(first)));
+    }
+    // Stream the rest as it is produced. Each step waits for the next window
+    // change, bounded so a publisher that vanishes cannot hold us forever.
+    // Every `Bytes` goes out as its own body frame: shared, never copied.
+    let state = Streaming {
+        queue: first.into(),
+        sent: 0,
+        rx: hub.subscribe(),
+        hub,
+        look,
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, move |mut st| async move {
+        loop {
+            if let Some(b) = st.queue.pop_front() {
+                st.sent += 1;
+                return Some((Ok(b), st));
+            }
+            if st.done {
+                return None;
+            }
+            st.rx.borrow_and_update();
+            match st.hub.read(|p| (st.look)(p, st.sent)) {
+                PartLookup::Available { chunks, complete } => {
+                    st.queue.extend(chunks);
+                    st.done = complete;
+                    if !st.queue.is_empty() || complete {
+                        continue;
+                    }
+                }
+                _ => {
+                    st.done = true;
+                    let e: BoxError = "object left the live window while streaming".into();
+                    return Some((Err(e), st));
+                }
+            }
+            match tokio::time::timeout(3 * target, st.rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    st.done = true;
+                    let e: BoxError = "publisher stalled while streaming".into();
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    });
+    Ok(media_response(ctype, None, body::streaming(stream)))
+}
+
+struct Streaming<F> {
+    queue: std::collections::VecDeque<Bytes>,
+    /// Chunks handed out so far (the index to read from next).
+    sent: usize,
+    rx: tokio::sync::watch::Receiver<u64>,
+    hub: Arc<StreamHub>,
+    look: F,
+    done: bool,
+}

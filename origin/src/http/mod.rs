@@ -1,0 +1,233 @@
+//! The origin's HTTP server: HTTP/1.1 and prior-knowledge h2c on one port
+//! (hyper-util's auto builder), the LL-HLS paths of DESIGN section 3, the
+//! API, metrics and the player page.
+//!
+//! Every response, errors included, goes through [`respond`], which adds
+//! CORS and Timing-Allow-Origin, and every error becomes a status code in
+//! exactly one function, [`HttpError::status`].
+
+mod api;
+mod body;
+mod media;
+mod player;
+mod playlist;
+pub mod router;
+
+use crate::OriginState;
+use body::Body;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use router::Route;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// Maximum simultaneous HTTP connections.
+const MAX_CONNECTIONS: usize = 16_384;
+
+/// What went wrong with a request, classified once.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No such stream, rendition or object (or it left the window).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The request itself is wrong (bad `_HLS_*` directives, msn too far ahead).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A blocking request could not be satisfied in time.
+    #[error("not available yet")]
+    Unavailable { retry_after: Duration },
+    /// Only GET, HEAD and OPTIONS are served.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let mut resp = Response::new(body::full(Bytes::from(format!("{self}\n"))));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        // Negative answers may be cached only very briefly.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=1"));
+        if let HttpError::Unavailable { retry_after } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let HttpError::MethodNotAllowed = &self {
+            h.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+        }
+        resp
+    }
+}
+
+/// Serves HTTP until `shutdown` flips.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<OriginState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let header_timeout = state.config.http.header_timeout;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "http accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(64 * 1024);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(256)
+                .max_header_list_size(64 * 1024)
+                .keep_alive_interval(Some(Duration::from_secs(20)));
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "http connection ended");
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// One request: route, dispatch, then the headers every response carries.
+pub async fn handle(state: &OriginState, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let route = Route::parse(req.uri().path());
+    let kind = route.as_ref().map_or("unknown", Route::kind);
+    let mut resp = match (&method, route) {
+        (&Method::OPTIONS, _) => preflight(),
+        (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+        (&Method::GET | &Method::HEAD, None) => HttpError::NotFound("no such path").into_response(),
+        _ => HttpError::MethodNotAllowed.into_response(),
+    };
+    state.metrics.http(kind, resp.status().as_u16());
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert("timing-allow-origin", HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Age, Content-Length, Date"),
+    );
+    if method == Method::HEAD {
+        *resp.body_mut() = body::empty();
+    }
+    resp
+}
+
+fn preflight() -> Response<Body> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    resp
+}
+
+async fn dispatch(
+    state: &OriginState,
+    req: &Request<Incoming>,
+    route: Route,
+) -> Result<Response<Body>, HttpError> {
+    let query = req.uri().query().unwrap_or("");
+    let gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    match route {
+        Route::Player => Ok(player::page()),
+        Route::HlsJs => player::hls_js(state).await,
+        Route::Healthz => Ok(api::text(StatusCode::OK, "ok\n")),
+        Route::Readyz => Ok(api::text(StatusCode::OK, "ready\n")),
+        Route::Metrics => Ok(api::metrics(state)),
+        Route::ApiStreams => Ok(api::streams(state)),
+        Route::ApiStream(name) => api::stream(state, &name),
+        Route::Master(stream) => playlist::master(state, &stream, gzip).await,
+        Route::Playlist { stream, rendition } => {
+            playlist::media(state, &stream, &rendition, query, gzip).await
+        }
+        Route::Init {
+            stream,
+            rendition,
+            gen,
+        } => media::init(state, &stream, &rendition, gen),
+        Route::Segment {
+            stream,
+            rendition,
+            msn,
+        } => media::segment(state, &stream, &rendition, msn).await,
+        Route::Part {
+            stream,
+            rendition,
+            msn,
+            part,
+        } => media::part(state, &stream, &rendition, msn, part).await,
+    }
+}

@@ -1,0 +1,57 @@
+//! The player page (embedded) and hls.js (from the npm package on disk: it
+//! is not copied into the repository, and the page must work offline).
+
+use super::body::{self, Body};
+use super::HttpError;
+use crate::OriginState;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use std::path::PathBuf;
+
+const PAGE: &str = include_str!("../../../player/index.html");
+
+pub fn page() -> Response<Body> {
+    let mut resp = Response::new(body::full(Bytes::from_static(PAGE.as_bytes())));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Where hls.js is looked for: the configured directory, `LIVECDN_PLAYER_DIR`,
+/// then `player/node_modules/hls.js/dist` of the source tree.
+pub fn player_dir(state: &OriginState) -> PathBuf {
+    state
+        .config
+        .http
+        .player_dir
+        .clone()
+        .or_else(|| std::env::var_os("LIVECDN_PLAYER_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../player/node_modules/hls.js/dist"
+            ))
+        })
+}
+
+pub async fn hls_js(state: &OriginState) -> Result<Response<Body>, HttpError> {
+    let path = player_dir(state).join("hls.min.js");
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        HttpError::NotFound("hls.js is not installed: run `npm ci --prefix player`")
+    })?;
+    let mut resp = Response::new(body::full(Bytes::from(bytes)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,220 @@
+//! Playlists: the multivariant playlist and LL-HLS media playlists with
+//! blocking reload (RFC 8216bis 6.2.5.2) and delta updates (6.2.5.1).
+
+use super::body::{self, Body};
+use super::HttpError;
+use crate::packager::{Packager, AUDIO, SOURCE};
+use crate::registry::StreamHub;
+use crate::OriginState;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use livecdn_shared::playlist::{AudioRendition, HlsQuery, MultivariantPlaylist, Variant};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What a check of the window under the lock decided.
+pub enum Check<T> {
+    Ready(T),
+    Wait,
+    Fail(HttpError),
+}
+
+/// Re-checks `check` after every window change until it is ready, fails,
+/// or `timeout` passes (503 with Retry-After).
+pub async fn wait_for<T>(
+    hub: &StreamHub,
+    timeout: Duration,
+    mut check: impl FnMut(&Packager) -> Check<T>,
+) -> Result<T, HttpError> {
+    let mut rx = hub.subscribe();
+    let deadline = Instant::now() + timeout;
+    loop {
+        rx.borrow_and_update();
+        match hub.read(&mut check) {
+            Check::Ready(t) => return Ok(t),
+            Check::Fail(e) => return Err(e),
+            Check::Wait => {}
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(HttpError::NotFound("stream is gone")),
+            Err(_) => {
+                return Err(HttpError::Unavailable {
+                    retry_after: Duration::from_secs(1),
+                })
+            }
+        }
+    }
+}
+
+pub fn hub(state: &OriginState, stream: &str) -> Result<Arc<StreamHub>, HttpError> {
+    state
+        .registry
+        .get(stream)
+        .ok_or(HttpError::NotFound("no such stream"))
+}
+
+/// A playlist response, gzip-compressed when the client accepts it.
+fn playlist_response(text: String, gzip: bool, max_age: u64) -> Response<Body> {
+    let mut encoded = None;
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(text.len() / 3),
+            flate2::Compression::fast(),
+        );
+        if enc.write_all(text.as_bytes()).is_ok() {
+            encoded = enc.finish().ok();
+        }
+    }
+    let compressed = encoded.is_some();
+    let bytes = encoded.map_or_else(|| Bytes::from(text), Bytes::from);
+    let mut resp = Response::new(body::full(bytes));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.apple.mpegurl"),
+    );
+    if compressed {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+/// `/live/STREAM/RENDITION/index.m3u8[?_HLS_msn=..&_HLS_part=..&_HLS_skip=..]`
+pub async fn media(
+    state: &OriginState,
+    stream: &str,
+    rendition: &str,
+    query: &str,
+    gzip: bool,
+) -> Result<Response<Body>, HttpError> {
+    let hub = hub(state, stream)?;
+    let q = HlsQuery::parse(query).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let target = hub.read(|p| p.target_duration());
+    if let Some(msn) = q.msn {
+        let part = match q.part {
+            Some(p) => Some(
+                u32::try_from(p)
+                    .map_err(|_| HttpError::BadRequest("_HLS_part too large".into()))?,
+            ),
+            None => None,
+        };
+        wait_for(&hub, Duration::from_secs(3 * target), |p| {
+            let Some(t) = p.track(rendition) else {
+                return Check::Fail(HttpError::NotFound("no such rendition"));
+            };
+            // RFC 8216bis: more than two segments past the last one is 400.
+            let limit = t.last_complete_msn().map_or(t.next_msn() + 1, |m| m + 2);
+            if msn > limit {
+                return Check::Fail(HttpError::BadRequest(format!(
+                    "_HLS_msn={msn} is more than two segments ahead of the playlist"
+                )));
+            }
+            if p.is_ended() || t.satisfies(msn, part) {
+                Check::Ready(())
+            } else {
+                Check::Wait
+            }
+        })
+        .await?;
+    }
+    let playlist = hub
+        .read(|p| p.media_playlist(rendition, q.skip))
+        .ok_or(HttpError::NotFound("no such rendition"))?;
+    // Blocking responses name one playlist version forever: cacheable for
+    // six target durations (RFC 8216bis appendix B). Plain ones go stale
+    // with the next part.
+    let max_age = if q.is_blocking() { 6 * target } else { 1 };
+    Ok(playlist_response(playlist.to_string(), gzip, max_age))
+}
+
+/// `/live/STREAM/master.m3u8`: waits briefly for the first part so that a
+/// player that starts with the publisher gets a usable answer.
+pub async fn master(
+    state: &OriginState,
+    stream: &str,
+    gzip: bool,
+) -> Result<Response<Body>, HttpError> {
+    let hub = hub(state, stream)?;
+    let target = hub.read(|p| p.target_duration());
+    let playlist = wait_for(&hub, Duration::from_secs(3 * target), |p| {
+        // Every rendition that has a config must have media, so that the
+        // CODECS and the audio group describe what will really play.
+        let mut tracks = p.tracks().peekable();
+        let ready = tracks.peek().is_some() && tracks.all(|t| t.last_complete_part().is_some());
+        if ready {
+            Check::Ready(multivariant(p))
+        } else {
+            Check::Wait
+        }
+    })
+    .await?;
+    Ok(playlist_response(playlist.to_string(), gzip, 2))
+}
+
+/// Builds the multivariant playlist from what the window has measured.
+fn multivariant(p: &Packager) -> MultivariantPlaylist {
+    let audio = p.track(AUDIO).filter(|t| t.last_complete_part().is_some());
+    let (audio_peak, audio_avg) = audio.and_then(|t| t.bandwidth()).unwrap_or((0, 0));
+    let audio_codec = p.audio_config().map(|a| a.codec_string());
+    let mut out = MultivariantPlaylist {
+        independent_segments: true,
+        variants: Vec::new(),
+        audio: Vec::new(),
+    };
+    let video = p.track(SOURCE).zip(p.video_config());
+    match video {
+        Some((track, vc)) => {
+            let (peak, avg) = track.bandwidth().unwrap_or_else(|| {
+                let b = p.health().bitrate_bps_estimate();
+                (b, b)
+            });
+            let codecs = match (&audio_codec, audio) {
+                (Some(a), Some(_)) => format!("{},{a}", vc.codec_string()),
+                _ => vc.codec_string(),
+            };
+            out.variants.push(Variant {
+                uri: format!("{SOURCE}/index.m3u8"),
+                bandwidth: peak + audio_peak,
+                average_bandwidth: Some(avg + audio_avg),
+                codecs,
+                resolution: Some((vc.width, vc.height)),
+                frame_rate: vc.frame_rate.or_else(|| track.measured_frame_rate()),
+                audio_group: audio.map(|_| "audio".to_string()),
+                name: Some(SOURCE.to_string()),
+            });
+            if let (Some(_), Some(ac)) = (audio, p.audio_config()) {
+                out.audio.push(AudioRendition {
+                    group_id: "audio".to_string(),
+                    name: "audio".to_string(),
+                    uri: format!("{AUDIO}/index.m3u8"),
+                    default: true,
+                    autoselect: true,
+                    channels: Some(ac.channels),
+                    language: None,
+                });
+            }
+        }
+        None => {
+            if let (Some(_), Some(codec)) = (audio, audio_codec) {
+                out.variants.push(Variant {
+                    uri: format!("{AUDIO}/index.m3u8"),
+                    bandwidth: audio_peak,
+                    average_bandwidth: Some(audio_avg),
+                    codecs: codec,
+                    resolution: None,
+                    frame_rate: None,
+                    audio_group: None,
+                    name: Some(AUDIO.to_string()),
+                });
+            }
+        }
+    }
+    out
+}

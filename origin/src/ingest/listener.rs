@@ -1,0 +1,49 @@
+//! The RTMP accept loop: bounded connections, one supervised task each.
+
+use super::session;
+use crate::OriginState;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+/// Accepts RTMP connections until `shutdown` flips.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<OriginState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(state.config.ingest.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "rtmp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "rtmp connection limit reached; closing");
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
+        tokio::spawn(
+            async move {
+                match session::run(socket, peer, state, shutdown).await {
+                    Ok(()) => tracing::info!("rtmp session closed"),
+                    Err(e) => tracing::warn!(reason = %e, "rtmp session closed"),
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! RTMP ingest: the accept loop, one task per connection, and the publish
+//! checks. The RTMP protocol itself is rml_rtmp's sans-IO `ServerSession`;
+//! this module moves bytes between it and the socket and turns its events
+//! into packager input.
+
+pub mod auth;
+mod listener;
+mod session;
+
+pub use listener::serve;

@@ -1,0 +1,375 @@
+//! One RTMP connection: handshake, then rml_rtmp's `ServerSession` driven by
+//! socket bytes. Everything that can go wrong with the peer's bytes ends this
+//! session with a reason; nothing here can affect another stream.
+
+use super::auth::{self, Refusal};
+use crate::registry::{PublishRole, StreamHub};
+use crate::OriginState;
+use bytes::Bytes;
+use livecdn_shared::flv::{self, AudioTag, VideoTag};
+use livecdn_shared::media::{Frame, TrackKind};
+use livecdn_shared::{aac, avc};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+/// Why a session ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Socket error.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Nothing arrived within the idle timeout.
+    #[error("idle for {0:?}")]
+    Idle(std::time::Duration),
+    /// The handshake bytes were invalid.
+    #[error("handshake: {0}")]
+    Handshake(String),
+    /// Malformed RTMP chunks or messages.
+    #[error("rtmp protocol: {0}")]
+    Protocol(String),
+    /// Malformed FLV tag, AVC or AAC configuration.
+    #[error("media: {0}")]
+    Media(String),
+    /// A codec we do not package.
+    #[error("unsupported codec {0}")]
+    Unsupported(String),
+    /// The publish was refused.
+    #[error("publish refused: {0}")]
+    Refused(String),
+}
+
+/// The publish in progress on this connection.
+struct Publishing {
+    hub: Arc<StreamHub>,
+    stream: String,
+    /// Bytes in each NAL length prefix, from the AVC config.
+    nal_length: u8,
+}
+
+struct Conn {
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    state: Arc<OriginState>,
+    session: ServerSession,
+    publishing: Option<Publishing>,
+}
+
+pub async fn run(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    state: Arc<OriginState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let idle = state.config.ingest.idle_timeout;
+    let leftover = tokio::time::timeout(idle, handshake(&mut socket))
+        .await
+        .map_err(|_| SessionError::Idle(idle))??;
+    let (session, initial) = ServerSession::new(ServerSessionConfig::new())
+        .map_err(|e| SessionError::Protocol(e.to_string()))?;
+    let mut conn = Conn {
+        socket,
+        peer,
+        id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+        state,
+        session,
+        publishing: None,
+    };
+    let result = conn.drive(initial, leftover, idle, &mut shutdown).await;
+    conn.finish().await;
+    result
+}
+
+async fn handshake(socket: &mut TcpStream) -> Result<Vec<u8>, SessionError> {
+    let mut hs = Handshake::new(PeerType::Server);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Err(SessionError::Handshake("closed during handshake".into()));
+        }
+        match hs
+            .process_bytes(&buf[..n])
+            .map_err(|e| SessionError::Handshake(format!("{e:?}")))?
+        {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                socket.write_all(&response_bytes).await?;
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                socket.write_all(&response_bytes).await?;
+                return Ok(remaining_bytes);
+            }
+        }
+    }
+}
+
+impl Conn {
+    async fn drive(
+        &mut self,
+        initial: Vec<ServerSessionResult>,
+        leftover: Vec<u8>,
+        idle: std::time::Duration,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), SessionError> {
+        self.handle_results(initial).await?;
+        if !leftover.is_empty() {
+            self.input(&leftover).await?;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let read = tokio::select! {
+                r = tokio::time::timeout(idle, self.socket.read(&mut buf)) => r,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let n = read.map_err(|_| SessionError::Idle(idle))??;
+            if n == 0 {
+                return Ok(());
+            }
+            self.input(&buf[..n]).await?;
+        }
+    }
+
+    async fn input(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        // rml_rtmp's chunk parser is fed untrusted bytes; its errors are
+        // typed, but a panic inside it must not take the process down either.
+        let session = &mut self.session;
+        let results =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.handle_input(bytes)))
+                .map_err(|_| SessionError::Protocol("rtmp parser panicked on input".into()))?
+                .map_err(|e| SessionError::Protocol(e.to_string()))?;
+        self.handle_results(results).await
+    }
+
+    async fn handle_results(
+        &mut self,
+        results: Vec<ServerSessionResult>,
+    ) -> Result<(), SessionError> {
+        for r in results {
+            match r {
+                ServerSessionResult::OutboundResponse(p) => self.socket.write_all(&p.bytes).await?,
+                ServerSessionResult::RaisedEvent(ev) => self.event(ev).await?,
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn event(&mut self, ev: ServerSessionEvent) -> Result<(), SessionError> {
+        match ev {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
+                if app_name.trim_end_matches('/') != self.state.config.ingest.app {
+                    let r = self.session.reject_request(
+                        request_id,
+                        "NetConnection.Connect.Rejected",
+                        "unknown application",
+                    );
+                    self.send(r).await?;
+                    return Err(SessionError::Refused(
+                        Refusal::WrongApp(app_name).to_string(),
+                    ));
+                }
+                let r = self.session.accept_request(request_id);
+                self.send(r).await
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => self.publish(request_id, &app_name, &stream_key).await,
+            ServerSessionEvent::PublishStreamFinished { .. } => {
+                self.finish().await;
+                Ok(())
+            }
+            ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
+                let r = self.session.reject_request(
+                    request_id,
+                    "NetStream.Play.Failed",
+                    "playback is over HLS",
+                );
+                self.send(r).await
+            }
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => self.video(data, timestamp.value),
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => self.audio(data, timestamp.value),
+            _ => Ok(()),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        results: Result<Vec<ServerSessionResult>, rml_rtmp::sessions::ServerSessionError>,
+    ) -> Result<(), SessionError> {
+        let results = results.map_err(|e| SessionError::Protocol(e.to_string()))?;
+        Box::pin(self.handle_results(results)).await
+    }
+
+    async fn publish(&mut self, request_id: u32, app: &str, key: &str) -> Result<(), SessionError> {
+        if self.publishing.is_some() {
+            return Err(SessionError::Protocol(
+                "second publish on one connection".into(),
+            ));
+        }
+        let state = self.state.clone();
+        let grant = auth::authorize(&state.config, &state.webhooks, app, key, self.peer).await;
+        let grant = match grant {
+            Ok(g) => g,
+            Err(refusal) => {
+                state.metrics.publish(refusal.as_str());
+                let r = self.session.reject_request(
+                    request_id,
+                    "NetStream.Publish.BadName",
+                    &refusal.to_string(),
+                );
+                self.send(r).await?;
+                return Err(SessionError::Refused(refusal.to_string()));
+            }
+        };
+        let claim = state
+            .registry
+            .claim(&grant.stream, self.id, grant.backup, Instant::now());
+        let (hub, role) = match claim {
+            Ok(x) => x,
+            Err(e) => {
+                state.metrics.publish("already_live");
+                let r = self.session.reject_request(
+                    request_id,
+                    "NetStream.Publish.BadName",
+                    &e.to_string(),
+                );
+                self.send(r).await?;
+                return Err(SessionError::Refused(e.to_string()));
+            }
+        };
+        tracing::Span::current().record("stream", grant.stream.as_str());
+        tracing::info!(role = ?role, "publish accepted");
+        state.metrics.publish("accepted");
+        self.publishing = Some(Publishing {
+            hub,
+            stream: grant.stream,
+            nal_length: 4,
+        });
+        let r = self.session.accept_request(request_id);
+        self.send(r).await?;
+        if role == PublishRole::Backup {
+            tracing::info!("standing by as backup publisher");
+        }
+        Ok(())
+    }
+
+    fn video(&mut self, data: Bytes, ts: u32) -> Result<(), SessionError> {
+        let Some(p) = self.publishing.as_mut() else {
+            return Err(SessionError::Protocol("media before publish".into()));
+        };
+        match flv::parse_video_tag(data).map_err(|e| SessionError::Media(e.to_string()))? {
+            VideoTag::AvcSequenceHeader(avcc) => {
+                let config =
+                    avc::video_config(avcc).map_err(|e| SessionError::Media(e.to_string()))?;
+                tracing::info!(width = config.width, height = config.height, codec = %config.codec_string(), "video config");
+                p.nal_length = config.nal_length_size;
+                p.hub.video_config(self.id, config);
+            }
+            VideoTag::AvcNalus {
+                keyframe,
+                cts_ms,
+                data,
+            } => {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                // FLV's keyframe flag is what encoders set for IDRs; trust
+                // it only when an IDR NAL is really there.
+                let keyframe = keyframe
+                    && avc::contains_idr(&data, p.nal_length)
+                        .map_err(|e| SessionError::Media(e.to_string()))?;
+                p.hub.frame(
+                    self.id,
+                    Instant::now(),
+                    Frame {
+                        track: TrackKind::Video,
+                        dts_ms: ts,
+                        cts_ms,
+                        keyframe,
+                        data,
+                    },
+                );
+            }
+            VideoTag::AvcEndOfSequence | VideoTag::CommandFrame => {}
+            VideoTag::Unsupported { codec } => return Err(SessionError::Unsupported(codec)),
+        }
+        Ok(())
+    }
+
+    fn audio(&mut self, data: Bytes, ts: u32) -> Result<(), SessionError> {
+        let Some(p) = self.publishing.as_mut() else {
+            return Err(SessionError::Protocol("media before publish".into()));
+        };
+        match flv::parse_audio_tag(data).map_err(|e| SessionError::Media(e.to_string()))? {
+            AudioTag::AacSequenceHeader(asc) => {
+                let config =
+                    aac::audio_config(asc).map_err(|e| SessionError::Media(e.to_string()))?;
+                tracing::info!(
+                    rate = config.sample_rate,
+                    channels = config.channels,
+                    "audio config"
+                );
+                p.hub.audio_config(self.id, config);
+            }
+            AudioTag::AacRaw(data) => {
+                if !data.is_empty() {
+                    p.hub.frame(
+                        self.id,
+                        Instant::now(),
+                        Frame {
+                            track: TrackKind::Audio,
+                            dts_ms: ts,
+                            cts_ms: 0,
+                            keyframe: true,
+                            data,
+                        },
+                    );
+                }
+            }
+            AudioTag::Unsupported { codec } => return Err(SessionError::Unsupported(codec)),
+        }
+        Ok(())
+    }
+
+    /// Detaches from the stream (once) and tells the webhook.
+    async fn finish(&mut self) {
+        let Some(p) = self.publishing.take() else {
+            return;
+        };
+        p.hub.detach(self.id, Instant::now());
+        tracing::info!("publish finished");
+        if let Some(url) = self.state.config.webhooks.on_publish_done.clone() {
+            let body = serde_json::json!({"event": "publish_done", "stream": p.stream, "client": self.peer.to_string()});
+            let hooks = self.state.webhooks.clone();
+            tokio::spawn(async move {
+                if let Err(e) = hooks.post(&url, &body).await {
+                    tracing::warn!(error = %e, "on_publish_done webhook failed");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Origin metrics in Prometheus text format: counters kept by
+//! prometheus-client, per-stream ingest health read from the registry at
+//! scrape time (so a removed stream disappears from the output).
+
+use crate::registry::Registry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use std::fmt::Write;
+use std::time::Instant;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: prometheus_client::registry::Registry,
+    publishes: Family<Labels, Counter>,
+    http: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("livecdn_origin");
+        let publishes = Family::<Labels, Counter>::default();
+        let http = Family::<Labels, Counter>::default();
+        registry.register(
+            "publishes",
+            "RTMP publish attempts by result (accepted or the refusal reason)",
+            publishes.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by object kind and status code",
+            http.clone(),
+        );
+        Self {
+            registry,
+            publishes,
+            http,
+        }
+    }
+
+    pub fn publish(&self, result: &str) {
+        self.publishes
+            .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    pub fn http(&self, kind: &'static str, status: u16) {
+        self.http
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+    }
+
+    /// The whole exposition: counters, then per-stream gauges.
+    pub fn render(&self, streams: &Registry, now: Instant) -> String {
+        let mut out = String::with_capacity(4096);
+        if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        let gauges: [(&str, &str); 6] = [
+            ("ingest_bitrate_bps", "Ingest bitrate over the last 5 s"),
+            (
+                "ingest_fps",
+                "Video frames per second received over the last 5 s",
+            ),
+            (
+                "keyframe_interval_seconds",
+                "Media time between the last two IDRs",
+            ),
+            (
+                "av_drift_ms",
+                "Latest video timestamp minus latest audio timestamp",
+            ),
+            (
+                "window_bytes",
+                "Media bytes held in the live window, all renditions",
+            ),
+            (
+                "publisher_connected",
+                "1 while a publisher feeds the stream",
+            ),
+        ];
+        let hubs = streams.list();
+        let rows: Vec<_> = hubs
+            .iter()
+            .map(|h| {
+                let (report, bytes) = h.read(|p| {
+                    (
+                        p.health().report(now),
+                        p.tracks().map(|t| t.window_bytes()).sum::<usize>(),
+                    )
+                });
+                (h.name().to_string(), report, bytes, h.has_publisher())
+            })
+            .collect();
+        for (i, (name, help)) in gauges.iter().enumerate() {
+            let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
+            let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+            for (stream, r, bytes, live) in &rows {
+                let v = match i {
+                    0 => Some(r.bitrate_bps as f64),
+                    1 => Some(r.video_fps),
+                    2 => r.keyframe_interval_s,
+                    3 => r.av_drift_ms.map(|d| d as f64),
+                    4 => Some(*bytes as f64),
+                    _ => Some(if *live { 1.0 } else { 0.0 }),
+                };
+                if let Some(v) = v {
+                    let _ = writeln!(out, "livecdn_origin_{name}{{stream=\"{stream}\"}} {v}");
+                }
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}

@@ -1,0 +1,182 @@
+//! One live stream: its packager behind a short lock, and a version counter
+//! that wakes waiting requests.
+//!
+//! The lock is a `std::sync::Mutex`, held only for the duration of a
+//! packager call or a window read (microseconds), never across an await.
+//! Waiters subscribe to `version` (a `tokio::sync::watch`), which is bumped
+//! after every change: one wakeup per change however many requests wait.
+
+use crate::packager::Packager;
+use crate::packager::PackagerConfig;
+use livecdn_shared::media::{AudioConfig, VideoConfig};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// What a publisher became when it attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishRole {
+    /// Its frames feed the stream.
+    Primary,
+    /// Standing by: takes over when the primary stops.
+    Backup,
+}
+
+#[derive(Debug)]
+struct Publishers {
+    active: Option<u64>,
+    /// Backups in arrival order, with the configs they sent (applied when
+    /// they take over).
+    standby: Vec<(u64, Option<VideoConfig>, Option<AudioConfig>)>,
+    ended_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct StreamHub {
+    name: String,
+    packager: Mutex<Packager>,
+    publishers: Mutex<Publishers>,
+    version: watch::Sender<u64>,
+}
+
+impl StreamHub {
+    pub fn new(name: &str, cfg: PackagerConfig, now: Instant, wall: SystemTime) -> Self {
+        Self {
+            name: name.to_string(),
+            packager: Mutex::new(Packager::new(cfg, now, wall)),
+            publishers: Mutex::new(Publishers {
+                active: None,
+                standby: Vec::new(),
+                ended_at: None,
+            }),
+            version: watch::channel(0).0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads the packager state. Keep `f` short: it runs under the lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Packager) -> R) -> R {
+        f(&self.packager.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Changes the packager state and wakes waiters if `f` says it changed.
+    fn update(&self, f: impl FnOnce(&mut Packager) -> bool) -> bool {
+        let changed = f(&mut self.packager.lock().unwrap_or_else(|e| e.into_inner()));
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
+        changed
+    }
+
+    /// A receiver that sees every change to the window.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn pubs(&self) -> std::sync::MutexGuard<'_, Publishers> {
+        self.publishers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Attaches a publisher session; None if refused.
+    pub fn attach(&self, session: u64, backup_allowed: bool, now: Instant) -> Option<PublishRole> {
+        let mut p = self.pubs();
+        match p.active {
+            None => {
+                p.active = Some(session);
+                p.ended_at = None;
+                drop(p);
+                self.update(|pk| pk.handle_publisher_back(now));
+                Some(PublishRole::Primary)
+            }
+            Some(_) if backup_allowed => {
+                p.standby.push((session, None, None));
+                Some(PublishRole::Backup)
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn is_active(&self, session: u64) -> bool {
+        self.pubs().active == Some(session)
+    }
+
+    /// Feeds a frame from `session`; frames of a standby backup are ignored.
+    pub fn frame(&self, session: u64, now: Instant, frame: livecdn_shared::media::Frame) {
+        if self.is_active(session) {
+            self.update(|p| p.handle_frame(now, frame));
+        }
+    }
+
+    pub fn video_config(&self, session: u64, config: VideoConfig) {
+        if self.is_active(session) {
+            self.update(|p| p.handle_video_config(config));
+        } else if let Some(s) = self.pubs().standby.iter_mut().find(|s| s.0 == session) {
+            s.1 = Some(config);
+        }
+    }
+
+    pub fn audio_config(&self, session: u64, config: AudioConfig) {
+        if self.is_active(session) {
+            self.update(|p| p.handle_audio_config(config));
+        } else if let Some(s) = self.pubs().standby.iter_mut().find(|s| s.0 == session) {
+            s.2 = Some(config);
+        }
+    }
+
+    /// A publisher session ended. If it was the primary, a backup takes over
+    /// (after a discontinuity), or the stream waits for a reconnect.
+    pub fn detach(&self, session: u64, now: Instant) {
+        let mut p = self.pubs();
+        p.standby.retain(|s| s.0 != session);
+        if p.active != Some(session) {
+            return;
+        }
+        p.active = None;
+        let next = if p.standby.is_empty() {
+            None
+        } else {
+            Some(p.standby.remove(0))
+        };
+        if let Some((id, _, _)) = &next {
+            p.active = Some(*id);
+        }
+        drop(p);
+        self.update(|pk| pk.handle_publisher_lost(now));
+        if let Some((id, video, audio)) = next {
+            tracing::info!(stream = %self.name, session = id, "backup publisher takes over");
+            self.update(|pk| {
+                pk.handle_publisher_back(now);
+                if let Some(v) = video {
+                    pk.handle_video_config(v);
+                }
+                if let Some(a) = audio {
+                    pk.handle_audio_config(a);
+                }
+                true
+            });
+        }
+    }
+
+    pub fn has_publisher(&self) -> bool {
+        self.pubs().active.is_some()
+    }
+
+    /// Runs the packager's timeouts (grace period -> ENDLIST).
+    pub fn tick(&self, now: Instant) {
+        let ended = self.update(|p| p.handle_timeout(now));
+        if ended {
+            tracing::info!(stream = %self.name, "publisher did not come back; stream ended");
+            self.pubs().ended_at = Some(now);
+        }
+    }
+
+    /// How long ago the stream ended, if it has.
+    pub fn ended_for(&self, now: Instant) -> Option<Duration> {
+        self.pubs()
+            .ended_at
+            .map(|t| now.saturating_duration_since(t))
+    }
+}

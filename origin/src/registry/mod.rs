@@ -1,0 +1,99 @@
+//! Live streams by name: one [`StreamHub`] per stream, shared by the ingest
+//! session that feeds it and the HTTP requests that read it.
+
+mod hub;
+
+pub use hub::{PublishRole, StreamHub};
+
+use crate::packager::PackagerConfig;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why a publish was refused by the registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// Another publisher is live on this name and this one is not a backup.
+    #[error("stream {0:?} already has a live publisher")]
+    AlreadyLive(String),
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    streams: Mutex<HashMap<String, Arc<StreamHub>>>,
+    packager: PackagerConfig,
+    ended_linger: Duration,
+}
+
+impl Registry {
+    pub fn new(packager: PackagerConfig, ended_linger: Duration) -> Self {
+        Self {
+            streams: Mutex::new(HashMap::new()),
+            packager,
+            ended_linger,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StreamHub>>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (every operation is a single insert/remove), so poisoning is ignored.
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<StreamHub>> {
+        self.lock().get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<StreamHub>> {
+        let mut v: Vec<_> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    /// Attaches publisher `session` to stream `name`, creating the stream or
+    /// resuming it within its grace period.
+    pub fn claim(
+        &self,
+        name: &str,
+        session: u64,
+        backup_allowed: bool,
+        now: Instant,
+    ) -> Result<(Arc<StreamHub>, PublishRole), ClaimError> {
+        let mut map = self.lock();
+        let hub = map
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(StreamHub::new(
+                    name,
+                    self.packager.clone(),
+                    now,
+                    SystemTime::now(),
+                ))
+            })
+            .clone();
+        drop(map);
+        let role = hub
+            .attach(session, backup_allowed, now)
+            .ok_or_else(|| ClaimError::AlreadyLive(name.to_string()))?;
+        Ok((hub, role))
+    }
+
+    /// Runs timeouts and removes streams that ended long enough ago.
+    pub fn tick(&self, now: Instant) {
+        let hubs = self.list();
+        let mut gone = Vec::new();
+        for hub in hubs {
+            hub.tick(now);
+            if hub.ended_for(now).is_some_and(|d| d >= self.ended_linger) {
+                gone.push(hub.name().to_string());
+            }
+        }
+        if !gone.is_empty() {
+            let mut map = self.lock();
+            for name in gone {
+                tracing::info!(stream = %name, "stream removed");
+                map.remove(&name);
+            }
+        }
+    }
+}

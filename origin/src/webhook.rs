@@ -1,0 +1,85 @@
+//! Webhooks to the operator's backend: `on_publish` decides, `on_publish_done`
+//! informs. Plain HTTP POST with a JSON body and a timeout.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// Why a webhook call did not give a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The URL could not be parsed.
+    #[error("bad webhook url {0:?}")]
+    Url(String),
+    /// No answer within the configured timeout.
+    #[error("webhook timed out after {0:?}")]
+    Timeout(Duration),
+    /// Connection or protocol failure.
+    #[error("webhook request failed: {0}")]
+    Request(String),
+}
+
+/// The backend's answer: status and body.
+#[derive(Debug, Clone)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl WebhookAnswer {
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+#[derive(Clone)]
+pub struct Webhooks {
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Webhooks {
+    pub fn new(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        }
+    }
+
+    /// POSTs `body` as JSON to `url` and reads the answer (at most 64 KiB).
+    pub async fn post(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<WebhookAnswer, WebhookError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| WebhookError::Url(url.to_string()))?;
+        let req = http::Request::post(uri)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::USER_AGENT, "livecdn-origin")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| WebhookError::Request(e.to_string()))?;
+        let call = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| WebhookError::Request(e.to_string()))?;
+            let status = resp.status().as_u16();
+            let body = http_body_util::Limited::new(resp.into_body(), 64 * 1024)
+                .collect()
+                .await
+                .map_err(|e| WebhookError::Request(e.to_string()))?
+                .to_bytes();
+            Ok(WebhookAnswer { status, body })
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| WebhookError::Timeout(self.timeout))?
+    }
+}

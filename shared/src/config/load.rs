@@ -1,0 +1,206 @@
+//! Reading and validating config files, with errors that name the line.
+
+use super::OriginConfig;
+use std::path::Path;
+use std::time::Duration;
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// TOML syntax or a value of the wrong type, at a line and column.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The values parse but make no sense together.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// Reads and validates an origin config file.
+pub fn load_origin(path: &Path) -> Result<OriginConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    parse_origin(&text, &name)
+}
+
+/// Parses and validates origin config text; `name` labels errors.
+pub fn parse_origin(text: &str, name: &str) -> Result<OriginConfig, ConfigError> {
+    let config: OriginConfig = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((1, 1));
+        ConfigError::Syntax {
+            path: name.to_string(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    validate(&config, name)?;
+    Ok(config)
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
+    let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+        path: path.to_string(),
+        key,
+        message,
+    };
+    let part = c.llhls.part_target;
+    if part < Duration::from_millis(100) || part > Duration::from_secs(1) {
+        return Err(invalid(
+            "llhls.part_target",
+            format!("{part:?} is outside 100ms..=1s"),
+        ));
+    }
+    if c.llhls.segment_target < part * 2 || c.llhls.segment_target > Duration::from_secs(10) {
+        return Err(invalid(
+            "llhls.segment_target",
+            "must be at least two part targets and at most 10s".to_string(),
+        ));
+    }
+    if !(3..=100).contains(&c.llhls.window_segments) {
+        return Err(invalid(
+            "llhls.window_segments",
+            "must be between 3 and 100".to_string(),
+        ));
+    }
+    if c.ingest.app.is_empty() || c.ingest.app.contains('/') {
+        return Err(invalid(
+            "ingest.app",
+            "must be a non-empty name without '/'".to_string(),
+        ));
+    }
+    for k in &c.ingest.static_keys {
+        if !crate::auth::valid_stream_name(&k.stream) {
+            return Err(invalid(
+                "ingest.static_keys",
+                format!(
+                    "stream name {:?} must match [A-Za-z0-9_-]{{1,64}}",
+                    k.stream
+                ),
+            ));
+        }
+        if k.key.len() < 8 {
+            return Err(invalid(
+                "ingest.static_keys",
+                format!("key for {:?} is shorter than 8 characters", k.stream),
+            ));
+        }
+    }
+    if let Some(s) = &c.secret {
+        if s.len() < 16 {
+            return Err(invalid(
+                "secret",
+                "must be at least 16 characters".to_string(),
+            ));
+        }
+    }
+    for (key, url) in [
+        ("webhooks.on_publish", &c.webhooks.on_publish),
+        ("webhooks.on_publish_done", &c.webhooks.on_publish_done),
+    ] {
+        if let Some(u) = url {
+            if !u.starts_with("http://") {
+                return Err(invalid(key, format!("{u:?} must be an http:// URL")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse_origin("", "t.toml").expect("defaults");
+        assert_eq!(c, OriginConfig::default());
+        assert_eq!(c.llhls.part_target, Duration::from_millis(333));
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        let c = parse_origin(
+            "[llhls]\npart_target = \"200ms\"\nsegment_target = \"4s\"\n",
+            "t",
+        )
+        .expect("valid");
+        assert_eq!(c.llhls.part_target, Duration::from_millis(200));
+        assert_eq!(c.llhls.segment_target, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn unknown_key_reports_line_and_column() {
+        let err = parse_origin("[ingest]\napp = \"live\"\nbogus = 1\n", "o.toml")
+            .expect_err("unknown key");
+        match err {
+            ConfigError::Syntax { line, column, .. } => assert_eq!((line, column), (3, 1)),
+            other => panic!("wrong error {other}"),
+        }
+        let text = parse_origin("[ingest]\napp = \"live\"\nbogus = 1\n", "o.toml")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(text.starts_with("o.toml:3:1:"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_reports_line() {
+        let err =
+            parse_origin("\n\n[llhls]\nwindow_segments = \"ten\"\n", "o.toml").expect_err("type");
+        assert!(err.to_string().starts_with("o.toml:4:"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for (text, key) in [
+            ("[llhls]\npart_target = \"50ms\"", "llhls.part_target"),
+            (
+                "[llhls]\nsegment_target = \"300ms\"",
+                "llhls.segment_target",
+            ),
+            ("[llhls]\nwindow_segments = 1", "llhls.window_segments"),
+            ("secret = \"short\"", "secret"),
+            (
+                "[webhooks]\non_publish = \"ftp://x\"",
+                "webhooks.on_publish",
+            ),
+            (
+                "[[ingest.static_keys]]\nkey = \"longenough\"\nstream = \"a/b\"",
+                "ingest.static_keys",
+            ),
+        ] {
+            match parse_origin(text, "t") {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: expected invalid {key}, got {other:?}"),
+            }
+        }
+    }
+}

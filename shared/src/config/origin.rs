@@ -1,0 +1,146 @@
+//! The origin's configuration: what `config/origin.toml` may say.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Whole origin configuration. Unknown keys are errors so that a typo in a
+/// config file fails at start instead of being silently ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// HMAC secret for signed stream keys and playback tokens. `None` means
+    /// signed keys are not accepted (static keys and webhooks still work);
+    /// `livecdn up` generates one for its lifetime.
+    pub secret: Option<String>,
+    pub ingest: IngestConfig,
+    pub http: OriginHttpConfig,
+    pub llhls: LlHlsConfig,
+    pub webhooks: WebhookConfig,
+}
+
+/// A key that publishes to a fixed stream name without signing, for encoders
+/// configured once by hand.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticKey {
+    /// The secret the encoder sends as its stream key.
+    pub key: String,
+    /// The public stream name it publishes to.
+    pub stream: String,
+    /// A second publisher with this key becomes the stream's backup instead
+    /// of being refused, and takes over when the primary stops.
+    #[serde(default)]
+    pub backup: bool,
+}
+
+/// RTMP ingest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Address the RTMP listener binds.
+    pub listen: SocketAddr,
+    /// The RTMP application name publishers connect to (`rtmp://HOST/APP`).
+    pub app: String,
+    /// Keys that need no signature.
+    pub static_keys: Vec<StaticKey>,
+    /// A publisher that sends nothing for this long is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Maximum simultaneous RTMP connections (publishers and half-open ones).
+    pub max_connections: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            app: "live".to_string(),
+            static_keys: Vec::new(),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// The origin's HTTP server (LL-HLS, API, metrics, player page).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginHttpConfig {
+    /// Address the HTTP listener binds (HTTP/1.1 and prior-knowledge h2c).
+    pub listen: SocketAddr,
+    /// Directory holding `hls.min.js` for the player page (from the npm
+    /// package `hls.js`); by default `player/node_modules/hls.js/dist` of
+    /// the source tree.
+    pub player_dir: Option<PathBuf>,
+    /// Requests whose headers do not arrive within this time are dropped.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+}
+
+impl Default for OriginHttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            player_dir: None,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Low-Latency HLS packaging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlHlsConfig {
+    /// Partial segment target (PART-TARGET); 0.1 s to 1 s.
+    #[serde(with = "humantime_serde")]
+    pub part_target: Duration,
+    /// Segment target; a segment is cut at the first IDR after it.
+    #[serde(with = "humantime_serde")]
+    pub segment_target: Duration,
+    /// Complete segments kept in the live window (memory is bounded by it).
+    pub window_segments: usize,
+    /// A publisher that reconnects within this time continues the stream
+    /// (with EXT-X-DISCONTINUITY); after it the stream ends (EXT-X-ENDLIST).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_grace: Duration,
+    /// An ended stream stays listed this long so players see ENDLIST.
+    #[serde(with = "humantime_serde")]
+    pub ended_linger: Duration,
+}
+
+impl Default for LlHlsConfig {
+    fn default() -> Self {
+        Self {
+            part_target: Duration::from_millis(333),
+            segment_target: Duration::from_secs(2),
+            window_segments: 10,
+            reconnect_grace: Duration::from_secs(10),
+            ended_linger: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Webhooks to the operator's backend.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// POSTed `{"event":"publish","stream":..,"key":..,"client":..}` before a
+    /// publish is accepted; any non-2xx answer (or a timeout) refuses it.
+    pub on_publish: Option<String>,
+    /// POSTed when a publisher stops; the answer is ignored.
+    pub on_publish_done: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            on_publish: None,
+            on_publish_done: None,
+            timeout: Duration::from_secs(3),
+        }
+    }
+}

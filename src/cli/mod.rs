@@ -1,0 +1,215 @@
+//! Command definitions (clap) and dispatch.
+
+mod up;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use livecdn_shared::config::{self, OriginConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "livecdn",
+    version,
+    about = "Live-video CDN: RTMP in, Low-Latency HLS out"
+)]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "LIVECDN_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that override the origin config file.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct OriginFlags {
+    /// Origin config file (TOML); built-in defaults without it.
+    #[arg(long, env = "LIVECDN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// RTMP listen address (ingest.listen).
+    #[arg(long, env = "LIVECDN_RTMP_LISTEN")]
+    pub rtmp_listen: Option<SocketAddr>,
+    /// HTTP listen address (http.listen).
+    #[arg(long, env = "LIVECDN_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Signing secret for stream keys (secret).
+    #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Part target, e.g. 333ms (llhls.part_target).
+    #[arg(long, env = "LIVECDN_PART_TARGET", value_parser = humantime::parse_duration)]
+    pub part_target: Option<Duration>,
+    /// Segment target, e.g. 2s (llhls.segment_target).
+    #[arg(long, env = "LIVECDN_SEGMENT_TARGET", value_parser = humantime::parse_duration)]
+    pub segment_target: Option<Duration>,
+    /// on_publish webhook URL (webhooks.on_publish).
+    #[arg(long, env = "LIVECDN_ON_PUBLISH")]
+    pub on_publish: Option<String>,
+    /// on_publish_done webhook URL (webhooks.on_publish_done).
+    #[arg(long, env = "LIVECDN_ON_PUBLISH_DONE")]
+    pub on_publish_done: Option<String>,
+    /// Grace period for a publisher to reconnect (llhls.reconnect_grace).
+    #[arg(long, env = "LIVECDN_RECONNECT_GRACE", value_parser = humantime::parse_duration)]
+    pub reconnect_grace: Option<Duration>,
+}
+
+impl OriginFlags {
+    /// File (or defaults), then env and flags on top; validated.
+    pub fn load(&self) -> anyhow::Result<OriginConfig> {
+        let mut c = match &self.config {
+            Some(path) => config::load_origin(path)?,
+            None => OriginConfig::default(),
+        };
+        if let Some(v) = self.rtmp_listen {
+            c.ingest.listen = v;
+        }
+        if let Some(v) = self.http_listen {
+            c.http.listen = v;
+        }
+        if let Some(v) = &self.secret {
+            c.secret = Some(v.clone());
+        }
+        if let Some(v) = self.part_target {
+            c.llhls.part_target = v;
+        }
+        if let Some(v) = self.segment_target {
+            c.llhls.segment_target = v;
+        }
+        if let Some(v) = self.reconnect_grace {
+            c.llhls.reconnect_grace = v;
+        }
+        if let Some(v) = &self.on_publish {
+            c.webhooks.on_publish = Some(v.clone());
+        }
+        if let Some(v) = &self.on_publish_done {
+            c.webhooks.on_publish_done = Some(v.clone());
+        }
+        // Re-validate what the flags changed, through the same checks.
+        let text = toml::to_string(&c).context("serialising config")?;
+        config::parse_origin(&text, "flags and environment")?;
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Origin and edge in one process on localhost; prints OBS settings and URLs.
+    Up {
+        /// Also publish a built-in synthetic test stream named `demo`.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        origin: OriginFlags,
+    },
+    /// Run an origin.
+    Origin {
+        #[command(flatten)]
+        origin: OriginFlags,
+    },
+    /// Mint a signed stream key for publishing.
+    Key {
+        stream: String,
+        /// Validity, e.g. 24h.
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        #[command(flatten)]
+        origin: OriginFlags,
+    },
+    /// Mint a signed playback token.
+    Token {
+        stream: String,
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        #[command(flatten)]
+        origin: OriginFlags,
+    },
+    /// Validate a config file; errors name the line and column.
+    CheckConfig { file: PathBuf },
+}
+
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIVECDN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn secret_of(c: &OriginConfig) -> anyhow::Result<String> {
+    c.secret
+        .clone()
+        .context("no signing secret: set `secret` in the config or LIVECDN_SECRET")
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up { demo, origin } => {
+            let explicit = origin.rtmp_listen.is_some()
+                || origin.http_listen.is_some()
+                || origin.config.is_some();
+            runtime()?.block_on(up::run(origin.load()?, demo, explicit))
+        }
+        Command::Origin { origin } => runtime()?.block_on(up::run_origin(origin.load()?)),
+        Command::Key {
+            stream,
+            ttl,
+            origin,
+        } => {
+            anyhow::ensure!(
+                livecdn_shared::auth::valid_stream_name(&stream),
+                "stream names are 1-64 of [A-Za-z0-9_-]"
+            );
+            let secret = secret_of(&origin.load()?)?;
+            let expires = unix_now() + ttl.as_secs();
+            println!("stream {stream}, valid until unix time {expires}");
+            println!(
+                "{}",
+                livecdn_shared::auth::sign_key(secret.as_bytes(), &stream, expires)
+            );
+            Ok(())
+        }
+        Command::Token {
+            stream,
+            ttl,
+            origin,
+        } => {
+            anyhow::ensure!(
+                livecdn_shared::auth::valid_stream_name(&stream),
+                "stream names are 1-64 of [A-Za-z0-9_-]"
+            );
+            let secret = secret_of(&origin.load()?)?;
+            let expires = unix_now() + ttl.as_secs();
+            println!("stream {stream}, valid until unix time {expires}");
+            println!(
+                "{}",
+                livecdn_shared::auth::sign_token(secret.as_bytes(), &stream, expires)
+            );
+            Ok(())
+        }
+        Command::CheckConfig { file } => {
+            config::load_origin(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `livecdn up` and `livecdn origin`: run until Ctrl-C.
+
+use livecdn_loadtest::{PublishOptions, RtmpUrl};
+use livecdn_origin::Origin;
+use livecdn_shared::config::OriginConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Flips the shutdown watch on Ctrl-C or SIGTERM.
+fn shutdown_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            } else {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
+    if config.secret.is_none() {
+        tracing::warn!(
+            "no secret configured: signed stream keys are refused (static keys and webhooks still work)"
+        );
+    }
+    let origin = Origin::bind(config).await?;
+    // Machine-readable line for scripts and tests (they bind port 0).
+    println!(
+        "listening rtmp={} http={}",
+        origin.rtmp_addr()?,
+        origin.http_addr()?
+    );
+    origin.run(shutdown_on_signal()).await;
+    Ok(())
+}
+
+/// `livecdn up`: everything on localhost with a fresh secret, OBS settings
+/// printed, and with `--demo` a built-in publisher looping the sample clip.
+pub async fn run(
+    mut config: OriginConfig,
+    demo: bool,
+    explicit_listen: bool,
+) -> anyhow::Result<()> {
+    if !explicit_listen {
+        config.ingest.listen = SocketAddr::from(([127, 0, 0, 1], config.ingest.listen.port()));
+        config.http.listen = SocketAddr::from(([127, 0, 0, 1], config.http.listen.port()));
+    }
+    let secret = config.secret.clone().unwrap_or_else(|| {
+        let bytes: [u8; 24] = rand::random();
+        hex::encode(bytes)
+    });
+    config.secret = Some(secret.clone());
+    let origin = Origin::bind(config.clone()).await?;
+    let rtmp = origin.rtmp_addr()?;
+    let http = origin.http_addr()?;
+    let expires = super::unix_now() + 24 * 3600;
+    let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
+    let app = &config.ingest.app;
+    println!("listening rtmp={rtmp} http={http}");
+    println!();
+    println!("livecdn is up.");
+    println!("  OBS  Settings > Stream > Service: Custom");
+    println!(
+        "       Server:     rtmp://{}:{}/{app}",
+        host(rtmp),
+        rtmp.port()
+    );
+    println!("       Stream Key: {obs_key}   (stream \"obs\", valid 24 h)");
+    println!("  ffmpeg -re -i INPUT -c:v libx264 -pix_fmt yuv420p -c:a aac -f flv rtmp://{}:{}/{app}/{obs_key}", host(rtmp), rtmp.port());
+    println!("  Player:  http://{}:{}/", host(http), http.port());
+    if demo {
+        println!(
+            "           http://{}:{}/?stream=demo  (built-in test stream)",
+            host(http),
+            http.port()
+        );
+    }
+    println!(
+        "  Metrics: http://{}:{}/metrics   API: http://{}:{}/api/streams",
+        host(http),
+        http.port(),
+        host(http),
+        http.port()
+    );
+    println!("  Secret for this run (LIVECDN_SECRET): {secret}");
+    println!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
+    let shutdown = shutdown_on_signal();
+    let publisher = demo.then(|| {
+        let url = RtmpUrl::new(
+            host(rtmp),
+            rtmp.port(),
+            app.clone(),
+            livecdn_shared::auth::sign_key(secret.as_bytes(), "demo", expires),
+        );
+        tokio::spawn(demo_publisher(url, shutdown.clone()))
+    });
+    origin.run(shutdown).await;
+    if let Some(p) = publisher {
+        let _ = p.await;
+    }
+    Ok(())
+}
+
+fn host(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    }
+}
+
+/// Publishes the bundled clip until shutdown, reconnecting with backoff if
+/// the session drops (the origin restarting, say).
+async fn demo_publisher(url: RtmpUrl, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let started = std::time::Instant::now();
+        let result =
+            livecdn_loadtest::publish(&url, PublishOptions::default(), shutdown.clone()).await;
+        if *shutdown.borrow() {
+            return;
+        }
+        match result {
+            Ok(stats) => tracing::info!(?stats, "demo publisher finished"),
+            Err(e) => tracing::warn!(error = %e, "demo publisher failed; retrying"),
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(200);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,102 @@
+//! A small HTTP client for tests (hyper, HTTP/1.1 or h2c), with timing of
+//! the first body byte so tests can see streaming.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::{Duration, Instant};
+
+pub struct Fetched {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    /// From sending the request to the first body frame.
+    pub first_byte: Option<Duration>,
+    /// From sending the request to the end of the body.
+    pub total: Duration,
+    /// Body frames received (more than one means it was streamed).
+    pub frames: usize,
+}
+
+impl Fetched {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+pub async fn get(url: &str) -> Fetched {
+    get_with(url, &[], false).await
+}
+
+pub async fn get_with(url: &str, headers: &[(&str, &str)], h2: bool) -> Fetched {
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(h2)
+        .build_http::<http_body_util::Empty<Bytes>>();
+    let mut req = http::Request::get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(http_body_util::Empty::new()).unwrap();
+    let start = Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
+        .await
+        .expect("response within 30 s")
+        .expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    let mut first_byte = None;
+    let mut frames = 0;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("body frame within 30 s");
+        match frame {
+            None => break,
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    if !data.is_empty() {
+                        first_byte.get_or_insert_with(|| start.elapsed());
+                        frames += 1;
+                        buf.extend_from_slice(&data);
+                    }
+                }
+            }
+            Some(Err(e)) => panic!("body error for {url}: {e}"),
+        }
+    }
+    Fetched {
+        status,
+        headers,
+        body: Bytes::from(buf),
+        first_byte,
+        total: start.elapsed(),
+        frames,
+    }
+}
+
+/// Polls `url` until it answers 200 (bounded).
+pub async fn wait_ok(url: &str, limit: Duration) -> Fetched {
+    let deadline = Instant::now() + limit;
+    loop {
+        let f = get(url).await;
+        if f.status == 200 {
+            return f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} not 200 within {limit:?}: {} {}",
+            f.status,
+            f.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -83,13 +83,12 @@ impl Origin {
                 .parse()
                 .unwrap()
         };
-        let origin = Origin {
+        Origin {
             rtmp: addr("rtmp="),
             http: addr("http="),
             child,
             log,
-        };
-        origin
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -49,6 +49,18 @@ impl Origin {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Origin {
+        let mut args = vec!["origin"];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, env)
+    }
+
+    /// `livecdn up --demo` on ephemeral ports: origin plus the built-in
+    /// publisher of stream `demo`.
+    pub fn up_demo() -> Origin {
+        Self::spawn(&["up", "--demo"], &[])
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Origin {
         let log = std::env::temp_dir().join(format!(
             "livecdn-e2e-{}-{}.log",
             std::process::id(),
@@ -56,18 +68,17 @@ impl Origin {
         ));
         let stderr = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_livecdn"));
-        cmd.args([
-            "origin",
-            "--rtmp-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .env("LIVECDN_SECRET", SECRET)
-        .env("LIVECDN_LOG", "info,livecdn_origin=debug")
-        .stdout(Stdio::piped())
-        .stderr(stderr);
+        cmd.args(args)
+            .args([
+                "--rtmp-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .env("LIVECDN_SECRET", SECRET)
+            .env("LIVECDN_LOG", "info,livecdn_origin=debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

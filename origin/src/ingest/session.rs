@@ -236,10 +236,12 @@ impl Conn {
             Ok(g) => g,
             Err(refusal) => {
                 state.metrics.publish(refusal.as_str());
+                // The client learns only the kind of refusal; the details
+                // (which check failed, and why) go to the log.
                 let r = self.session.reject_request(
                     request_id,
                     "NetStream.Publish.BadName",
-                    &refusal.to_string(),
+                    &format!("publish refused: {}", refusal.as_str()),
                 );
                 self.send(r).await?;
                 return Err(SessionError::Refused(refusal.to_string()));

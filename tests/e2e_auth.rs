@@ -1,0 +1,419 @@
+//! Publish authorisation end to end: real ffmpeg against the real origin
+//! with wrong, expired and unknown keys, `on_publish` / `on_publish_done`
+//! webhooks served by a tiny HTTP server in the test, and a second
+//! publisher on a live stream name.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use livecdn_shared::playlist::MediaPlaylist;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::http::{get, wait_ok};
+use support::{have, key, Ffmpeg, Origin, SECRET};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// How long a refused ffmpeg may take to give up.
+const REFUSAL_LIMIT: Duration = Duration::from_secs(10);
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The origin log without ANSI colour sequences.
+fn plain_log(o: &Origin) -> String {
+    let raw = o.log();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ params final-byte (0x40..=0x7e).
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits (bounded) until the origin log contains `needle`.
+async fn wait_log(o: &Origin, needle: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    for _ in 0..1000 {
+        let log = plain_log(o);
+        if log.contains(needle) {
+            return log;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("log has no {needle:?} within {limit:?}:\n{}", plain_log(o));
+}
+
+async fn streams(o: &Origin) -> Vec<serde_json::Value> {
+    let f = get(&o.url("/api/streams")).await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
+        .unwrap_or_else(|e| panic!("{e}: {}", f.text()))
+}
+
+/// `livecdn_origin_publishes_total{result="RESULT"}`, 0 when absent.
+async fn publishes(o: &Origin, result: &str) -> u64 {
+    let text = get(&o.url("/metrics")).await.text();
+    let prefix = format!("livecdn_origin_publishes_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// Publishes with `key` and checks the publish is refused: ffmpeg fails in
+/// bounded time, no stream appears, the metric counts `result`, and the log
+/// names the reason (`log_reason`).
+async fn assert_refused(o: &Origin, key: &str, result: &str, log_reason: &str) {
+    let start = Instant::now();
+    let ff = Ffmpeg::publish(&o.rtmp_url(key), 5);
+    let (ok, stderr) = ff.wait(REFUSAL_LIMIT);
+    let took = start.elapsed();
+    assert!(
+        !ok && stderr != "timed out",
+        "ffmpeg must be refused within {REFUSAL_LIMIT:?} (ok={ok}, {took:?}): {stderr}\n{}",
+        plain_log(o)
+    );
+    eprintln!(
+        "refused ({result}) after {took:?}; ffmpeg said: {}",
+        stderr.trim()
+    );
+    let log = wait_log(o, log_reason, Duration::from_secs(5)).await;
+    assert!(
+        log.contains("rtmp session closed") && log.contains("publish refused"),
+        "{log}"
+    );
+    assert!(!log.contains("publish accepted"), "{log}");
+    assert_eq!(publishes(o, result).await, 1, "metric result={result}");
+    assert_eq!(publishes(o, "accepted").await, 0);
+    assert!(streams(o).await.is_empty(), "no stream may appear");
+    assert_eq!(get(&o.url("/live/cam/master.m3u8")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_signed_with_another_secret_is_refused() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(&[]);
+    let forged =
+        livecdn_shared::auth::sign_key(b"some-other-secret-entirely-42", "cam", now_unix() + 3600);
+    assert_ne!(forged, key("cam"));
+    assert_refused(
+        &origin,
+        &forged,
+        "bad_key",
+        "invalid stream key: bad signature",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_key_is_refused() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(&[]);
+    let expired = livecdn_shared::auth::sign_key(SECRET.as_bytes(), "cam", now_unix() - 60);
+    assert_refused(&origin, &expired, "bad_key", "credential expired at").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_unknown_key_is_refused() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(&[]);
+    assert_refused(&origin, "cam", "unknown_key", "unknown stream key").await;
+}
+
+/// One request the hook server received.
+#[derive(Debug)]
+struct HookRequest {
+    method: String,
+    path: String,
+    body: serde_json::Value,
+}
+
+/// A tiny HTTP/1.1 server answering every request with `status` and `body`
+/// (then closing the connection); requests are sent to the receiver.
+async fn hook_server(
+    status: &'static str,
+    body: &'static str,
+) -> (String, mpsc::UnboundedReceiver<HookRequest>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(Some(req)) =
+                    tokio::time::timeout(Duration::from_secs(5), read_request(&mut sock)).await
+                else {
+                    return;
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+                let _ = tx.send(req);
+            });
+        }
+    });
+    (url, rx)
+}
+
+async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<HookRequest> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut first = head.lines().next()?.split_whitespace();
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or_default();
+    Some(HookRequest { method, path, body })
+}
+
+async fn next_hook(rx: &mut mpsc::UnboundedReceiver<HookRequest>, limit: Duration) -> HookRequest {
+    tokio::time::timeout(limit, rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no webhook request within {limit:?}"))
+        .expect("hook server running")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_publish_webhook_403_refuses_a_valid_key() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (url, mut rx) = hook_server("403 Forbidden", "").await;
+    let origin = Origin::start(&["--on-publish", &url]);
+    let valid = key("cam");
+    let start = Instant::now();
+    let ff = Ffmpeg::publish(&origin.rtmp_url(&valid), 5);
+    let req = next_hook(&mut rx, Duration::from_secs(10)).await;
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/hook");
+    assert_eq!(req.body["event"], "publish", "{:?}", req.body);
+    assert_eq!(req.body["stream"], "cam", "{:?}", req.body);
+    assert_eq!(req.body["key"], valid.as_str(), "{:?}", req.body);
+    let client = req.body["client"].as_str().unwrap_or_default();
+    let client: std::net::SocketAddr = client
+        .parse()
+        .unwrap_or_else(|e| panic!("client {client:?}: {e}"));
+    assert!(client.ip().is_loopback() && client.port() != 0, "{client}");
+
+    let (ok, stderr) = ff.wait(REFUSAL_LIMIT);
+    assert!(
+        !ok && stderr != "timed out",
+        "{stderr}\n{}",
+        plain_log(&origin)
+    );
+    eprintln!("webhook refusal after {:?}", start.elapsed());
+    wait_log(
+        &origin,
+        "on_publish webhook refused: status 403",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(publishes(&origin, "webhook").await, 1);
+    assert_eq!(publishes(&origin, "accepted").await, 0);
+    assert!(streams(&origin).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_publish_webhook_names_the_stream_for_an_opaque_key() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (url, mut rx) = hook_server("200 OK", r#"{"stream":"hooked"}"#).await;
+    let origin = Origin::start(&["--on-publish", &url]);
+    let opaque = "opaque-backend-key-7f3a";
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(opaque), 8);
+    let req = next_hook(&mut rx, Duration::from_secs(10)).await;
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.body["key"], opaque, "{:?}", req.body);
+    assert!(req.body["stream"].is_null(), "unknown key: {:?}", req.body);
+
+    let master = wait_ok(
+        &origin.url("/live/hooked/master.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await
+    .text();
+    assert!(!master.contains(opaque), "{master}");
+    let media = wait_ok(
+        &origin.url("/live/hooked/source/index.m3u8"),
+        Duration::from_secs(10),
+    )
+    .await
+    .text();
+    MediaPlaylist::parse(&media).unwrap_or_else(|e| panic!("{e}: {media}"));
+    assert!(!media.contains(opaque), "{media}");
+    let api = get(&origin.url("/api/streams")).await.text();
+    assert!(!api.contains(opaque), "{api}");
+    let list = streams(&origin).await;
+    assert_eq!(list.len(), 1, "{api}");
+    assert_eq!(list[0]["name"], "hooked");
+    assert_eq!(list[0]["live"], true);
+    assert_eq!(
+        get(&origin.url(&format!("/live/{opaque}/master.m3u8")))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(publishes(&origin, "accepted").await, 1);
+    let log = plain_log(&origin);
+    assert!(log.contains("publish accepted"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_publish_done_is_posted_when_the_publisher_stops() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (url, mut rx) = hook_server("200 OK", "{}").await;
+    let origin = Origin::start(&["--on-publish-done", &url]);
+    let ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 4);
+    wait_ok(
+        &origin.url("/live/cam/master.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(rx.try_recv().is_err(), "nothing is posted while publishing");
+    let (ok, stderr) = ff.wait(Duration::from_secs(20));
+    assert!(ok, "{stderr}");
+    let stopped = Instant::now();
+    let req = next_hook(&mut rx, Duration::from_secs(10)).await;
+    eprintln!(
+        "on_publish_done {:?} after ffmpeg exited",
+        stopped.elapsed()
+    );
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.body["event"], "publish_done", "{:?}", req.body);
+    assert_eq!(req.body["stream"], "cam", "{:?}", req.body);
+    assert!(
+        req.body["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")),
+        "{:?}",
+        req.body
+    );
+    // Exactly once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rx.try_recv().is_err(), "on_publish_done posted twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_publisher_on_a_live_stream_is_refused() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(&[]);
+    let first = Ffmpeg::publish_args(
+        &origin.rtmp_url(&key("cam")),
+        10,
+        &["-preset", "veryfast", "-g", "60"],
+    );
+    wait_ok(
+        &origin.url("/live/cam/master.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let before = last_part(&origin).await;
+
+    let start = Instant::now();
+    let second = Ffmpeg::publish_args(
+        &origin.rtmp_url(&key("cam")),
+        5,
+        &["-preset", "veryfast", "-g", "60"],
+    );
+    let (ok, stderr) = second.wait(REFUSAL_LIMIT);
+    assert!(
+        !ok && stderr != "timed out",
+        "{stderr}\n{}",
+        plain_log(&origin)
+    );
+    eprintln!("second publisher refused after {:?}", start.elapsed());
+    wait_log(
+        &origin,
+        "stream \"cam\" already has a live publisher",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(publishes(&origin, "already_live").await, 1);
+    assert_eq!(publishes(&origin, "accepted").await, 1);
+
+    // The first publisher keeps going: the playlist still advances.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut after = before;
+    while Instant::now() < deadline && after <= before {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        after = last_part(&origin).await;
+    }
+    assert!(after > before, "stream stalled at {before:?}");
+    let list = streams(&origin).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["live"], true);
+    let (ok, stderr) = first.wait(Duration::from_secs(20));
+    assert!(ok, "first publisher must finish normally: {stderr}");
+}
+
+/// The last complete part `(msn, part)` of the video playlist.
+async fn last_part(o: &Origin) -> (u64, u64) {
+    let f = get(&o.url("/live/cam/source/index.m3u8")).await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    MediaPlaylist::parse(&f.text())
+        .unwrap()
+        .last_part()
+        .unwrap_or_default()
+}

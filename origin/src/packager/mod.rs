@@ -61,7 +61,7 @@ pub const SOURCE: &str = "source";
 pub const AUDIO: &str = "audio";
 
 /// Packaging parameters (from `[llhls]` in the origin config).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct PackagerConfig {
     pub part_target: Duration,
     pub segment_target: Duration,
@@ -242,7 +242,7 @@ impl Packager {
             .session_origin
             .get_or_insert((frame.dts_ms, self.resume_at_ms));
         let wall = self.wall(now);
-        let cfg = self.cfg.clone();
+        let cfg = self.cfg;
         let state = match frame.track {
             TrackKind::Video => self.video.as_mut(),
             TrackKind::Audio => self.audio.as_mut(),

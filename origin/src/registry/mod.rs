@@ -63,12 +63,7 @@ impl Registry {
         let hub = map
             .entry(name.to_string())
             .or_insert_with(|| {
-                Arc::new(StreamHub::new(
-                    name,
-                    self.packager.clone(),
-                    now,
-                    SystemTime::now(),
-                ))
+                Arc::new(StreamHub::new(name, self.packager, now, SystemTime::now()))
             })
             .clone();
         drop(map);

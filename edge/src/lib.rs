@@ -1,1 +1,8 @@
-//! livecdn edge: cache with streaming single-flight, h1/h2/h3 listeners (issue 3; not built yet).
+//! livecdn edge and shield: a transparent LL-HLS cache in front of origins
+//! (or shields), served over HTTP/1.1, HTTP/2 and HTTP/3.
+//!
+//! Every listener turns its requests into the same call,
+//! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
+//! identically whatever protocol a viewer speaks.
+
+pub mod serve;

@@ -8,6 +8,7 @@ use crate::OriginState;
 use bytes::Bytes;
 use livecdn_shared::flv::{self, AudioTag, VideoTag};
 use livecdn_shared::media::{Frame, TrackKind};
+use livecdn_shared::rtmp::ChunkGuard;
 use livecdn_shared::{aac, avc};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
@@ -63,6 +64,8 @@ struct Conn {
     id: u64,
     state: Arc<OriginState>,
     session: ServerSession,
+    /// Checks every chunk before rml_rtmp parses it (see `ChunkGuard`).
+    guard: ChunkGuard,
     publishing: Option<Publishing>,
 }
 
@@ -84,6 +87,7 @@ pub async fn run(
         id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
         state,
         session,
+        guard: ChunkGuard::new(),
         publishing: None,
     };
     let result = conn.drive(initial, leftover, idle, &mut shutdown).await;
@@ -144,6 +148,9 @@ impl Conn {
     }
 
     async fn input(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        self.guard
+            .inspect(bytes)
+            .map_err(|e| SessionError::Protocol(e.to_string()))?;
         // rml_rtmp's chunk parser is fed untrusted bytes; its errors are
         // typed, but a panic inside it must not take the process down either.
         let session = &mut self.session;

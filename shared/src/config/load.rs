@@ -1,6 +1,6 @@
 //! Reading and validating config files, with errors that name the line.
 
-use super::OriginConfig;
+use super::{EdgeConfig, OriginConfig};
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,9 +41,52 @@ pub fn load_origin(path: &Path) -> Result<OriginConfig, ConfigError> {
     parse_origin(&text, &name)
 }
 
-/// Parses and validates origin config text; `name` labels errors.
-pub fn parse_origin(text: &str, name: &str) -> Result<OriginConfig, ConfigError> {
-    let config: OriginConfig = toml::from_str(text).map_err(|e| {
+/// Reads and validates an edge or shield config file.
+pub fn load_edge(path: &Path) -> Result<EdgeConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    parse_edge(&text, &name)
+}
+
+/// Parses and validates edge config text; `name` labels errors.
+pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
+    let config: EdgeConfig = from_toml(text, name)?;
+    let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+        path: name.to_string(),
+        key,
+        message,
+    };
+    if config.upstream.origins.is_empty() {
+        return Err(invalid(
+            "upstream.origins",
+            "at least one origin is needed".into(),
+        ));
+    }
+    for (key, list) in [
+        ("upstream.origins", &config.upstream.origins),
+        ("upstream.shields", &config.upstream.shields),
+    ] {
+        if let Some(bad) = list.iter().find(|u| !u.starts_with("http://")) {
+            return Err(invalid(key, format!("{bad:?} must be an http:// URL")));
+        }
+    }
+    if config.cache.max_bytes < 1024 * 1024 {
+        return Err(invalid("cache.max_bytes", "must be at least 1 MiB".into()));
+    }
+    if config.tls.cert.is_some() != config.tls.key.is_some() {
+        return Err(invalid("tls", "cert and key go together".into()));
+    }
+    if config.listen.http.is_none() && config.listen.https.is_none() {
+        return Err(invalid("listen", "no listener configured".into()));
+    }
+    Ok(config)
+}
+
+fn from_toml<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
         let (line, column) = e
             .span()
             .map(|s| line_column(text, s.start))
@@ -54,7 +97,12 @@ pub fn parse_origin(text: &str, name: &str) -> Result<OriginConfig, ConfigError>
             column,
             message: e.message().to_string(),
         }
-    })?;
+    })
+}
+
+/// Parses and validates origin config text; `name` labels errors.
+pub fn parse_origin(text: &str, name: &str) -> Result<OriginConfig, ConfigError> {
+    let config: OriginConfig = from_toml(text, name)?;
     validate(&config, name)?;
     Ok(config)
 }
@@ -138,6 +186,31 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edge_config_defaults_and_validation() {
+        let c = parse_edge("", "e.toml").expect("defaults");
+        assert_eq!(c.role, crate::config::EdgeRole::Edge);
+        let c = parse_edge(
+            "role = \"shield\"\n[cache]\nmax_bytes = 2000000\n",
+            "s.toml",
+        )
+        .expect("shield");
+        assert_eq!(c.role, crate::config::EdgeRole::Shield);
+        for (text, key) in [
+            ("[upstream]\norigins = []", "upstream.origins"),
+            ("[upstream]\nshields = [\"ftp://x\"]", "upstream.shields"),
+            ("[cache]\nmax_bytes = 10", "cache.max_bytes"),
+            ("[tls]\ncert = \"a.pem\"", "tls"),
+        ] {
+            match parse_edge(text, "t") {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: expected invalid {key}, got {other:?}"),
+            }
+        }
+        let err = parse_edge("role = \"middle\"", "e.toml").expect_err("bad role");
+        assert!(err.to_string().starts_with("e.toml:1:"), "{err}");
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

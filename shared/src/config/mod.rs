@@ -2,10 +2,12 @@
 //! crates' issues). Every field has a default, so every command runs with no
 //! file; `load` turns TOML errors into file:line:column messages.
 
+mod edge;
 mod load;
 mod origin;
 
-pub use load::{load_origin, parse_origin, ConfigError};
+pub use edge::{CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, TlsConfig, UpstreamConfig};
+pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
     IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, StaticKey, WebhookConfig,
 };

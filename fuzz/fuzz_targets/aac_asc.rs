@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| livecdn_shared::fuzzing::fuzz_audio_specific_config(data)
+);

@@ -1,0 +1,116 @@
+//! The edge's (and shield's) configuration: what `config/edge.toml` and
+//! `config/shield.toml` may say.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where an edge sits in the tiering.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeRole {
+    /// Serves viewers; pulls from shields (if any) or origins.
+    #[default]
+    Edge,
+    /// Mid tier: serves edges; pulls from origins.
+    Shield,
+}
+
+/// Whole edge configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    pub role: EdgeRole,
+    pub listen: EdgeListenConfig,
+    pub upstream: UpstreamConfig,
+    pub cache: CacheConfig,
+    pub tls: TlsConfig,
+}
+
+/// Listeners.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeListenConfig {
+    /// Cleartext HTTP/1.1 and prior-knowledge h2c.
+    pub http: Option<SocketAddr>,
+    /// HTTPS (HTTP/1.1 and HTTP/2 by ALPN) on TCP and HTTP/3 on UDP, same port.
+    pub https: Option<SocketAddr>,
+    /// Serve HTTP/3 on the HTTPS port's UDP side and advertise it (Alt-Svc).
+    pub h3: bool,
+    /// Simultaneous client connections per listener.
+    pub max_connections: usize,
+    /// Requests whose headers take longer are dropped (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+}
+
+impl Default for EdgeListenConfig {
+    fn default() -> Self {
+        Self {
+            http: Some(SocketAddr::from(([0, 0, 0, 0], 8081))),
+            https: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
+            h3: true,
+            max_connections: 16_384,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the edge fetches from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Origins as `http://host:port` (tried in order, health-checked).
+    pub origins: Vec<String>,
+    /// Shields as `http://host:port`; an edge picks a stream's shield by
+    /// rendezvous hashing and falls back to the origins if all are down.
+    pub shields: Vec<String>,
+    /// Upstream request timeout for non-blocking objects.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often unhealthy upstreams are probed (`/healthz`).
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            origins: vec!["http://127.0.0.1:8080".to_string()],
+            shields: Vec::new(),
+            timeout: Duration::from_secs(10),
+            health_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The byte-bounded object cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Memory for cached objects, in bytes.
+    pub max_bytes: u64,
+    /// Followers wait at most this long for a leader's response headers.
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 512 * 1024 * 1024,
+            lock_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// TLS certificate for the HTTPS and HTTP/3 listeners.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; without it a self-signed one is made at start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}

@@ -1,1 +1,3 @@
-//! livecdn edge: cache with streaming single-flight, h1/h2/h3 listeners (issue 3; not built yet).
+//! livecdn edge: cache with streaming single-flight, h1/h2/h3 listeners (issue 3; listeners not built yet).
+
+pub mod cache;

@@ -5,4 +5,5 @@
 //! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
 //! identically whatever protocol a viewer speaks.
 
+pub mod listen;
 pub mod serve;

@@ -16,3 +16,4 @@ pub mod flv;
 pub mod fuzzing;
 pub mod media;
 pub mod playlist;
+pub mod tls;

@@ -6,4 +6,6 @@
 //! identically whatever protocol a viewer speaks.
 
 pub mod cache;
+pub mod listen;
+pub mod serve;
 pub mod serve;

@@ -17,3 +17,4 @@ pub mod fuzzing;
 pub mod media;
 pub mod playlist;
 pub mod rtmp;
+pub mod tls;

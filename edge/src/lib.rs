@@ -7,5 +7,11 @@
 
 pub mod cache;
 pub mod listen;
+pub mod metrics;
+pub mod proxy;
 pub mod serve;
-pub mod serve;
+pub mod server;
+pub mod upstream;
+pub mod viewers;
+
+pub use server::{CertInfo, EdgeServer, StartError};

@@ -216,6 +216,16 @@ fn base64_encode(input: &[u8]) -> String {
     out
 }
 
+/// DER of the first certificate in a PEM chain (the leaf), e.g. to pin
+/// its public key.
+pub fn first_certificate_der(cert_pem: &str) -> Result<Vec<u8>, TlsError> {
+    CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .next()
+        .ok_or(TlsError::NoCertificate)?
+        .map(|c| c.as_ref().to_vec())
+        .map_err(pem_error)
+}
+
 /// Builds a rustls server config (ring provider, TLS 1.2 and 1.3, no client
 /// auth) from a PEM certificate chain and a PEM private key, advertising
 /// `alpn` in order of preference (for example `[b"h2", b"http/1.1"]`, or

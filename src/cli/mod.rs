@@ -1,5 +1,6 @@
 //! Command definitions (clap) and dispatch.
 
+mod edge;
 mod up;
 
 use anyhow::Context;
@@ -103,6 +104,11 @@ pub enum Command {
         #[command(flatten)]
         origin: OriginFlags,
     },
+    /// Run an edge or shield.
+    Edge {
+        #[command(flatten)]
+        edge: edge::EdgeFlags,
+    },
     /// Run an origin.
     Origin {
         #[command(flatten)]
@@ -171,6 +177,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 || origin.config.is_some();
             runtime()?.block_on(up::run(origin.load()?, demo, explicit))
         }
+        Command::Edge { edge } => runtime()?.block_on(edge::run(edge.load()?)),
         Command::Origin { origin } => runtime()?.block_on(up::run_origin(origin.load()?)),
         Command::Key {
             stream,
@@ -209,8 +216,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { file } => {
-            config::load_origin(&file)?;
-            println!("{}: ok", file.display());
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            // Edge configs have a role or edge-only tables; the rest are origins.
+            let table: toml::Table = text.parse().unwrap_or_default();
+            let is_edge = ["role", "upstream", "listen", "cache", "tls"]
+                .iter()
+                .any(|k| table.contains_key(*k));
+            let name = file.display().to_string();
+            let kind = if is_edge {
+                config::parse_edge(&text, &name)?;
+                "edge"
+            } else {
+                config::parse_origin(&text, &name)?;
+                "origin"
+            };
+            println!("{name}: ok ({kind} config)");
             Ok(())
         }
     }

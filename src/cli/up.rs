@@ -2,13 +2,14 @@
 
 use livecdn_loadtest::{PublishOptions, RtmpUrl};
 use livecdn_origin::Origin;
+use livecdn_shared::config::EdgeConfig;
 use livecdn_shared::config::OriginConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// Flips the shutdown watch on Ctrl-C or SIGTERM.
-fn shutdown_on_signal() -> watch::Receiver<bool> {
+pub fn shutdown_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         #[cfg(unix)]
@@ -67,10 +68,20 @@ pub async fn run(
     let origin = Origin::bind(config.clone()).await?;
     let rtmp = origin.rtmp_addr()?;
     let http = origin.http_addr()?;
+    // The edge in front of it, on localhost; ephemeral ports when the
+    // origin's are (tests), else the defaults 8081 and 8443.
+    let ephemeral = http.port() == 0 || explicit_listen && config.http.listen.port() == 0;
+    let port = |p: u16| if ephemeral { 0 } else { p };
+    let mut edge_config = EdgeConfig::default();
+    edge_config.listen.http = Some(SocketAddr::from(([127, 0, 0, 1], port(8081))));
+    edge_config.listen.https = Some(SocketAddr::from(([127, 0, 0, 1], port(8443))));
+    edge_config.upstream.origins = vec![format!("http://{}:{}", host(http), http.port())];
     let expires = super::unix_now() + 24 * 3600;
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
     println!("listening rtmp={rtmp} http={http}");
+    let edge = super::edge::bind_and_announce(edge_config).await?;
+    let edge_http = edge.http_addr();
     println!();
     println!("livecdn is up.");
     println!("  OBS  Settings > Stream > Service: Custom");
@@ -96,6 +107,15 @@ pub async fn run(
         host(http),
         http.port()
     );
+    if let Some(e) = edge_http {
+        println!("  Edge:    http://{}:{}/  (the same player through the edge cache; metrics at /metrics)", host(e), e.port());
+    }
+    if let Some(e) = edge.https_addr() {
+        println!(
+            "           https://localhost:{}/  (HTTP/2, and HTTP/3 on UDP)",
+            e.port()
+        );
+    }
     println!("  Secret for this run (LIVECDN_SECRET): {secret}");
     println!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
     let shutdown = shutdown_on_signal();
@@ -108,7 +128,7 @@ pub async fn run(
         );
         tokio::spawn(demo_publisher(url, shutdown.clone()))
     });
-    origin.run(shutdown).await;
+    tokio::join!(origin.run(shutdown.clone()), edge.run(shutdown));
     if let Some(p) = publisher {
         let _ = p.await;
     }

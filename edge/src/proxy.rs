@@ -1,0 +1,489 @@
+//! The edge's request flow: route, cache lookup (hit, coalesce, or lead a
+//! fill), upstream fetch with failover, and a response streamed from the
+//! cached object. Errors become a status code in one place,
+//! [`EdgeError::status`].
+
+use crate::cache::{Cache, CacheKey, CachedObject, Lookup, ObjectKind};
+use crate::metrics::EdgeMetrics;
+use crate::serve::{Body, BoxError, Conn, Handler};
+use crate::upstream::Upstreams;
+use crate::viewers::Viewers;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use livecdn_shared::config::EdgeConfig;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Upstream headers worth keeping on a cached object.
+const KEPT_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::CONTENT_ENCODING,
+    header::RETRY_AFTER,
+    header::LAST_MODIFIED,
+    header::ETAG,
+];
+
+/// How a request failed, classified by who is to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// Not a path we serve (or an unsafe one).
+    #[error("not found")]
+    NotFound,
+    /// Only GET, HEAD and OPTIONS.
+    #[error("method not allowed")]
+    Method,
+    /// Every upstream failed and nothing stale was at hand.
+    #[error("upstream unavailable: {0}")]
+    Upstream(String),
+    /// Waited too long for another request's upstream fetch.
+    #[error("timed out waiting for a coalesced fetch")]
+    LockTimeout,
+}
+
+impl EdgeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            EdgeError::NotFound => StatusCode::NOT_FOUND,
+            EdgeError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            EdgeError::LockTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+pub struct Edge {
+    pub config: EdgeConfig,
+    pub cache: Cache,
+    pub upstreams: Arc<Upstreams>,
+    pub metrics: EdgeMetrics,
+    pub viewers: Mutex<Viewers>,
+    /// How long upstream may hold a blocking request (3 target durations).
+    pub blocking_wait: Duration,
+}
+
+/// The [`Handler`] every listener calls.
+pub struct EdgeHandler(pub Arc<Edge>);
+
+impl Handler for EdgeHandler {
+    fn handle(&self, req: Request<()>, conn: Conn) -> BoxFuture<'static, Response<Body>> {
+        let edge = self.0.clone();
+        Box::pin(async move { edge.serve(req, conn).await })
+    }
+}
+
+/// Paths that go through the cache: the player page, hls.js, and `/live/`.
+/// Only plain characters, no `..`, no empty segments: nothing can escape.
+fn cacheable_path(path: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-');
+    let plain = path.len() <= 256
+        && path.chars().all(allowed)
+        && !path.contains("..")
+        && !path.contains("//");
+    plain
+        && (path == "/"
+            || path == "/index.html"
+            || path == "/player/hls.min.js"
+            || path.starts_with("/live/"))
+}
+
+fn stream_of(path: &str) -> &str {
+    path.strip_prefix("/live/")
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("-")
+}
+
+impl Edge {
+    pub async fn serve(self: Arc<Self>, req: Request<()>, conn: Conn) -> Response<Body> {
+        let start = Instant::now();
+        let path = req.uri().path().to_string();
+        let stream = stream_of(&path).to_string();
+        let method = req.method().clone();
+        let (kind, mut resp) = match method {
+            Method::OPTIONS => ("preflight", preflight()),
+            Method::GET | Method::HEAD => match self.route(&req, conn).await {
+                Ok((kind, r)) => (kind, r),
+                Err(e) => ("error", error_response(&e)),
+            },
+            _ => ("error", error_response(&EdgeError::Method)),
+        };
+        self.metrics.ttfb.record(start.elapsed());
+        self.metrics.request(
+            &stream,
+            kind,
+            conn.protocol.as_str(),
+            resp.status().as_u16(),
+        );
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert("timing-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Age, Content-Length, Date, X-Cache"),
+        );
+        if method == Method::HEAD {
+            *resp.body_mut() = empty();
+        }
+        resp
+    }
+
+    async fn route(
+        &self,
+        req: &Request<()>,
+        conn: Conn,
+    ) -> Result<(&'static str, Response<Body>), EdgeError> {
+        let path = req.uri().path();
+        match path {
+            "/healthz" => return Ok(("health", text(StatusCode::OK, "ok\n"))),
+            "/readyz" => {
+                let ready = self.upstreams.all().any(|u| u.is_healthy());
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                return Ok((
+                    "health",
+                    text(
+                        status,
+                        if ready {
+                            "ready\n"
+                        } else {
+                            "no healthy upstream\n"
+                        },
+                    ),
+                ));
+            }
+            "/metrics" => return Ok(("metrics", self.metrics_response())),
+            "/api/streams" => return Ok(("api", self.api_response())),
+            _ => {}
+        }
+        if !cacheable_path(path) {
+            return Err(EdgeError::NotFound);
+        }
+        let key = CacheKey::from_request(path, req.uri().query());
+        let kind = ObjectKind::from_request(path, req.uri().query());
+        if path.starts_with("/live/") {
+            let h = req.headers();
+            let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+            let session = Viewers::session_id(
+                get("x-playback-session-id"),
+                conn.peer.ip(),
+                get("user-agent"),
+            );
+            if let Ok(mut v) = self.viewers.lock() {
+                v.seen(stream_of(path), session, Instant::now());
+            }
+        }
+        let resp = self.cached(req, &key, kind).await?;
+        Ok((kind.as_str(), resp))
+    }
+
+    async fn cached(
+        &self,
+        req: &Request<()>,
+        key: &CacheKey,
+        kind: ObjectKind,
+    ) -> Result<Response<Body>, EdgeError> {
+        let stream = stream_of(req.uri().path());
+        // A leader that fails hands its followers back to the cache's flight
+        // table, which elects one of them to lead the next attempt.
+        let permit = match self.cache.lookup(key, kind).await {
+            Lookup::Hit { object, age } => {
+                return Ok(self.respond(&object, "HIT", kind, Some(age), stream))
+            }
+            Lookup::Coalesced { object } => {
+                return Ok(self.respond(&object, "COALESCED", kind, None, stream))
+            }
+            Lookup::Stale { object } => {
+                return Ok(self.respond(&object, "STALE", kind, None, stream))
+            }
+            Lookup::TimedOut => return Err(EdgeError::LockTimeout),
+            Lookup::Miss(permit) => permit,
+        };
+        // Blocking playlists and hinted parts may be held upstream for up to
+        // three target durations; that is not a timeout.
+        let wait = match kind {
+            ObjectKind::BlockingPlaylist | ObjectKind::Part | ObjectKind::Master => {
+                self.blocking_wait
+            }
+            _ => Duration::ZERO,
+        };
+        match self.upstreams.fetch(stream, key.as_str(), wait).await {
+            Ok(fetched) => {
+                self.metrics.upstream.record(fetched.latency);
+                let status = fetched.response.status().as_u16();
+                self.metrics.upstream_fetch(&fetched.upstream.base, status);
+                let mut headers = HeaderMap::new();
+                for name in KEPT_HEADERS {
+                    if let Some(v) = fetched.response.headers().get(&name) {
+                        headers.insert(name, v.clone());
+                    }
+                }
+                let object = permit.publish(status, headers).await;
+                tokio::spawn(pump(fetched.response.into_body(), object.clone()));
+                Ok(self.respond(&object, "MISS", kind, None, stream))
+            }
+            Err(e) => {
+                drop(permit);
+                match self.cache.get_stale(key).await {
+                    Some(stale) => Ok(self.respond(&stale, "STALE", kind, None, stream)),
+                    None => Err(EdgeError::Upstream(e.to_string())),
+                }
+            }
+        }
+    }
+
+    /// A response streamed from a cached (possibly still growing) object.
+    fn respond(
+        &self,
+        object: &Arc<CachedObject>,
+        outcome: &'static str,
+        kind: ObjectKind,
+        age: Option<Duration>,
+        stream: &str,
+    ) -> Response<Body> {
+        self.metrics.cache(outcome_label(outcome), kind.as_str());
+        let mut resp = Response::new(object_body(
+            object.clone(),
+            self.cache.config().body_idle_timeout,
+        ));
+        *resp.status_mut() = StatusCode::from_u16(object.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let h = resp.headers_mut();
+        for (k, v) in &object.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        if object.body.is_complete() {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(object.body.len()));
+            self.metrics.bytes(stream, object.body.len());
+        }
+        if let Some(age) = age {
+            h.insert(header::AGE, HeaderValue::from(age.as_secs()));
+        }
+        h.insert("x-cache", HeaderValue::from_static(outcome));
+        resp
+    }
+
+    fn metrics_response(&self) -> Response<Body> {
+        let stats = self.cache.stats();
+        let viewers = self
+            .viewers
+            .lock()
+            .map(|mut v| v.counts(Instant::now()))
+            .unwrap_or_default();
+        let rows: Vec<(String, f64)> = viewers
+            .iter()
+            .map(|(s, n)| (format!("stream=\"{s}\""), *n as f64))
+            .collect();
+        let health: Vec<(String, f64)> = self
+            .upstreams
+            .all()
+            .map(|u| {
+                (
+                    format!("upstream=\"{}\"", u.base),
+                    if u.is_healthy() { 1.0 } else { 0.0 },
+                )
+            })
+            .collect();
+        let text = self.metrics.render(&[
+            (
+                "viewers",
+                "Distinct viewer sessions over two target durations",
+                rows,
+            ),
+            (
+                "cache_bytes",
+                "Bytes held in the cache",
+                vec![(String::new(), stats.bytes as f64)],
+            ),
+            (
+                "cache_entries",
+                "Objects held in the cache",
+                vec![(String::new(), stats.entries as f64)],
+            ),
+            (
+                "upstream_healthy",
+                "1 if the upstream is considered healthy",
+                health,
+            ),
+        ]);
+        let mut resp = Response::new(full(Bytes::from(text)));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        resp
+    }
+
+    fn api_response(&self) -> Response<Body> {
+        let viewers = self
+            .viewers
+            .lock()
+            .map(|mut v| v.counts(Instant::now()))
+            .unwrap_or_default();
+        let stats = self.cache.stats();
+        let body = serde_json::json!({
+            "role": self.config.role,
+            "streams": viewers.iter().map(|(s, n)| serde_json::json!({"name": s, "viewers": n})).collect::<Vec<_>>(),
+            "cache": {
+                "hits": stats.hits, "misses": stats.misses, "coalesced": stats.coalesced,
+                "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,
+            },
+            "upstreams": self.upstreams.all().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
+        });
+        let mut resp = Response::new(full(Bytes::from(body.to_string())));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+}
+
+fn outcome_label(outcome: &'static str) -> &'static str {
+    match outcome {
+        "HIT" => "hit",
+        "MISS" => "miss",
+        "COALESCED" => "coalesced",
+        _ => "stale",
+    }
+}
+
+/// Copies an upstream body into the cached object as it arrives. Runs on
+/// its own task so the fill completes for the followers even if the
+/// request that started it goes away.
+async fn pump(mut body: hyper::body::Incoming, object: Arc<CachedObject>) {
+    let idle = Duration::from_secs(15);
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() && object.body.append(data).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                object.body.finish();
+                return;
+            }
+            Ok(Some(Err(e))) => {
+                object.body.fail(format!("upstream body: {e}"));
+                return;
+            }
+            Err(_) => {
+                object.body.fail("upstream body stalled".to_string());
+                return;
+            }
+        }
+    }
+}
+
+fn object_body(object: Arc<CachedObject>, idle: Duration) -> Body {
+    let reader = object.body.reader();
+    let stream = futures::stream::unfold(reader, move |mut r| async move {
+        match r.next(idle).await {
+            Some(Ok(b)) => Some((Ok(hyper::body::Frame::data(b)), r)),
+            Some(Err(e)) => Some((Err(Box::new(e) as BoxError), r)),
+            None => None,
+        }
+    });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
+
+fn full(b: Bytes) -> Body {
+    http_body_util::Full::new(b)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn empty() -> Body {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn text(status: StatusCode, t: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::from_static(t.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn error_response(e: &EdgeError) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::from(format!("{e}\n"))));
+    *r.status_mut() = e.status();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=1"));
+    if matches!(e, EdgeError::Method) {
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+    }
+    r
+}
+
+fn preflight() -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_live_and_player_paths_are_proxied() {
+        for ok in [
+            "/",
+            "/player/hls.min.js",
+            "/live/cam/master.m3u8",
+            "/live/cam/source/1.2.m4s",
+        ] {
+            assert!(cacheable_path(ok), "{ok}");
+        }
+        for bad in [
+            "/live/../x",
+            "/etc/passwd",
+            "/live//x",
+            "/live/a%2f..",
+            "/api/streams/x",
+            "/live/a b",
+        ] {
+            assert!(!cacheable_path(bad), "{bad}");
+        }
+        assert_eq!(stream_of("/live/cam/source/1.m4s"), "cam");
+        assert_eq!(stream_of("/player/hls.min.js"), "-");
+    }
+}

@@ -1,0 +1,233 @@
+//! Binding and running an edge: listeners from the config, a certificate
+//! (configured or self-signed), the upstream health loop, all supervised
+//! until shutdown.
+
+use crate::cache::{Cache, CacheConfig, CachePolicy};
+use crate::listen::{self, Limits};
+use crate::metrics::EdgeMetrics;
+use crate::proxy::{Edge, EdgeHandler};
+use crate::serve::Handler;
+use crate::upstream::Upstreams;
+use crate::viewers::Viewers;
+use livecdn_shared::config::EdgeConfig;
+use livecdn_shared::tls;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Why an edge could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A listener could not bind.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be read or used.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// The certificate the HTTPS and HTTP/3 listeners present.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// Where the PEM certificate is (written there if self-signed).
+    pub cert_path: PathBuf,
+    /// base64 SHA-256 of its public key, for chromium's
+    /// `--ignore-certificate-errors-spki-list`.
+    pub spki_sha256: String,
+    pub self_signed: bool,
+}
+
+pub struct EdgeServer {
+    edge: Arc<Edge>,
+    http: Option<TcpListener>,
+    https: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    h3: Option<quinn::Endpoint>,
+    cert: Option<CertInfo>,
+    limits: Limits,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn certificate(config: &EdgeConfig) -> Result<(String, String, CertInfo), StartError> {
+    let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read_to_string(cert)
+                .map_err(|e| tls_err(&format!("{}: {e}", cert.display())))?;
+            let key_pem = std::fs::read_to_string(key)
+                .map_err(|e| tls_err(&format!("{}: {e}", key.display())))?;
+            let der = tls::first_certificate_der(&cert_pem).map_err(|e| tls_err(&e))?;
+            let spki = tls::spki_sha256_base64(&der).map_err(|e| tls_err(&e))?;
+            Ok((
+                cert_pem,
+                key_pem,
+                CertInfo {
+                    cert_path: cert.clone(),
+                    spki_sha256: spki,
+                    self_signed: false,
+                },
+            ))
+        }
+        _ => {
+            let made = tls::self_signed(&["localhost", "127.0.0.1"]).map_err(|e| tls_err(&e))?;
+            let spki = tls::spki_sha256_base64(&made.cert_der).map_err(|e| tls_err(&e))?;
+            let path =
+                std::env::temp_dir().join(format!("livecdn-edge-{}.crt", std::process::id()));
+            std::fs::write(&path, &made.cert_pem)
+                .map_err(|e| tls_err(&format!("{}: {e}", path.display())))?;
+            Ok((
+                made.cert_pem,
+                made.key_pem,
+                CertInfo {
+                    cert_path: path,
+                    spki_sha256: spki,
+                    self_signed: true,
+                },
+            ))
+        }
+    }
+}
+
+impl EdgeServer {
+    pub async fn bind(config: EdgeConfig) -> Result<Self, StartError> {
+        let limits = Limits {
+            max_connections: config.listen.max_connections,
+            header_read_timeout: config.listen.header_timeout,
+            ..Limits::default()
+        };
+        let http = match config.listen.http {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let (mut https, mut h3, mut cert) = (None, None, None);
+        if let Some(addr) = config.listen.https {
+            let (cert_pem, key_pem, info) = certificate(&config)?;
+            let tcp_tls = tls::server_config(&cert_pem, &key_pem, &[b"h2", b"http/1.1"])
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+            let listener = bind(addr).await?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            if config.listen.h3 {
+                let quic_tls = tls::server_config(&cert_pem, &key_pem, &[b"h3"])
+                    .map_err(|e| StartError::Tls(e.to_string()))?;
+                // Same port number on UDP, so Alt-Svc can say ":PORT".
+                h3 = Some(
+                    listen::endpoint(bound, quic_tls, &limits).map_err(|source| {
+                        StartError::Bind {
+                            addr: bound,
+                            source,
+                        }
+                    })?,
+                );
+            }
+            https = Some((listener, tcp_tls));
+            cert = Some(info);
+        }
+        let policy = CachePolicy::default();
+        let cache = Cache::new(CacheConfig {
+            max_bytes: config.cache.max_bytes,
+            policy,
+            lock_timeout: config.cache.lock_timeout,
+            ..CacheConfig::default()
+        });
+        let edge = Arc::new(Edge {
+            upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
+            cache,
+            metrics: EdgeMetrics::new(),
+            viewers: Mutex::new(Viewers::new(policy.target_duration * 2)),
+            blocking_wait: policy.target_duration * 3 + Duration::from_secs(1),
+            config,
+        });
+        Ok(Self {
+            edge,
+            http,
+            https,
+            h3,
+            cert,
+            limits,
+        })
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    pub fn h3_addr(&self) -> Option<SocketAddr> {
+        self.h3.as_ref().and_then(|e| e.local_addr().ok())
+    }
+
+    pub fn certificate(&self) -> Option<&CertInfo> {
+        self.cert.as_ref()
+    }
+
+    pub fn edge(&self) -> Arc<Edge> {
+        self.edge.clone()
+    }
+
+    /// Serves until `shutdown` becomes true.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let handler: Arc<dyn Handler> = Arc::new(EdgeHandler(self.edge.clone()));
+        let alt_svc = self
+            .h3
+            .as_ref()
+            .and_then(|e| e.local_addr().ok())
+            .map(|a| listen::alt_svc(a.port()));
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(l) = self.http {
+            tasks.spawn(listen::serve_tcp(
+                l,
+                None,
+                handler.clone(),
+                self.limits.clone(),
+                alt_svc.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some((l, tls)) = self.https {
+            tasks.spawn(listen::serve_tcp(
+                l,
+                Some(tls),
+                handler.clone(),
+                self.limits.clone(),
+                alt_svc.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(ep) = self.h3 {
+            tasks.spawn(listen::serve_h3(
+                ep,
+                handler.clone(),
+                self.limits.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let interval = self.edge.config.upstream.health_interval;
+        tasks.spawn(
+            self.edge
+                .upstreams
+                .clone()
+                .health_loop(interval, shutdown.clone()),
+        );
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "edge service task failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `livecdn edge`: run an edge or shield.
+
+use anyhow::Context;
+use livecdn_edge::EdgeServer;
+use livecdn_shared::config::{self, EdgeConfig, EdgeRole};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags that override the edge config file.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EdgeFlags {
+    /// Edge config file (TOML); built-in defaults without it.
+    #[arg(long, env = "LIVECDN_EDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `edge` or `shield` (role).
+    #[arg(long, env = "LIVECDN_ROLE", value_parser = parse_role)]
+    pub role: Option<EdgeRole>,
+    /// Cleartext HTTP/1.1 + h2c listen address (listen.http).
+    #[arg(long, env = "LIVECDN_EDGE_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// HTTPS + HTTP/3 listen address (listen.https).
+    #[arg(long, env = "LIVECDN_EDGE_HTTPS_LISTEN")]
+    pub https_listen: Option<SocketAddr>,
+    /// Turn HTTP/3 off (listen.h3 = false).
+    #[arg(long)]
+    pub no_h3: bool,
+    /// Origin URL, repeatable (upstream.origins).
+    #[arg(long = "origin", env = "LIVECDN_ORIGINS", value_delimiter = ',')]
+    pub origins: Vec<String>,
+    /// Shield URL, repeatable (upstream.shields).
+    #[arg(long = "shield", env = "LIVECDN_SHIELDS", value_delimiter = ',')]
+    pub shields: Vec<String>,
+    /// Cache size in bytes (cache.max_bytes).
+    #[arg(long, env = "LIVECDN_CACHE_BYTES")]
+    pub cache_bytes: Option<u64>,
+}
+
+fn parse_role(s: &str) -> Result<EdgeRole, String> {
+    match s {
+        "edge" => Ok(EdgeRole::Edge),
+        "shield" => Ok(EdgeRole::Shield),
+        _ => Err(format!("role must be edge or shield, not {s:?}")),
+    }
+}
+
+impl EdgeFlags {
+    pub fn load(&self) -> anyhow::Result<EdgeConfig> {
+        let mut c = match &self.config {
+            Some(p) => config::load_edge(p)?,
+            None => EdgeConfig::default(),
+        };
+        if let Some(r) = self.role {
+            c.role = r;
+        }
+        if let Some(a) = self.http_listen {
+            c.listen.http = Some(a);
+        }
+        if let Some(a) = self.https_listen {
+            c.listen.https = Some(a);
+        }
+        if self.no_h3 {
+            c.listen.h3 = false;
+        }
+        if !self.origins.is_empty() {
+            c.upstream.origins = self.origins.clone();
+        }
+        if !self.shields.is_empty() {
+            c.upstream.shields = self.shields.clone();
+        }
+        if let Some(b) = self.cache_bytes {
+            c.cache.max_bytes = b;
+        }
+        let text = toml::to_string(&c).context("serialising config")?;
+        config::parse_edge(&text, "flags and environment")?;
+        Ok(c)
+    }
+}
+
+/// Binds an edge and prints where it listens (one machine-readable line,
+/// then the certificate pin for browsers).
+pub async fn bind_and_announce(config: EdgeConfig) -> anyhow::Result<EdgeServer> {
+    let server = EdgeServer::bind(config).await?;
+    let mut line = String::from("edge");
+    if let Some(a) = server.http_addr() {
+        line.push_str(&format!(" edge_http={a}"));
+    }
+    if let Some(a) = server.https_addr() {
+        line.push_str(&format!(" edge_https={a}"));
+    }
+    if let Some(a) = server.h3_addr() {
+        line.push_str(&format!(" edge_h3={a}"));
+    }
+    if let Some(c) = server.certificate() {
+        line.push_str(&format!(" spki={}", c.spki_sha256));
+    }
+    println!("{line}");
+    if let Some(c) = server.certificate().filter(|c| c.self_signed) {
+        println!(
+            "  self-signed certificate: {} (for chromium: --ignore-certificate-errors-spki-list={})",
+            c.cert_path.display(),
+            c.spki_sha256
+        );
+    }
+    Ok(server)
+}
+
+pub async fn run(config: EdgeConfig) -> anyhow::Result<()> {
+    let server = bind_and_announce(config).await?;
+    server.run(super::up::shutdown_on_signal()).await;
+    Ok(())
+}

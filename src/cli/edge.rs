@@ -93,9 +93,9 @@ pub async fn bind_and_announce(config: EdgeConfig) -> anyhow::Result<EdgeServer>
     if let Some(c) = server.certificate() {
         line.push_str(&format!(" spki={}", c.spki_sha256));
     }
-    println!("{line}");
+    say!("{line}");
     if let Some(c) = server.certificate().filter(|c| c.self_signed) {
-        println!(
+        say!(
             "  self-signed certificate: {} (for chromium: --ignore-certificate-errors-spki-list={})",
             c.cert_path.display(),
             c.spki_sha256

@@ -1,5 +1,14 @@
 //! Command definitions (clap) and dispatch.
 
+/// `println!` for long-running commands: a closed stdout (a supervisor
+/// that stopped reading) must not bring a server down.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod edge;
 mod up;
 

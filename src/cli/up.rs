@@ -40,7 +40,7 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
     }
     let origin = Origin::bind(config).await?;
     // Machine-readable line for scripts and tests (they bind port 0).
-    println!(
+    say!(
         "listening rtmp={} http={}",
         origin.rtmp_addr()?,
         origin.http_addr()?
@@ -79,28 +79,28 @@ pub async fn run(
     let expires = super::unix_now() + 24 * 3600;
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
-    println!("listening rtmp={rtmp} http={http}");
+    say!("listening rtmp={rtmp} http={http}");
     let edge = super::edge::bind_and_announce(edge_config).await?;
     let edge_http = edge.http_addr();
-    println!();
-    println!("livecdn is up.");
-    println!("  OBS  Settings > Stream > Service: Custom");
-    println!(
+    say!();
+    say!("livecdn is up.");
+    say!("  OBS  Settings > Stream > Service: Custom");
+    say!(
         "       Server:     rtmp://{}:{}/{app}",
         host(rtmp),
         rtmp.port()
     );
-    println!("       Stream Key: {obs_key}   (stream \"obs\", valid 24 h)");
-    println!("  ffmpeg -re -i INPUT -c:v libx264 -pix_fmt yuv420p -c:a aac -f flv rtmp://{}:{}/{app}/{obs_key}", host(rtmp), rtmp.port());
-    println!("  Player:  http://{}:{}/", host(http), http.port());
+    say!("       Stream Key: {obs_key}   (stream \"obs\", valid 24 h)");
+    say!("  ffmpeg -re -i INPUT -c:v libx264 -pix_fmt yuv420p -c:a aac -f flv rtmp://{}:{}/{app}/{obs_key}", host(rtmp), rtmp.port());
+    say!("  Player:  http://{}:{}/", host(http), http.port());
     if demo {
-        println!(
+        say!(
             "           http://{}:{}/?stream=demo  (built-in test stream)",
             host(http),
             http.port()
         );
     }
-    println!(
+    say!(
         "  Metrics: http://{}:{}/metrics   API: http://{}:{}/api/streams",
         host(http),
         http.port(),
@@ -108,16 +108,16 @@ pub async fn run(
         http.port()
     );
     if let Some(e) = edge_http {
-        println!("  Edge:    http://{}:{}/  (the same player through the edge cache; metrics at /metrics)", host(e), e.port());
+        say!("  Edge:    http://{}:{}/  (the same player through the edge cache; metrics at /metrics)", host(e), e.port());
     }
     if let Some(e) = edge.https_addr() {
-        println!(
+        say!(
             "           https://localhost:{}/  (HTTP/2, and HTTP/3 on UDP)",
             e.port()
         );
     }
-    println!("  Secret for this run (LIVECDN_SECRET): {secret}");
-    println!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
+    say!("  Secret for this run (LIVECDN_SECRET): {secret}");
+    say!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
     let shutdown = shutdown_on_signal();
     let publisher = demo.then(|| {
         let url = RtmpUrl::new(

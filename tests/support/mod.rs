@@ -85,7 +85,17 @@ impl Origin {
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).unwrap();
+        // Keep reading the rest of stdout so the child never writes into a
+        // closed pipe; the lines go to the test's output.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            while reader.read_line(&mut rest).is_ok_and(|n| n > 0) {
+                print!("{rest}");
+                rest.clear();
+            }
+        });
         // "listening rtmp=ADDR http=ADDR"
         let addr = |key: &str| -> SocketAddr {
             line.split_whitespace()
@@ -228,4 +238,104 @@ pub fn ffprobe(args: &[&str], file: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `livecdn up --demo` with its edge: the origin plus where the edge listens
+/// (from the `edge edge_http=… edge_https=… spki=…` line on stdout).
+pub struct Up {
+    pub origin: Origin,
+    pub edge_http: SocketAddr,
+    pub edge_https: SocketAddr,
+    /// base64 SHA-256 of the edge certificate's SPKI (for chromium's
+    /// `--ignore-certificate-errors-spki-list`).
+    pub spki: String,
+}
+
+impl Up {
+    pub fn edge_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.edge_http, path)
+    }
+}
+
+impl Origin {
+    /// Like [`Origin::up_demo`], but also parses the edge line; the rest of
+    /// stdout is drained by a thread so later prints never hit a closed pipe.
+    pub fn up_demo_with_edge() -> Up {
+        let log = std::env::temp_dir().join(format!(
+            "livecdn-e2e-{}-{}.log",
+            std::process::id(),
+            rand_u64()
+        ));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
+            .args(["up", "--demo"])
+            .args([
+                "--rtmp-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .env("LIVECDN_SECRET", SECRET)
+            .env("LIVECDN_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = None;
+        let mut edge = None;
+        // Bounded: the two lines come first; give up after 64 lines or EOF.
+        for _ in 0..64 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if line.starts_with("listening ") {
+                first = Some(line);
+            } else if line.starts_with("edge ") {
+                edge = Some(line);
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let word = |line: &Option<String>, key: &str| -> Option<String> {
+            line.as_deref()?
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .map(str::to_string)
+        };
+        let parsed: Option<(SocketAddr, SocketAddr, SocketAddr, SocketAddr, String)> = (|| {
+            Some((
+                word(&first, "rtmp=")?.parse().ok()?,
+                word(&first, "http=")?.parse().ok()?,
+                word(&edge, "edge_http=")?.parse().ok()?,
+                word(&edge, "edge_https=")?.parse().ok()?,
+                word(&edge, "spki=")?,
+            ))
+        })();
+        let Some((rtmp, http, edge_http, edge_https, spki)) = parsed else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "livecdn up --demo did not print its addresses: {first:?} {edge:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        Up {
+            origin: Origin {
+                child,
+                rtmp,
+                http,
+                log,
+            },
+            edge_http,
+            edge_https,
+            spki,
+        }
+    }
 }

@@ -1,13 +1,18 @@
-//! livecdn load-test harness: virtual LL-HLS players (not built yet) and
-//! synthetic RTMP publishers.
+//! livecdn load-test harness: virtual LL-HLS players and synthetic RTMP
+//! publishers.
 //!
 //! The harness depends only on `livecdn-shared`, so it can test any RTMP
 //! ingest and LL-HLS server, not just livecdn's own.
 //!
+//! * [`player`]: a sans-IO LL-HLS player model (playlist in, next requests
+//!   out) that behaves like hls.js in low-latency mode; [`stats`] turns its
+//!   events into hdrhistograms, counters and per-second intervals.
 //! * [`publisher`]: loops the bundled clip ([`sample_flv`]) over RTMP in real
 //!   time; used by `livecdn up --demo` and `livecdn loadtest publish`.
 
+pub mod player;
 pub mod publisher;
+pub mod stats;
 
 pub use publisher::{parse_rtmp_url, publish, PublishError, PublishOptions, PublishStats, RtmpUrl};
 

@@ -1,0 +1,63 @@
+//! A virtual LL-HLS player as a sans-IO state machine: playlists in, the next
+//! requests out, behaving like hls.js in low-latency mode.
+//!
+//! [`Player`] loads the URL it is given (a multivariant playlist, or a media
+//! playlist directly), picks the lowest variant (or
+//! [`PlayerConfig::start_rendition`]), loads its playlist plainly and starts
+//! `PART-HOLD-BACK` behind the live edge at an `INDEPENDENT` part. It then
+//! fetches the init section and the parts in order, and, once caught up, keeps
+//! exactly one blocking reload (`_HLS_msn`/`_HLS_part`, plus `_HLS_skip=YES`
+//! with [`PlayerConfig::use_delta`]) and one preload-hinted part in flight. A
+//! playback buffer drains in real time; a dry buffer is a stall. Throughput
+//! measured on media downloads drives rendition switches ([`abr`]).
+//!
+//! # Drive contract
+//!
+//! The player never reads a clock or touches the network. The driver:
+//! 1. sends every request [`Player::poll_request`] returns (until `None`);
+//! 2. passes each answer to [`Player::handle_response`] with the time it
+//!    arrived, and [`Player::handle_timeout`] when [`Player::poll_timeout`] is
+//!    reached;
+//! 3. after every `handle_*`, drains [`Player::poll_event`] into
+//!    [`crate::stats::Stats`] and goes back to 1.
+//!
+//! ```
+//! use std::time::{Duration, Instant, SystemTime};
+//! use livecdn_loadtest::player::{Outcome, Player, PlayerConfig, RequestKind};
+//!
+//! let now = Instant::now();
+//! let mut player = Player::new("http://cdn.test/live/index.m3u8", PlayerConfig::default(), now, SystemTime::now());
+//! let request = player.poll_request().expect("the first request is the given URL");
+//! assert_eq!(request.kind, RequestKind::Master);
+//! assert!(player.poll_request().is_none(), "nothing else until it is answered");
+//! // A real driver sends `request.url` and reports what happened:
+//! let outcome = Outcome::Failed { error: "connection refused".into() };
+//! player.handle_response(now, SystemTime::now(), request.id, outcome);
+//! let retry_at = player.poll_timeout().expect("a failed request is retried later");
+//! assert!(retry_at > now);
+//! player.handle_timeout(retry_at, SystemTime::now());
+//! assert_eq!(player.poll_request().map(|r| r.kind), Some(RequestKind::Master));
+//! while let Some(event) = player.poll_event() {
+//!     let _ = event; // stats.record(&event)
+//! }
+//! ```
+//!
+//! Files: `model.rs` (types, state, clock), `config.rs`, `fetch.rs` (what to request next),
+//! `response.rs` (answers), `window.rs` (positions in a playlist, delta
+//! merges, URLs), `buffer.rs` (playback buffer), `abr.rs` (throughput
+//! estimate and switching); virtual-clock scenarios against a scripted
+//! server in `tests/`.
+
+pub mod abr;
+pub mod buffer;
+mod config;
+mod fetch;
+mod model;
+mod response;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use model::{Event, Outcome, Player, PlayerConfig, Request, RequestKind};
+pub use window::{resolve_url, MergeError, Position};

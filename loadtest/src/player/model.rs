@@ -1,0 +1,383 @@
+//! The player's public types and its sans-IO entry points.
+//!
+//! Decisions live in two sibling files: `fetch.rs` decides what to request next
+//! ([`Player::poll_request`]) and `response.rs` digests answers
+//! ([`Player::handle_response`]). This file holds the state they share, the
+//! clock handling and the event queue.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use livecdn_shared::playlist::MediaPlaylist;
+
+use super::abr::Abr;
+use super::buffer::{BufferEvent, PlaybackBuffer};
+pub use super::config::PlayerConfig;
+use super::window::Position;
+
+/// Most events held for [`Player::poll_event`]; later ones are dropped (the
+/// driver drains events after every call, so this only bounds a broken driver).
+const MAX_EVENTS: usize = 4096;
+
+/// What a request fetches; also the label of its latency metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RequestKind {
+    /// The URL the player was given (multivariant, or a media playlist).
+    Master,
+    /// A media playlist without delivery directives.
+    Playlist,
+    /// A media playlist with `_HLS_msn`/`_HLS_part` (held until the part exists).
+    BlockingPlaylist,
+    /// An `EXT-X-MAP` initialisation section.
+    Init,
+    /// A listed part.
+    Part,
+    /// The part named by `EXT-X-PRELOAD-HINT`, requested before it exists.
+    HintedPart,
+    /// A whole segment.
+    Segment,
+}
+
+impl RequestKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RequestKind; 7] = [
+        RequestKind::Master,
+        RequestKind::Playlist,
+        RequestKind::BlockingPlaylist,
+        RequestKind::Init,
+        RequestKind::Part,
+        RequestKind::HintedPart,
+        RequestKind::Segment,
+    ];
+
+    /// A metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Master => "master",
+            RequestKind::Playlist => "playlist",
+            RequestKind::BlockingPlaylist => "blocking_playlist",
+            RequestKind::Init => "init",
+            RequestKind::Part => "part",
+            RequestKind::HintedPart => "hinted_part",
+            RequestKind::Segment => "segment",
+        }
+    }
+
+    /// Whether this fetches media (counted as throughput and fed to ABR).
+    pub fn is_media(self) -> bool {
+        matches!(
+            self,
+            RequestKind::Part | RequestKind::HintedPart | RequestKind::Segment
+        )
+    }
+}
+
+/// A request for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Pass back to [`Player::handle_response`].
+    pub id: u64,
+    /// Absolute URL, resolved against the playlist that named it.
+    pub url: String,
+    /// What it fetches.
+    pub kind: RequestKind,
+    /// Index of the variant it belongs to (ascending bandwidth order).
+    pub rendition: usize,
+}
+
+/// How a request ended, as the driver saw it.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// An HTTP response (any status) with its whole body.
+    Ok {
+        /// HTTP status code.
+        status: u16,
+        /// The body.
+        body: Bytes,
+        /// From sending the request to the first byte of the response.
+        ttfb: Duration,
+        /// From sending the request to the last byte of the body.
+        total: Duration,
+    },
+    /// No HTTP response: connect, TLS, reset or timeout.
+    Failed {
+        /// Human-readable reason, for logs.
+        error: String,
+    },
+}
+
+/// A measurement, for [`crate::stats::Stats::record`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A request finished.
+    Request {
+        /// What it fetched.
+        kind: RequestKind,
+        /// HTTP status; `None` when the request failed without a response.
+        status: Option<u16>,
+        /// Time to first byte.
+        ttfb: Duration,
+        /// Time to last byte.
+        total: Duration,
+        /// Body length.
+        bytes: u64,
+    },
+    /// The first media arrived this long after the player was created.
+    FirstPart {
+        /// Time since [`Player::new`].
+        after: Duration,
+    },
+    /// The playhead's distance behind live: wall clock minus its
+    /// `PROGRAM-DATE-TIME`. Sampled whenever media is appended.
+    Latency {
+        /// Distance behind live.
+        behind_live: Duration,
+    },
+    /// Playback stalled: the buffer ran dry.
+    StallStart,
+    /// Playback resumed.
+    StallEnd {
+        /// How long it was stalled.
+        duration: Duration,
+    },
+    /// The player changed rendition.
+    Switch {
+        /// Previous variant index.
+        from: usize,
+        /// New variant index.
+        to: usize,
+        /// `"throughput"` or `"stall"`.
+        reason: &'static str,
+    },
+    /// Something went wrong; see [`Player`] for the kinds.
+    Error {
+        /// `network`, `http_400`, `http_404`, `http_503`, `http_4xx`,
+        /// `http_5xx`, `parse`, `delta_merge`, `fell_behind`, `playlist_reset`.
+        kind: &'static str,
+    },
+}
+
+/// One variant of the stream.
+#[derive(Debug, Clone)]
+pub(super) struct Rendition {
+    pub(super) url: String,
+    pub(super) bandwidth: u64,
+}
+
+/// What an in-flight request is for.
+#[derive(Debug, Clone)]
+pub(super) enum Target {
+    Master,
+    Playlist,
+    Init { url: String },
+    Media { pos: Position, epoch: u64 },
+}
+
+/// A request that has not been answered.
+#[derive(Debug, Clone)]
+pub(super) struct Flight {
+    pub(super) id: u64,
+    pub(super) url: String,
+    pub(super) kind: RequestKind,
+    pub(super) rendition: usize,
+    pub(super) target: Target,
+}
+
+/// A sans-IO LL-HLS player; see the [module docs](super) for the drive contract.
+#[derive(Debug)]
+pub struct Player {
+    pub(super) config: PlayerConfig,
+    pub(super) url: String,
+    pub(super) created: Instant,
+    pub(super) now: Instant,
+    pub(super) wall: SystemTime,
+    pub(super) next_id: u64,
+    pub(super) master_loaded: bool,
+    pub(super) renditions: Vec<Rendition>,
+    pub(super) current: usize,
+    /// The current rendition's playlist (delta updates merged in).
+    pub(super) playlist: Option<MediaPlaylist>,
+    pub(super) playlist_at: Option<Instant>,
+    /// `PART-TARGET` of the last playlist, kept across switches: the length
+    /// of a hinted part that is not listed yet.
+    pub(super) part_target: Option<f64>,
+    /// Next media to fetch; `None` until a start point is chosen.
+    pub(super) pos: Option<Position>,
+    /// Bumped on a jump, so answers for the old positions are not appended.
+    pub(super) epoch: u64,
+    pub(super) flights: Vec<Flight>,
+    /// URL of the loaded initialisation section.
+    pub(super) init: Option<String>,
+    /// Playlist requests wait until then (retry backoff, no-progress guard).
+    pub(super) playlist_wait: Option<Instant>,
+    /// Media requests wait until then.
+    pub(super) media_wait: Option<Instant>,
+    pub(super) playlist_failures: u32,
+    pub(super) media_failures: u32,
+    /// A part was 404: fetch no media until the next playlist.
+    pub(super) media_needs_playlist: bool,
+    /// The server took blocking reloads (cleared on 400).
+    pub(super) blocking_ok: bool,
+    /// URL of the last part fetched through a preload hint, so it is not
+    /// fetched again when the playlist lists it.
+    pub(super) hinted_url: Option<String>,
+    pub(super) buffer: PlaybackBuffer,
+    pub(super) abr: Abr,
+    pub(super) last_switch: Option<Instant>,
+    pub(super) first_part: bool,
+    pub(super) events: VecDeque<Event>,
+}
+
+impl Player {
+    /// A player for `url` (a multivariant or media playlist); nothing is sent
+    /// until the first [`poll_request`](Self::poll_request).
+    pub fn new(url: &str, config: PlayerConfig, now: Instant, wall: SystemTime) -> Player {
+        let abr = Abr::new(config.abr_half_life);
+        Player {
+            config,
+            url: url.to_owned(),
+            created: now,
+            now,
+            wall,
+            next_id: 0,
+            master_loaded: false,
+            renditions: Vec::new(),
+            current: 0,
+            playlist: None,
+            playlist_at: None,
+            part_target: None,
+            pos: None,
+            epoch: 0,
+            flights: Vec::new(),
+            init: None,
+            playlist_wait: None,
+            media_wait: None,
+            playlist_failures: 0,
+            media_failures: 0,
+            media_needs_playlist: false,
+            blocking_ok: true,
+            hinted_url: None,
+            buffer: PlaybackBuffer::new(),
+            abr,
+            last_switch: None,
+            first_part: false,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Advances playback to `now`: plays out buffered media (a dry buffer is a
+    /// stall) and lets waiting retries go.
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        self.tick(now, wall);
+    }
+
+    /// The next instant [`handle_timeout`](Self::handle_timeout) has work:
+    /// the buffer running dry or a retry becoming due. Always after the last
+    /// `now` passed in.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.playlist_wait,
+            self.media_wait,
+            self.plain_reload_at(),
+            self.buffer.dry_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&at| at > self.now)
+        .min()
+    }
+
+    /// The next measurement; drain after every `handle_*` call.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Index of the playing variant (ascending bandwidth order).
+    pub fn rendition(&self) -> usize {
+        self.current
+    }
+
+    /// Media buffered ahead of the playhead.
+    pub fn buffer_level(&self) -> Duration {
+        self.buffer.level()
+    }
+
+    pub(super) fn push_event(&mut self, event: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(event);
+        }
+    }
+
+    /// Moves the clock forward and plays out the buffer.
+    pub(super) fn tick(&mut self, now: Instant, wall: SystemTime) {
+        if now > self.now {
+            self.now = now;
+        }
+        if wall > self.wall {
+            self.wall = wall;
+        }
+        if let Some(BufferEvent::StallStart { .. }) = self.buffer.advance(self.now) {
+            self.push_event(Event::StallStart);
+            self.consider_switch();
+        }
+    }
+
+    /// Runs the ABR decision and switches when it says so.
+    pub(super) fn consider_switch(&mut self) {
+        if !self.config.abr || self.renditions.len() < 2 {
+            return;
+        }
+        if let Some(last) = self.last_switch {
+            if self.now < last + self.config.abr_min_interval {
+                return;
+            }
+        }
+        let bandwidths: Vec<u64> = self.renditions.iter().map(|r| r.bandwidth).collect();
+        let state = super::abr::AbrState {
+            current: self.current,
+            bandwidths: &bandwidths,
+            buffer: self.buffer.level(),
+            healthy_buffer: self.config.abr_healthy_buffer,
+            stalled: self.buffer.is_stalled(),
+        };
+        if let Some((to, reason)) = self.abr.decide(state) {
+            self.switch_to(to, reason);
+        }
+    }
+
+    /// Changes rendition; the new playlist is fetched and playback continues
+    /// at the same position (renditions are aligned).
+    pub(super) fn switch_to(&mut self, to: usize, reason: &'static str) {
+        if to == self.current || to >= self.renditions.len() {
+            return;
+        }
+        self.push_event(Event::Switch {
+            from: self.current,
+            to,
+            reason,
+        });
+        self.current = to;
+        self.playlist = None;
+        self.playlist_at = None;
+        self.playlist_wait = None;
+        self.last_switch = Some(self.now);
+    }
+
+    /// Samples latency behind live at the playhead.
+    pub(super) fn sample_latency(&mut self) {
+        if let Some(pdt) = self.buffer.playhead_pdt() {
+            let behind_live = self.wall.duration_since(pdt).unwrap_or_default();
+            self.push_event(Event::Latency { behind_live });
+        }
+    }
+
+    /// Backoff after `failures` consecutive failures.
+    pub(super) fn backoff(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.config
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.config.retry_max)
+    }
+}

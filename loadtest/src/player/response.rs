@@ -1,0 +1,307 @@
+//! Digesting answers: [`Player::handle_response`].
+//!
+//! * 2xx: a master picks the variants; a playlist replaces (or, as a delta
+//!   update, merges into) the current one and places the playhead; media goes
+//!   into the buffer and feeds the throughput estimate.
+//! * 503: the same request again after `retry_503`.
+//! * 404 on media: no media until the next playlist. 404 elsewhere, other
+//!   statuses and network failures: retry with capped exponential backoff.
+//! * 400 on a blocking reload: the server cannot block; reload plainly.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
+
+use super::buffer::BufferEvent;
+use super::model::{Event, Flight, Outcome, Player, Rendition, RequestKind, Target};
+use super::window::{
+    live_edge, lookup, merge_delta, part_pdt, pdt_at, resolve_url, secs, start_position, Lookup,
+};
+
+impl Player {
+    /// Feeds the answer to request `id`. Unknown ids are ignored.
+    pub fn handle_response(
+        &mut self,
+        now: std::time::Instant,
+        wall: std::time::SystemTime,
+        id: u64,
+        outcome: Outcome,
+    ) {
+        self.tick(now, wall);
+        let Some(index) = self.flights.iter().position(|f| f.id == id) else {
+            return;
+        };
+        let flight = self.flights.remove(index);
+        match outcome {
+            Outcome::Failed { .. } => {
+                self.push_event(Event::Request {
+                    kind: flight.kind,
+                    status: None,
+                    ttfb: Duration::ZERO,
+                    total: Duration::ZERO,
+                    bytes: 0,
+                });
+                self.push_event(Event::Error { kind: "network" });
+                self.retry_later(&flight, None);
+            }
+            Outcome::Ok {
+                status,
+                body,
+                ttfb,
+                total,
+            } => {
+                let bytes = body.len() as u64;
+                self.push_event(Event::Request {
+                    kind: flight.kind,
+                    status: Some(status),
+                    ttfb,
+                    total,
+                    bytes,
+                });
+                if (200..300).contains(&status) {
+                    self.on_success(flight, body, ttfb, total);
+                } else {
+                    self.on_status(&flight, status);
+                }
+            }
+        }
+    }
+
+    /// Schedules a retry of this flight's class: after `delay`, or after an
+    /// exponential backoff when `None`.
+    fn retry_later(&mut self, flight: &Flight, delay: Option<Duration>) {
+        let playlist = matches!(flight.target, Target::Master | Target::Playlist);
+        let failures = if playlist {
+            &mut self.playlist_failures
+        } else {
+            &mut self.media_failures
+        };
+        *failures = failures.saturating_add(1);
+        let failures = *failures;
+        let at = self.now + delay.unwrap_or_else(|| self.backoff(failures));
+        if playlist {
+            self.playlist_wait = Some(at);
+        } else {
+            self.media_wait = Some(at);
+        }
+    }
+
+    fn on_status(&mut self, flight: &Flight, status: u16) {
+        let kind = match status {
+            400 => "http_400",
+            404 => "http_404",
+            503 => "http_503",
+            401..=499 => "http_4xx",
+            500..=599 => "http_5xx",
+            _ => "http_other",
+        };
+        self.push_event(Event::Error { kind });
+        match (status, &flight.target) {
+            (503, _) => self.retry_later(flight, Some(self.config.retry_503)),
+            (404, Target::Media { .. }) => self.media_needs_playlist = true,
+            (400, _) if flight.kind == RequestKind::BlockingPlaylist => self.blocking_ok = false,
+            _ => self.retry_later(flight, None),
+        }
+    }
+
+    fn on_success(&mut self, flight: Flight, body: Bytes, ttfb: Duration, total: Duration) {
+        match flight.target {
+            Target::Master => self.on_master(&body),
+            Target::Playlist => {
+                let blocking = flight.kind == RequestKind::BlockingPlaylist;
+                self.on_playlist(flight.rendition, &body, blocking);
+            }
+            Target::Init { url } => {
+                self.init = Some(url);
+                self.media_failures = 0;
+            }
+            Target::Media { pos, epoch } if epoch == self.epoch => {
+                let transfer = if flight.kind == RequestKind::HintedPart {
+                    total.saturating_sub(ttfb)
+                } else {
+                    total
+                };
+                self.on_media(&flight, pos, body.len() as u64, transfer);
+            }
+            Target::Media { .. } => {}
+        }
+    }
+
+    fn parse_failed(&mut self, flight_like_playlist: bool) {
+        self.push_event(Event::Error { kind: "parse" });
+        self.playlist_failures = self.playlist_failures.saturating_add(1);
+        if flight_like_playlist {
+            self.playlist_wait = Some(self.now + self.backoff(self.playlist_failures));
+        }
+    }
+
+    fn on_master(&mut self, body: &Bytes) {
+        let Ok(text) = std::str::from_utf8(body) else {
+            return self.parse_failed(true);
+        };
+        if !text.contains("#EXT-X-STREAM-INF") {
+            self.renditions = vec![Rendition {
+                url: self.url.clone(),
+                bandwidth: 0,
+            }];
+            self.master_loaded = true;
+            self.current = 0;
+            return self.on_playlist(0, body, false);
+        }
+        let Ok(master) = MultivariantPlaylist::parse(text) else {
+            return self.parse_failed(true);
+        };
+        let mut renditions: Vec<Rendition> = master
+            .variants
+            .iter()
+            .map(|v| Rendition {
+                url: resolve_url(&self.url, &v.uri),
+                bandwidth: v.bandwidth,
+            })
+            .collect();
+        if renditions.is_empty() {
+            return self.parse_failed(true);
+        }
+        renditions.sort_by_key(|r| r.bandwidth);
+        self.current = self
+            .config
+            .start_rendition
+            .unwrap_or(0)
+            .min(renditions.len() - 1);
+        self.renditions = renditions;
+        self.master_loaded = true;
+        self.playlist_failures = 0;
+    }
+
+    fn on_playlist(&mut self, rendition: usize, body: &Bytes, blocking: bool) {
+        if rendition != self.current {
+            return;
+        }
+        let parsed = std::str::from_utf8(body)
+            .ok()
+            .and_then(|t| MediaPlaylist::parse(t).ok());
+        let Some(parsed) = parsed else {
+            return self.parse_failed(true);
+        };
+        let playlist = match (parsed.is_delta(), self.playlist.as_ref()) {
+            (false, _) => parsed,
+            (true, Some(previous)) => match merge_delta(previous, parsed) {
+                Ok(merged) => merged,
+                Err(_) => return self.delta_failed(),
+            },
+            (true, None) => return self.delta_failed(),
+        };
+        let previous_edge = self.playlist.as_ref().map(live_edge);
+        let edge = live_edge(&playlist);
+        if blocking && previous_edge == Some(edge) {
+            // The server answered a blocking reload without the part: do not
+            // ask again at once.
+            let wait = playlist.part_target.map_or(self.config.retry_503, secs);
+            self.playlist_wait = Some(self.now + wait);
+        }
+        if playlist.end_list {
+            self.buffer.finish();
+        }
+        self.part_target = playlist.part_target.or(self.part_target);
+        self.playlist = Some(playlist);
+        self.playlist_at = Some(self.now);
+        self.playlist_failures = 0;
+        self.media_needs_playlist = false;
+        self.place_playhead();
+    }
+
+    /// A delta update that cannot be merged: drop the playlist, so the next
+    /// request is a plain full reload.
+    fn delta_failed(&mut self) {
+        self.push_event(Event::Error {
+            kind: "delta_merge",
+        });
+        self.playlist = None;
+        self.playlist_at = None;
+    }
+
+    /// Chooses the start point, or checks the next position still makes sense
+    /// in the new playlist and jumps back to the hold-back point when not.
+    fn place_playhead(&mut self) {
+        let behind = self.start_behind();
+        let Some(pl) = self.playlist.as_ref() else {
+            return;
+        };
+        let Some(pos) = self.pos else {
+            self.pos = start_position(pl, behind);
+            return;
+        };
+        let (pos, found) = lookup(pl, pos);
+        let jump = if matches!(found, Lookup::Gone) {
+            Some("fell_behind")
+        } else if pos.msn > live_edge(pl).msn.saturating_add(1) {
+            Some("playlist_reset")
+        } else {
+            None
+        };
+        self.pos = Some(pos);
+        if let Some(kind) = jump {
+            self.pos = start_position(pl, behind);
+            self.epoch += 1;
+            self.hinted_url = None;
+            self.push_event(Event::Error { kind });
+        }
+    }
+
+    fn on_media(
+        &mut self,
+        flight: &Flight,
+        pos: super::window::Position,
+        bytes: u64,
+        transfer: Duration,
+    ) {
+        let segment = flight.kind == RequestKind::Segment;
+        let mut duration = None;
+        let mut pdt = None;
+        let mut at = pos;
+        if let Some(pl) = self.playlist.as_ref() {
+            // Renditions are aligned, so a position means the same media in
+            // any of them (a part fetched before a switch included).
+            let (normal, found) = lookup(pl, pos);
+            at = normal;
+            match found {
+                Lookup::Part { part, index } => {
+                    duration = Some(part.duration);
+                    pdt = part_pdt(pl, index, normal.part);
+                }
+                Lookup::Segment { segment, index } => {
+                    duration = Some(segment.duration);
+                    pdt = pdt_at(pl, index, 0.0);
+                }
+                Lookup::NotYet | Lookup::Gone => {}
+            }
+        }
+        let fallback = self.part_target.unwrap_or(0.0);
+        let duration = secs(duration.unwrap_or(fallback));
+        let pdt = pdt.or_else(|| self.buffer.end_pdt());
+        self.abr.sample(bytes, transfer, duration);
+        self.pos = Some(if segment {
+            at.next_segment()
+        } else {
+            at.next_part()
+        });
+        if flight.kind == RequestKind::HintedPart {
+            self.hinted_url = Some(flight.url.clone());
+        }
+        self.media_failures = 0;
+        match self.buffer.append(self.now, duration, pdt) {
+            Some(BufferEvent::StallEnd { duration }) => {
+                self.push_event(Event::StallEnd { duration })
+            }
+            Some(BufferEvent::Started | BufferEvent::StallStart { .. }) | None => {}
+        }
+        if !self.first_part {
+            self.first_part = true;
+            let after = self.now.saturating_duration_since(self.created);
+            self.push_event(Event::FirstPart { after });
+        }
+        self.sample_latency();
+        self.consider_switch();
+    }
+}

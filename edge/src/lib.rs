@@ -9,6 +9,7 @@ pub mod cache;
 pub mod listen;
 pub mod metrics;
 pub mod proxy;
+pub mod push;
 pub mod serve;
 pub mod server;
 pub mod upstream;

@@ -35,6 +35,9 @@ pub enum EdgeError {
     /// Only GET, HEAD and OPTIONS.
     #[error("method not allowed")]
     Method,
+    /// Malformed `_HLS_*` delivery directives (RFC 8216bis: 400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// Every upstream failed and nothing stale was at hand.
     #[error("upstream unavailable: {0}")]
     Upstream(String),
@@ -48,6 +51,7 @@ impl EdgeError {
         match self {
             EdgeError::NotFound => StatusCode::NOT_FOUND,
             EdgeError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::Upstream(_) => StatusCode::BAD_GATEWAY,
             EdgeError::LockTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -62,6 +66,8 @@ pub struct Edge {
     pub viewers: Mutex<Viewers>,
     /// How long upstream may hold a blocking request (3 target durations).
     pub blocking_wait: Duration,
+    /// Origin push subscriber; `None` when `upstream.push` is empty.
+    pub push: Option<Arc<crate::push::Push>>,
 }
 
 /// The [`Handler`] every listener calls.
@@ -166,6 +172,12 @@ impl Edge {
         if !cacheable_path(path) {
             return Err(EdgeError::NotFound);
         }
+        // Malformed directives are the client's error: answer 400 here rather
+        // than forwarding (or caching) anything.
+        if let Some(q) = req.uri().query() {
+            livecdn_shared::playlist::HlsQuery::parse(q)
+                .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+        }
         let key = CacheKey::from_request(path, req.uri().query());
         let kind = ObjectKind::from_request(path, req.uri().query());
         if path.starts_with("/live/") {
@@ -178,6 +190,9 @@ impl Edge {
             );
             if let Ok(mut v) = self.viewers.lock() {
                 v.seen(stream_of(path), session, Instant::now());
+            }
+            if let Some(push) = &self.push {
+                push.touch(stream_of(path), Instant::now());
             }
         }
         let resp = self.cached(req, &key, kind).await?;
@@ -206,6 +221,20 @@ impl Edge {
             Lookup::TimedOut => return Err(EdgeError::LockTimeout),
             Lookup::Miss(permit) => permit,
         };
+        // With push delivering this stream, a blocking playlist or part is
+        // about to arrive on its own: wait for it (bounded), then fall back.
+        let pushable = matches!(kind, ObjectKind::BlockingPlaylist | ObjectKind::Part);
+        if let Some(push) = self
+            .push
+            .as_ref()
+            .filter(|p| pushable && p.is_active(stream, Instant::now()))
+        {
+            let wait = self.cache.config().policy.target_duration * 3;
+            if let Some(object) = push.wait_for(key, wait).await {
+                drop(permit); // followers find the pushed object in the store
+                return Ok(self.respond(&object, "HIT", kind, Some(Duration::ZERO), stream));
+            }
+        }
         // Blocking playlists and hinted parts may be held upstream for up to
         // three target durations; that is not a timeout.
         let wait = match kind {

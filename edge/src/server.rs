@@ -82,8 +82,15 @@ fn certificate(config: &EdgeConfig) -> Result<(String, String, CertInfo), StartE
         _ => {
             let made = tls::self_signed(&["localhost", "127.0.0.1"]).map_err(|e| tls_err(&e))?;
             let spki = tls::spki_sha256_base64(&made.cert_der).map_err(|e| tls_err(&e))?;
+            // One file per edge (several edges may share a process): the
+            // name carries the key's fingerprint.
+            let tag: String = spki
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(16)
+                .collect();
             let path =
-                std::env::temp_dir().join(format!("livecdn-edge-{}.crt", std::process::id()));
+                std::env::temp_dir().join(format!("livecdn-edge-{}-{tag}.crt", std::process::id()));
             std::fs::write(&path, &made.cert_pem)
                 .map_err(|e| tls_err(&format!("{}: {e}", path.display())))?;
             Ok((
@@ -148,6 +155,7 @@ impl EdgeServer {
             metrics: EdgeMetrics::new(),
             viewers: Mutex::new(Viewers::new(policy.target_duration * 2)),
             blocking_wait: policy.target_duration * 3 + Duration::from_secs(1),
+            push: crate::push::Push::new(&config.upstream, policy.target_duration),
             config,
         });
         Ok(Self {
@@ -224,6 +232,9 @@ impl EdgeServer {
                 .clone()
                 .health_loop(interval, shutdown.clone()),
         );
+        if let Some(push) = self.edge.push.clone() {
+            tasks.spawn(crate::push::run(self.edge.clone(), push, shutdown.clone()));
+        }
         while let Some(r) = tasks.join_next().await {
             if let Err(e) = r {
                 tracing::error!(error = %e, "edge service task failed");

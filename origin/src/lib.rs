@@ -10,6 +10,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod packager;
+pub mod push;
 pub mod registry;
 pub mod webhook;
 
@@ -28,6 +29,8 @@ pub struct OriginState {
     pub registry: Registry,
     pub webhooks: webhook::Webhooks,
     pub metrics: metrics::Metrics,
+    /// Viewer counts the edges report over push.
+    pub push_viewers: push::PushViewers,
 }
 
 impl OriginState {
@@ -43,6 +46,7 @@ impl OriginState {
             registry: Registry::new(packager, l.ended_linger),
             webhooks: webhook::Webhooks::new(config.webhooks.timeout),
             metrics: metrics::Metrics::new(),
+            push_viewers: push::PushViewers::default(),
             config,
         }
     }
@@ -53,6 +57,7 @@ pub struct Origin {
     state: Arc<OriginState>,
     rtmp: TcpListener,
     http: TcpListener,
+    push: Option<push::PushServer>,
 }
 
 impl Origin {
@@ -60,11 +65,30 @@ impl Origin {
     pub async fn bind(config: OriginConfig) -> std::io::Result<Self> {
         let rtmp = TcpListener::bind(config.ingest.listen).await?;
         let http = TcpListener::bind(config.http.listen).await?;
+        // Push is an optimisation (edges pull without it), so a push port
+        // that cannot be bound is logged, not fatal.
+        let push = match config.push.enabled {
+            true => push::PushServer::bind(&config.push)
+                .inspect_err(|e| tracing::warn!(error = %e, "push disabled"))
+                .ok(),
+            false => None,
+        };
         Ok(Self {
             state: Arc::new(OriginState::new(config)),
             rtmp,
             http,
+            push,
         })
+    }
+
+    /// The push endpoint's UDP address, if push is on.
+    pub fn push_addr(&self) -> Option<SocketAddr> {
+        self.push.as_ref().and_then(|p| p.local_addr().ok())
+    }
+
+    /// The push certificate's SPKI pin, if push is on.
+    pub fn push_spki(&self) -> Option<&str> {
+        self.push.as_ref().map(|p| p.spki_sha256())
     }
 
     pub fn rtmp_addr(&self) -> std::io::Result<SocketAddr> {
@@ -85,7 +109,17 @@ impl Origin {
         let rtmp = tokio::spawn(ingest::serve(self.rtmp, state.clone(), shutdown.clone()));
         let http = tokio::spawn(http::serve(self.http, state.clone(), shutdown.clone()));
         let reaper = tokio::spawn(reap(state.clone(), shutdown.clone()));
-        for (name, task) in [("rtmp", rtmp), ("http", http), ("reaper", reaper)] {
+        let push = tokio::spawn(async move {
+            if let Some(p) = self.push {
+                p.serve(state, shutdown).await;
+            }
+        });
+        for (name, task) in [
+            ("rtmp", rtmp),
+            ("http", http),
+            ("reaper", reaper),
+            ("push", push),
+        ] {
             if let Err(e) = task.await {
                 tracing::error!(service = name, error = %e, "service task failed");
             }

@@ -16,5 +16,6 @@ pub mod flv;
 pub mod fuzzing;
 pub mod media;
 pub mod playlist;
+pub mod push;
 pub mod rtmp;
 pub mod tls;

@@ -30,6 +30,15 @@ pub struct EdgeFlags {
     /// Shield URL, repeatable (upstream.shields).
     #[arg(long = "shield", env = "LIVECDN_SHIELDS", value_delimiter = ',')]
     pub shields: Vec<String>,
+    /// Origin push endpoint `host:port` (UDP), repeatable (upstream.push).
+    #[arg(long = "push", env = "LIVECDN_PUSH", value_delimiter = ',')]
+    pub push: Vec<String>,
+    /// Accepted push certificate SPKI pin, repeatable (upstream.push_spki).
+    #[arg(long = "push-spki", env = "LIVECDN_PUSH_SPKI", value_delimiter = ',')]
+    pub push_spki: Vec<String>,
+    /// Accept any push certificate (upstream.push_insecure; labs only).
+    #[arg(long)]
+    pub push_insecure: bool,
     /// Cache size in bytes (cache.max_bytes).
     #[arg(long, env = "LIVECDN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
@@ -66,6 +75,15 @@ impl EdgeFlags {
         }
         if !self.shields.is_empty() {
             c.upstream.shields = self.shields.clone();
+        }
+        if !self.push.is_empty() {
+            c.upstream.push = self.push.clone();
+        }
+        if !self.push_spki.is_empty() {
+            c.upstream.push_spki = self.push_spki.clone();
+        }
+        if self.push_insecure {
+            c.upstream.push_insecure = true;
         }
         if let Some(b) = self.cache_bytes {
             c.cache.max_bytes = b;

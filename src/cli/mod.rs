@@ -19,6 +19,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+const PUSH_DEFAULT: u16 = livecdn_shared::push::DEFAULT_PORT;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "livecdn",
@@ -45,6 +47,10 @@ pub struct OriginFlags {
     /// HTTP listen address (http.listen).
     #[arg(long, env = "LIVECDN_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// Push (QUIC) listen address (push.listen). When unset and the HTTP
+    /// port is 0, push also takes an ephemeral port (tests).
+    #[arg(long, env = "LIVECDN_PUSH_LISTEN")]
+    pub push_listen: Option<SocketAddr>,
     /// Signing secret for stream keys (secret).
     #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -77,6 +83,13 @@ impl OriginFlags {
         }
         if let Some(v) = self.http_listen {
             c.http.listen = v;
+        }
+        match self.push_listen {
+            Some(v) => c.push.listen = v,
+            None if c.http.listen.port() == 0 && c.push.listen.port() == PUSH_DEFAULT => {
+                c.push.listen = SocketAddr::new(c.http.listen.ip(), 0);
+            }
+            None => {}
         }
         if let Some(v) = &self.secret {
             c.secret = Some(v.clone());

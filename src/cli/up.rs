@@ -41,9 +41,10 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
     let origin = Origin::bind(config).await?;
     // Machine-readable line for scripts and tests (they bind port 0).
     say!(
-        "listening rtmp={} http={}",
+        "listening rtmp={} http={}{}",
         origin.rtmp_addr()?,
-        origin.http_addr()?
+        origin.http_addr()?,
+        push_words(&origin)
     );
     origin.run(shutdown_on_signal()).await;
     Ok(())
@@ -59,6 +60,7 @@ pub async fn run(
     if !explicit_listen {
         config.ingest.listen = SocketAddr::from(([127, 0, 0, 1], config.ingest.listen.port()));
         config.http.listen = SocketAddr::from(([127, 0, 0, 1], config.http.listen.port()));
+        config.push.listen = SocketAddr::from(([127, 0, 0, 1], config.push.listen.port()));
     }
     let secret = config.secret.clone().unwrap_or_else(|| {
         let bytes: [u8; 24] = rand::random();
@@ -79,7 +81,7 @@ pub async fn run(
     let expires = super::unix_now() + 24 * 3600;
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
-    say!("listening rtmp={rtmp} http={http}");
+    say!("listening rtmp={rtmp} http={http}{}", push_words(&origin));
     let edge = super::edge::bind_and_announce(edge_config).await?;
     let edge_http = edge.http_addr();
     say!();
@@ -133,6 +135,14 @@ pub async fn run(
         let _ = p.await;
     }
     Ok(())
+}
+
+/// ` push=ADDR push_spki=PIN` for the "listening" line, if push is on.
+fn push_words(origin: &Origin) -> String {
+    match (origin.push_addr(), origin.push_spki()) {
+        (Some(a), Some(pin)) => format!(" push={a} push_spki={pin}"),
+        _ => String::new(),
+    }
 }
 
 fn host(addr: SocketAddr) -> String {

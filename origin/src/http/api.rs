@@ -56,12 +56,12 @@ struct StreamInfo {
     ended: bool,
     health: crate::packager::HealthReport,
     renditions: Vec<RenditionInfo>,
-    /// Viewer counts come from the edges (not reported yet).
+    /// Viewers summed over the edges that report over push (`None`: none do).
     viewers: Option<u64>,
     dropped_frames: u64,
 }
 
-fn info(hub: &StreamHub, now: Instant) -> StreamInfo {
+fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
     hub.read(|p: &Packager| StreamInfo {
         name: hub.name().to_string(),
         live: p.is_live() && hub.has_publisher(),
@@ -92,14 +92,19 @@ fn info(hub: &StreamHub, now: Instant) -> StreamInfo {
                 }
             })
             .collect(),
-        viewers: None,
+        viewers,
         dropped_frames: p.dropped_frames,
     })
 }
 
 pub fn streams(state: &OriginState) -> Response<Body> {
     let now = Instant::now();
-    let list: Vec<StreamInfo> = state.registry.list().iter().map(|h| info(h, now)).collect();
+    let list: Vec<StreamInfo> = state
+        .registry
+        .list()
+        .iter()
+        .map(|h| info(h, state.push_viewers.total(h.name(), now), now))
+        .collect();
     json(&list)
 }
 
@@ -108,7 +113,8 @@ pub fn stream(state: &OriginState, name: &str) -> Result<Response<Body>, HttpErr
         .registry
         .get(name)
         .ok_or(HttpError::NotFound("no such stream"))?;
-    Ok(json(&info(&hub, Instant::now())))
+    let now = Instant::now();
+    Ok(json(&info(&hub, state.push_viewers.total(name, now), now)))
 }
 
 pub fn metrics(state: &OriginState) -> Response<Body> {

@@ -72,6 +72,16 @@ pub struct UpstreamConfig {
     /// How often unhealthy upstreams are probed (`/healthz`).
     #[serde(with = "humantime_serde")]
     pub health_interval: Duration,
+    /// Origins' push endpoints as `host:port` (UDP); empty turns push off.
+    /// With push, the edge subscribes to each watched stream and answers
+    /// blocking reloads from what the origin pushes; pull is the fallback.
+    pub push: Vec<String>,
+    /// Accepted push certificates: base64 SHA-256 of their SPKI (the origin
+    /// prints it as `push_spki=`).
+    pub push_spki: Vec<String>,
+    /// Accept any push certificate. Labs only: anyone on the path could then
+    /// fill this edge's cache.
+    pub push_insecure: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -81,6 +91,9 @@ impl Default for UpstreamConfig {
             shields: Vec::new(),
             timeout: Duration::from_secs(10),
             health_interval: Duration::from_secs(2),
+            push: Vec::new(),
+            push_spki: Vec::new(),
+            push_insecure: false,
         }
     }
 }

@@ -73,6 +73,21 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
             return Err(invalid(key, format!("{bad:?} must be an http:// URL")));
         }
     }
+    if let Some(bad) = config.upstream.push.iter().find(|a| !valid_host_port(a)) {
+        return Err(invalid(
+            "upstream.push",
+            format!("{bad:?} must be host:port (UDP)"),
+        ));
+    }
+    if !config.upstream.push.is_empty()
+        && config.upstream.push_spki.is_empty()
+        && !config.upstream.push_insecure
+    {
+        return Err(invalid(
+            "upstream.push_spki",
+            "push needs the origins' SPKI pins (or push_insecure = true)".into(),
+        ));
+    }
     if config.cache.max_bytes < 1024 * 1024 {
         return Err(invalid("cache.max_bytes", "must be at least 1 MiB".into()));
     }
@@ -83,6 +98,12 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
         return Err(invalid("listen", "no listener configured".into()));
     }
     Ok(config)
+}
+
+/// `host:port` with a non-empty host and a non-zero port.
+fn valid_host_port(s: &str) -> bool {
+    s.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0))
 }
 
 fn from_toml<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
@@ -169,6 +190,15 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
                 "must be at least 16 characters".to_string(),
             ));
         }
+    }
+    if c.push.cert.is_some() != c.push.key.is_some() {
+        return Err(invalid("push", "cert and key go together".to_string()));
+    }
+    if !(1..=1024).contains(&c.push.max_in_flight) {
+        return Err(invalid(
+            "push.max_in_flight",
+            "must be between 1 and 1024".to_string(),
+        ));
     }
     for (key, url) in [
         ("webhooks.on_publish", &c.webhooks.on_publish),

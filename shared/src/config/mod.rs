@@ -9,5 +9,5 @@ mod origin;
 pub use edge::{CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, TlsConfig, UpstreamConfig};
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
-    IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, StaticKey, WebhookConfig,
+    IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig, StaticKey, WebhookConfig,
 };

@@ -18,6 +18,7 @@ pub struct OriginConfig {
     pub http: OriginHttpConfig,
     pub llhls: LlHlsConfig,
     pub webhooks: WebhookConfig,
+    pub push: PushConfig,
 }
 
 /// A key that publishes to a fixed stream name without signing, for encoders
@@ -141,6 +142,37 @@ impl Default for WebhookConfig {
             on_publish: None,
             on_publish_done: None,
             timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Origin-to-edge push over QUIC (see `livecdn_shared::push`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Serve push at all; `false` leaves edges to pull. (A flag rather than
+    /// an optional address: TOML has no way to write "none".)
+    pub enabled: bool,
+    /// UDP address of the push endpoint.
+    pub listen: SocketAddr,
+    /// PEM certificate for the push endpoint; without it a self-signed one
+    /// is made at start (its SPKI pin then changes with every start).
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+    /// Objects in flight per edge connection; past it the origin waits, and
+    /// parts that leave the live window meanwhile are skipped, not queued.
+    pub max_in_flight: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], crate::push::DEFAULT_PORT)),
+            cert: None,
+            key: None,
+            max_in_flight: 64,
         }
     }
 }

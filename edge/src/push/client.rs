@@ -1,0 +1,355 @@
+//! One task per origin push endpoint: connect (lazily, once a stream is
+//! wanted; reconnect with backoff), keep the control stream's subscriptions
+//! in line with what viewers watch, report viewer counts every second, and
+//! store every pushed object in the cache.
+
+use super::verify::client_config;
+use super::Push;
+use crate::cache::{CacheKey, ObjectKind};
+use crate::proxy::Edge;
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue};
+use livecdn_shared::playlist::MediaPlaylist;
+use livecdn_shared::push::{self, Message, ObjectHeader, PushKind, WireError};
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A whole object stream must arrive within this time.
+const OBJECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Why a push connection or an object failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushClientError {
+    #[error("resolve {0}: no address")]
+    Resolve(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("timed out")]
+    Timeout,
+    #[error("write: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("read: {0}")]
+    Read(#[from] quinn::ReadToEndError),
+    /// The origin sent a malformed object (its fault).
+    #[error("malformed object: {0}")]
+    Wire(#[from] WireError),
+    /// The object's path is not one the edge serves, or does not match its kind.
+    #[error("refused object path {0:?}")]
+    Path(String),
+}
+
+/// Runs one subscriber per `upstream.push` address until `shutdown`.
+pub async fn run(edge: Arc<Edge>, push: Arc<Push>, shutdown: watch::Receiver<bool>) {
+    let config = match client_config(&push.config.push_spki, push.config.push_insecure) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "push client config; push disabled");
+            return;
+        }
+    };
+    let mut tasks = JoinSet::new();
+    for addr in push.config.push.clone() {
+        let (edge, push, config) = (edge.clone(), push.clone(), config.clone());
+        tasks.spawn(origin_loop(edge, push, addr, config, shutdown.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn origin_loop(
+    edge: Arc<Edge>,
+    push: Arc<Push>,
+    addr: String,
+    config: quinn::ClientConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        // Connect only when some stream is wanted.
+        if push.wanted(Instant::now()).is_empty() {
+            tokio::select! {
+                _ = push.wanted_changed.notified() => {}
+                _ = tokio::time::sleep(REPORT_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
+        let started = Instant::now();
+        match connect(&addr, &config).await {
+            Ok(conn) => {
+                push.connected.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(origin = %addr, "push connected");
+                let r = session(&edge, &push, &conn, &mut shutdown).await;
+                push.connected.fetch_sub(1, Ordering::Relaxed);
+                conn.close(0u32.into(), b"bye");
+                tracing::info!(origin = %addr, result = ?r.err(), "push disconnected");
+            }
+            Err(e) => tracing::debug!(origin = %addr, error = %e, "push connect failed"),
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = Duration::from_millis(250);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn connect(
+    addr: &str,
+    config: &quinn::ClientConfig,
+) -> Result<quinn::Connection, PushClientError> {
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| PushClientError::Resolve(addr.to_string()))?;
+    let bind: std::net::SocketAddr = if target.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let mut endpoint = quinn::Endpoint::client(bind)?;
+    endpoint.set_default_client_config(config.clone());
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let connecting = endpoint.connect(target, host)?;
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| PushClientError::Timeout)?
+        .map_err(PushClientError::from)
+}
+
+async fn send(ctl: &mut quinn::SendStream, msg: &Message) -> Result<(), PushClientError> {
+    let mut buf = Vec::new();
+    push::encode(msg, &mut buf)?;
+    ctl.write_all(&buf).await?;
+    Ok(())
+}
+
+/// One connection: subscriptions, reports and received objects.
+async fn session(
+    edge: &Arc<Edge>,
+    push: &Arc<Push>,
+    conn: &quinn::Connection,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), PushClientError> {
+    let (mut ctl, _unused) = conn.open_bi().await?;
+    let mut subscribed: HashSet<String> = HashSet::new();
+    let mut receives = JoinSet::new();
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    loop {
+        let report = tokio::select! {
+            _ = tick.tick() => true,
+            _ = push.wanted_changed.notified() => false,
+            uni = conn.accept_uni() => {
+                let recv = uni?;
+                let (edge, push) = (edge.clone(), push.clone());
+                receives.spawn(async move {
+                    if let Err(e) = receive(&edge, &push, recv).await {
+                        tracing::debug!(error = %e, "pushed object dropped");
+                    }
+                });
+                while receives.try_join_next().is_some() {}
+                continue;
+            }
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let now = Instant::now();
+        let wanted: HashSet<String> = push.wanted(now).into_iter().collect();
+        for stream in wanted.difference(&subscribed) {
+            send(
+                &mut ctl,
+                &Message::Subscribe {
+                    stream: stream.clone(),
+                },
+            )
+            .await?;
+        }
+        for stream in subscribed.difference(&wanted) {
+            send(
+                &mut ctl,
+                &Message::Unsubscribe {
+                    stream: stream.clone(),
+                },
+            )
+            .await?;
+        }
+        subscribed = wanted;
+        if report {
+            let counts = edge
+                .viewers
+                .lock()
+                .map(|mut v| v.counts(now))
+                .unwrap_or_default();
+            for (stream, n) in counts.into_iter().filter(|(s, _)| subscribed.contains(s)) {
+                let viewers = u32::try_from(n).unwrap_or(u32::MAX);
+                send(&mut ctl, &Message::ViewerReport { stream, viewers }).await?;
+            }
+        }
+    }
+}
+
+/// Reads one object stream and stores it.
+async fn receive(
+    edge: &Edge,
+    push: &Push,
+    mut recv: quinn::RecvStream,
+) -> Result<(), PushClientError> {
+    let limit = push::MAX_OBJECT_BODY + push::FRAME_HEADER + push::MAX_FRAME_BODY;
+    let data = tokio::time::timeout(OBJECT_TIMEOUT, recv.read_to_end(limit))
+        .await
+        .map_err(|_| PushClientError::Timeout)??;
+    let (header, body) = push::decode_object(&Bytes::from(data))?;
+    store(edge, push, header, body).await
+}
+
+/// `/live/STREAM/RENDITION/FILE` with plain characters only; the stream.
+fn stream_of(path: &str) -> Option<&str> {
+    let plain = path.len() <= push::MAX_PATH
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+        && !path.contains("..")
+        && !path.contains("//");
+    let mut parts = path.strip_prefix("/live/")?.split('/');
+    let (stream, _rendition, _file) = (parts.next()?, parts.next()?, parts.next()?);
+    (plain && parts.next().is_none()).then_some(stream)
+}
+
+/// The cache entries one pushed object fills: (key, kind, max-age).
+fn entries(header: &ObjectHeader, body: &Bytes) -> Vec<(CacheKey, ObjectKind, String)> {
+    let path = header.path.as_str();
+    let plain = CacheKey::from_request(path, None);
+    if header.kind != PushKind::Playlist {
+        let kind = ObjectKind::from_request(path, None);
+        return vec![(plain, kind, IMMUTABLE.to_string())];
+    }
+    let parsed = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| MediaPlaylist::parse(t).ok());
+    let target = parsed.as_ref().map_or(2, |p| p.target_duration.max(1));
+    let blocking = format!("public, max-age={}", 6 * target);
+    let mut out = vec![(plain, ObjectKind::Playlist, "public, max-age=1".to_string())];
+    let Some(part) = header.part else { return out };
+    let mut add = |q: String| {
+        let key = CacheKey::from_request(path, Some(&q));
+        out.push((key, ObjectKind::BlockingPlaylist, blocking.clone()));
+    };
+    let msn = header.msn;
+    add(format!("_HLS_msn={msn}&_HLS_part={part}"));
+    // The first part of segment M also completes segment M-1: it answers
+    // "all of M-1" and "the part after M-1's last".
+    if part == 0 && msn > 0 {
+        let prev = parsed.as_ref().and_then(|p| {
+            let idx = usize::try_from((msn - 1).checked_sub(p.media_sequence)?).ok()?;
+            p.segments.get(idx).map(|s| s.parts.len())
+        });
+        add(format!("_HLS_msn={}", msn - 1));
+        if let Some(n) = prev.filter(|n| *n > 0) {
+            add(format!("_HLS_msn={}&_HLS_part={n}", msn - 1));
+        }
+    }
+    out
+}
+
+async fn store(
+    edge: &Edge,
+    push: &Push,
+    header: ObjectHeader,
+    body: Bytes,
+) -> Result<(), PushClientError> {
+    let refused = || PushClientError::Path(header.path.clone());
+    let stream = stream_of(&header.path).ok_or_else(refused)?;
+    let kind = ObjectKind::from_request(&header.path, None);
+    let matches = matches!(
+        (header.kind, kind),
+        (PushKind::Init, ObjectKind::Init)
+            | (PushKind::Part, ObjectKind::Part)
+            | (PushKind::Segment, ObjectKind::Segment)
+            | (PushKind::Playlist, ObjectKind::Playlist)
+    );
+    if !matches {
+        return Err(refused());
+    }
+    let ctype = HeaderValue::from_str(&header.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    for (key, kind, max_age) in entries(&header, &body) {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, ctype.clone());
+        if let Ok(v) = HeaderValue::from_str(&max_age) {
+            headers.insert(header::CACHE_CONTROL, v);
+        }
+        let object = edge.cache.new_object(200, headers, kind);
+        if object.body.append(body.clone()).is_err() {
+            return Err(PushClientError::Wire(WireError::BodyTooLarge(body.len())));
+        }
+        object.body.finish();
+        let object = Arc::new(object);
+        if edge.cache.insert(key.clone(), object.clone()).await {
+            push.arrivals.arrived(&key, &object);
+        }
+    }
+    push.pushed(stream, Instant::now());
+    tracing::trace!(path = %header.path, kind = header.kind.as_str(), "pushed object stored");
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_live_paths_are_accepted() {
+        assert_eq!(stream_of("/live/cam/source/1.2.m4s"), Some("cam"));
+        for bad in [
+            "/live/cam/x",
+            "/live/../a/b",
+            "/etc/passwd",
+            "/live/a/b/c/d",
+        ] {
+            assert_eq!(stream_of(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_playlist_fills_its_blocking_keys() {
+        let text = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.336\n#EXT-X-MEDIA-SEQUENCE:4\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PART:DURATION=0.333,URI=\"4.0.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.333,URI=\"4.1.m4s\"\n#EXTINF:0.666,\n4.m4s\n#EXT-X-PART:DURATION=0.333,URI=\"5.0.m4s\",INDEPENDENT=YES\n";
+        let header = ObjectHeader {
+            kind: PushKind::Playlist,
+            path: "/live/cam/source/index.m3u8".into(),
+            msn: 5,
+            part: Some(0),
+            content_type: "application/vnd.apple.mpegurl".into(),
+        };
+        let keys: Vec<String> = entries(&header, &Bytes::from(text))
+            .iter()
+            .map(|(k, _, _)| k.as_str().to_string())
+            .collect();
+        let want = |q: &str| {
+            CacheKey::from_request("/live/cam/source/index.m3u8", Some(q))
+                .as_str()
+                .to_string()
+        };
+        assert_eq!(keys[0], "/live/cam/source/index.m3u8");
+        assert!(keys.contains(&want("_HLS_msn=5&_HLS_part=0")), "{keys:?}");
+        assert!(keys.contains(&want("_HLS_msn=4")), "{keys:?}");
+        assert!(keys.contains(&want("_HLS_msn=4&_HLS_part=2")), "{keys:?}");
+    }
+}

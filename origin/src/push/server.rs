@@ -1,0 +1,308 @@
+//! The push endpoint: quinn server, control stream reader, subscription
+//! senders.
+//!
+//! Per edge connection one task reads the control stream (bounded buffer:
+//! a frame is at most `FRAME_HEADER + MAX_FRAME_BODY` bytes) and starts or
+//! aborts one subscription task per stream. A subscription task waits for
+//! the stream to exist, then after every window change asks the
+//! [`Tracker`] what is new and sends each object on its own unidirectional
+//! stream. At most `push.max_in_flight` objects per connection are in
+//! flight; past that the task waits, and what leaves the window meanwhile
+//! is skipped (see [`Tracker`]).
+
+use super::tracker::{Outgoing, Tracker};
+use crate::OriginState;
+use bytes::{Bytes, BytesMut};
+use livecdn_shared::push::{self, Message, WireError};
+use livecdn_shared::tls;
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{Connection, IdleTimeout, VarInt};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Streams one edge connection may subscribe to.
+const MAX_SUBSCRIPTIONS: usize = 1024;
+/// An edge must open its control stream this soon after connecting.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+/// One object must be written within this time, else its stream is reset.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a subscription re-checks that its stream was not replaced.
+const RECHECK: Duration = Duration::from_millis(500);
+/// Application close codes.
+const CLOSE_OK: u32 = 0;
+const CLOSE_PROTOCOL: u32 = 1;
+
+/// Why the push endpoint could not start, or a connection ended.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PushError {
+    /// Certificate or key unreadable or unusable.
+    #[error("push tls: {0}")]
+    Tls(String),
+    /// The UDP socket could not bind.
+    #[error("push bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The edge sent a malformed control frame (its fault).
+    #[error("edge sent a malformed frame: {0}")]
+    Wire(#[from] WireError),
+    /// The QUIC connection failed or closed.
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// The control stream failed.
+    #[error("control stream: {0}")]
+    Read(#[from] quinn::ReadError),
+    /// The edge did not open its control stream in time.
+    #[error("no control stream within {0:?}")]
+    NoControl(Duration),
+}
+
+/// A bound push endpoint.
+pub struct PushServer {
+    endpoint: quinn::Endpoint,
+    spki: String,
+}
+
+impl PushServer {
+    /// Binds `config.push.listen` with the configured certificate or a fresh
+    /// self-signed one.
+    pub fn bind(config: &livecdn_shared::config::PushConfig) -> Result<Self, PushError> {
+        let tls_err = |e: &dyn std::fmt::Display| PushError::Tls(e.to_string());
+        let (cert_pem, key_pem) = match (&config.cert, &config.key) {
+            (Some(c), Some(k)) => (
+                std::fs::read_to_string(c)
+                    .map_err(|e| tls_err(&format!("{}: {e}", c.display())))?,
+                std::fs::read_to_string(k)
+                    .map_err(|e| tls_err(&format!("{}: {e}", k.display())))?,
+            ),
+            _ => {
+                let made = tls::self_signed(&["livecdn-origin"]).map_err(|e| tls_err(&e))?;
+                (made.cert_pem, made.key_pem)
+            }
+        };
+        let der = tls::first_certificate_der(&cert_pem).map_err(|e| tls_err(&e))?;
+        let spki = tls::spki_sha256_base64(&der).map_err(|e| tls_err(&e))?;
+        let rustls =
+            tls::server_config(&cert_pem, &key_pem, &[push::ALPN]).map_err(|e| tls_err(&e))?;
+        let crypto = QuicServerConfig::try_from(rustls).map_err(|e| tls_err(&e))?;
+        let mut transport = quinn::TransportConfig::default();
+        let idle = IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| tls_err(&e))?;
+        transport
+            .max_idle_timeout(Some(idle))
+            .max_concurrent_bidi_streams(VarInt::from_u32(1))
+            .max_concurrent_uni_streams(VarInt::from_u32(0));
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(Arc::new(transport));
+        let addr = config.listen;
+        let endpoint = quinn::Endpoint::server(server, addr)
+            .map_err(|source| PushError::Bind { addr, source })?;
+        Ok(Self { endpoint, spki })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// base64 SHA-256 of the certificate's SPKI, for `upstream.push_spki`.
+    pub fn spki_sha256(&self) -> &str {
+        &self.spki
+    }
+
+    /// Accepts edges until `shutdown` turns true, then closes every
+    /// connection.
+    pub async fn serve(self, state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
+        let ids = AtomicU64::new(1);
+        let mut conns = JoinSet::new();
+        loop {
+            let incoming = tokio::select! {
+                _ = shutdown.changed() => break,
+                i = self.endpoint.accept() => i,
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            };
+            let Some(incoming) = incoming else { break };
+            let id = ids.fetch_add(1, Ordering::Relaxed);
+            conns.spawn(connection(incoming, id, state.clone()));
+        }
+        self.endpoint.close(VarInt::from_u32(CLOSE_OK), b"shutdown");
+        conns.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// One edge: its control stream and its subscriptions.
+async fn connection(incoming: quinn::Incoming, id: u64, state: Arc<OriginState>) {
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "push handshake failed");
+            return;
+        }
+    };
+    tracing::info!(%peer, conn = id, "edge connected for push");
+    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let result = control(&conn, id, &state, &mut subs).await;
+    for (_, task) in subs.drain() {
+        task.abort();
+    }
+    state.push_viewers.forget(id);
+    match result {
+        Err(PushError::Wire(e)) => {
+            tracing::warn!(%peer, error = %e, "closing push connection");
+            conn.close(VarInt::from_u32(CLOSE_PROTOCOL), b"malformed frame");
+        }
+        Err(e) => tracing::info!(%peer, conn = id, error = %e, "push connection ended"),
+        Ok(()) => conn.close(VarInt::from_u32(CLOSE_OK), b"bye"),
+    }
+}
+
+async fn control(
+    conn: &Connection,
+    id: u64,
+    state: &Arc<OriginState>,
+    subs: &mut HashMap<String, JoinHandle<()>>,
+) -> Result<(), PushError> {
+    let (_send, mut recv) = tokio::time::timeout(CONTROL_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| PushError::NoControl(CONTROL_TIMEOUT))??;
+    let in_flight = Arc::new(Semaphore::new(state.config.push.max_in_flight));
+    let mut buf = BytesMut::new();
+    loop {
+        let Some(chunk) = recv.read_chunk(push::MAX_FRAME_BODY, true).await? else {
+            return Ok(());
+        };
+        buf.extend_from_slice(&chunk.bytes);
+        loop {
+            let frozen: Bytes = buf.clone().freeze();
+            let Some((msg, used)) = push::decode(&frozen)? else {
+                break;
+            };
+            let _ = buf.split_to(used);
+            match msg {
+                Message::Subscribe { stream } => {
+                    subs.retain(|_, t| !t.is_finished());
+                    if subs.len() >= MAX_SUBSCRIPTIONS || subs.contains_key(&stream) {
+                        continue;
+                    }
+                    tracing::debug!(conn = id, %stream, "push subscribe");
+                    let task = tokio::spawn(subscription(
+                        conn.clone(),
+                        state.clone(),
+                        stream.clone(),
+                        in_flight.clone(),
+                    ));
+                    subs.insert(stream, task);
+                }
+                Message::Unsubscribe { stream } => {
+                    tracing::debug!(conn = id, %stream, "push unsubscribe");
+                    if let Some(task) = subs.remove(&stream) {
+                        task.abort();
+                    }
+                }
+                Message::ViewerReport { stream, viewers } => {
+                    state
+                        .push_viewers
+                        .report(id, &stream, viewers, Instant::now());
+                }
+                // Objects flow origin to edge only.
+                Message::Object(_) => return Err(WireError::NotAnObject.into()),
+            }
+        }
+    }
+}
+
+/// Sends `stream`'s new objects after every window change, for as long as
+/// the subscription lasts (aborted on unsubscribe or disconnect).
+async fn subscription(
+    conn: Connection,
+    state: Arc<OriginState>,
+    stream: String,
+    in_flight: Arc<Semaphore>,
+) {
+    let mut sends = JoinSet::new();
+    loop {
+        // The stream may not exist yet, or may have been replaced.
+        let Some(hub) = state.registry.get(&stream) else {
+            tokio::time::sleep(RECHECK).await;
+            continue;
+        };
+        let mut rx = hub.subscribe();
+        let mut tracker = Tracker::new(&stream);
+        loop {
+            rx.borrow_and_update();
+            let batch = hub.read(|p| tracker.poll(p));
+            for object in batch {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                let conn = conn.clone();
+                sends.spawn(async move {
+                    let path = object.header.path.clone();
+                    if let Err(e) = send(&conn, object).await {
+                        tracing::debug!(%path, error = %e, "push send failed");
+                    }
+                    drop(permit);
+                });
+            }
+            while sends.try_join_next().is_some() {}
+            if conn.close_reason().is_some() {
+                return;
+            }
+            match tokio::time::timeout(RECHECK, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    let same = state
+                        .registry
+                        .get(&stream)
+                        .is_some_and(|h| Arc::ptr_eq(&h, &hub));
+                    if !same {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("open: {0}")]
+    Open(#[from] quinn::ConnectionError),
+    #[error("write: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("encode: {0}")]
+    Encode(#[from] WireError),
+    #[error("timed out")]
+    Timeout,
+    #[error("stream closed")]
+    Closed(#[from] quinn::ClosedStream),
+}
+
+/// One object on its own unidirectional stream: header frame, then body.
+async fn send(conn: &Connection, object: Outgoing) -> Result<(), SendError> {
+    let Outgoing { header, body } = object;
+    let urgent = !matches!(header.kind, push::PushKind::Segment);
+    let mut head = Vec::with_capacity(64);
+    push::encode(&Message::Object(header), &mut head)?;
+    let mut chunks: Vec<Bytes> = std::iter::once(Bytes::from(head)).chain(body).collect();
+    let mut stream = conn.open_uni().await?;
+    // Parts and playlists before segments: a viewer waits on those.
+    let _ = stream.set_priority(if urgent { 1 } else { 0 });
+    match tokio::time::timeout(SEND_TIMEOUT, stream.write_all_chunks(&mut chunks)).await {
+        Ok(r) => r?,
+        Err(_) => {
+            let _ = stream.reset(VarInt::from_u32(CLOSE_OK));
+            return Err(SendError::Timeout);
+        }
+    }
+    stream.finish()?;
+    Ok(())
+}

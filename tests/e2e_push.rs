@@ -1,0 +1,297 @@
+//! Origin-to-edge push with real processes: ffmpeg publishes to a real
+//! origin, a real `livecdn edge` subscribes over QUIC. With push, parts are
+//! in the edge cache before anyone asks and blocking reloads are answered
+//! without an upstream request; with the push port unreachable, viewers
+//! still get everything by pull.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use livecdn_shared::playlist::MediaPlaylist;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::http::{get, wait_ok, Fetched};
+use support::{have, key, Ffmpeg, Origin};
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("livecdn-e2e-push-{}-{name}", std::process::id()))
+}
+
+/// A free UDP port on localhost (bound, then released).
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// An origin whose push endpoint uses a certificate written by the test, so
+/// the test knows its pin. Returns the origin, push address and pin.
+fn origin_with_push() -> (Origin, String, String) {
+    let ck = livecdn_shared::tls::self_signed(&["origin"]).unwrap();
+    let pin = livecdn_shared::tls::spki_sha256_base64(&ck.cert_der).unwrap();
+    let (cert, keyf, conf) = (tmp("push.crt"), tmp("push.key"), tmp("origin.toml"));
+    std::fs::write(&cert, &ck.cert_pem).unwrap();
+    std::fs::write(&keyf, &ck.key_pem).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[push]\ncert = {:?}\nkey = {:?}\n",
+            cert.display().to_string(),
+            keyf.display().to_string()
+        ),
+    )
+    .unwrap();
+    let push = format!("127.0.0.1:{}", free_udp_port());
+    let origin = Origin::start(&["--config", conf.to_str().unwrap(), "--push-listen", &push]);
+    (origin, push, pin)
+}
+
+/// A running `livecdn edge` child; killed on drop.
+struct Edge {
+    child: Child,
+    http: SocketAddr,
+    log: PathBuf,
+}
+
+impl Edge {
+    fn start(origin: &Origin, push: &[&str]) -> Edge {
+        let log = tmp(&format!("edge-{}.log", free_udp_port()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
+            .arg("edge")
+            .args(["--origin", &format!("http://{}", origin.http)])
+            .args([
+                "--http-listen",
+                "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--no-h3")
+            .args(push)
+            .env("LIVECDN_LOG", "info,livecdn_edge=debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut http = None;
+        for _ in 0..16 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(a) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("edge_http="))
+            {
+                http = Some(a.parse().unwrap());
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        Edge {
+            http: http.unwrap_or_else(|| panic!("no edge_http line; log:\n{log_text}")),
+            child,
+            log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- edge log ---\n{log}");
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Sum of the origin's HTTP request counter for one object kind.
+async fn origin_requests(origin: &Origin, kind: &str) -> u64 {
+    let text = get(&origin.url("/metrics")).await.text();
+    let label = format!("kind=\"{kind}\"");
+    text.lines()
+        .filter(|l| l.starts_with("livecdn_origin_http_requests_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The last complete (msn, part) of the video rendition, from the origin API.
+async fn last_part(origin: &Origin) -> (u64, u64) {
+    let api = get(&origin.url("/api/streams/cam")).await;
+    let v: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    let r = v["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "source")
+        .unwrap()
+        .clone();
+    (
+        r["last_msn"].as_u64().unwrap(),
+        r["last_part"].as_u64().unwrap(),
+    )
+}
+
+async fn edge_get(edge: &Edge, path: &str) -> Fetched {
+    let f = get(&edge.url(path)).await;
+    assert_eq!(f.status, 200, "{path}: {}", f.text());
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_parts_and_playlists_are_served_without_upstream_requests() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (origin, push, pin) = origin_with_push();
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 60);
+    wait_ok(
+        &origin.url("/live/cam/master.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let edge = Edge::start(&origin, &["--push", &push, "--push-spki", &pin]);
+
+    // A viewer arrives; the edge subscribes and reports it to the origin.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        edge_get(&edge, "/live/cam/source/index.m3u8").await;
+        let api = get(&origin.url("/api/streams/cam")).await;
+        let v: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+        if v["viewers"].as_u64().is_some_and(|n| n >= 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no viewer report: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // (a) A part completed after the subscription is already at the edge.
+    let before = last_part(&origin).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (msn, part) = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        edge_get(&edge, "/live/cam/source/index.m3u8").await; // stay a viewer
+        let now = last_part(&origin).await;
+        if now > before {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "no new part after {before:?}");
+    };
+    // Give the pushed object a moment to land (one-way delay on localhost).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let parts_before = origin_requests(&origin, "part").await;
+    let path = format!("/live/cam/source/{msn}.{part}.m4s");
+    let at_edge = edge_get(&edge, &path).await;
+    assert_eq!(at_edge.header("x-cache").as_deref(), Some("HIT"), "{path}");
+    assert_eq!(
+        origin_requests(&origin, "part").await,
+        parts_before,
+        "{path}"
+    );
+    let at_origin = get(&origin.url(&path)).await;
+    assert_eq!(
+        at_edge.body, at_origin.body,
+        "pushed bytes differ for {path}"
+    );
+
+    // (b) Blocking reloads, as a player makes them (each asks for the part
+    // after the last one listed), are answered by the push: held at the
+    // edge until the playlist arrives, never sent upstream.
+    let playlists_before = origin_requests(&origin, "playlist").await;
+    let (mut msn, mut part) = last_part(&origin).await;
+    let mut held = Duration::ZERO;
+    for _ in 0..6 {
+        let q = format!(
+            "/live/cam/source/index.m3u8?_HLS_msn={msn}&_HLS_part={}",
+            part + 1
+        );
+        let started = Instant::now();
+        let blocking = edge_get(&edge, &q).await;
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(3), "{q} took {waited:?}");
+        held = held.max(waited);
+        let pl = MediaPlaylist::parse(&blocking.text()).unwrap();
+        let last = pl.segments.len() as u64 - 1 + pl.media_sequence;
+        let seg = pl.segments.last().unwrap();
+        let asked = (msn, part + 1);
+        (msn, part) = match seg.parts.len() {
+            0 => (
+                last - 1,
+                pl.segments[pl.segments.len() - 2].parts.len() as u64 - 1,
+            ),
+            n => (last, n as u64 - 1),
+        };
+        assert!(
+            (msn, part) >= asked,
+            "{q} answered with an older playlist:\n{}",
+            blocking.text()
+        );
+    }
+    assert_eq!(
+        origin_requests(&origin, "playlist").await,
+        playlists_before,
+        "blocking reloads went upstream"
+    );
+    assert!(
+        held > Duration::from_millis(50),
+        "no reload was held: {held:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_are_served_by_pull_when_the_push_port_is_unreachable() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let origin = Origin::start(&[]);
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 40);
+    wait_ok(
+        &origin.url("/live/cam/master.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let closed = format!("127.0.0.1:{}", free_udp_port());
+    let edge = Edge::start(&origin, &["--push", &closed, "--push-insecure"]);
+
+    wait_ok(&edge.url("/live/cam/master.m3u8"), Duration::from_secs(10)).await;
+    let text = edge_get(&edge, "/live/cam/source/index.m3u8").await.text();
+    let pl = MediaPlaylist::parse(&text).unwrap();
+    let seg = pl
+        .segments
+        .iter()
+        .rev()
+        .find(|s| !s.parts.is_empty())
+        .unwrap();
+    let part = seg.parts.last().unwrap().uri.clone();
+    let media = edge_get(&edge, &format!("/live/cam/source/{part}")).await;
+    assert!(!media.body.is_empty());
+
+    let (msn, p) = last_part(&origin).await;
+    let started = Instant::now();
+    let q = format!(
+        "/live/cam/source/index.m3u8?_HLS_msn={msn}&_HLS_part={}",
+        p + 1
+    );
+    edge_get(&edge, &q).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "blocking reload by pull took {:?}",
+        started.elapsed()
+    );
+}

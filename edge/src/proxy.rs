@@ -278,18 +278,22 @@ impl Edge {
         stream: &str,
     ) -> Response<Body> {
         self.metrics.cache(outcome_label(outcome), kind.as_str());
-        let mut resp = Response::new(object_body(
-            object.clone(),
-            self.cache.config().body_idle_timeout,
-        ));
+        // A complete object goes out as a snapshot of its chunks; one still
+        // growing is streamed as it fills.
+        let complete = object.body.complete_chunks();
+        let body = match &complete {
+            Some((chunks, len)) => chunks_body(chunks.clone(), *len),
+            None => object_body(object.clone(), self.cache.config().body_idle_timeout),
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = StatusCode::from_u16(object.status).unwrap_or(StatusCode::BAD_GATEWAY);
         let h = resp.headers_mut();
         for (k, v) in &object.headers {
             h.insert(k.clone(), v.clone());
         }
-        if object.body.is_complete() {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(object.body.len()));
-            self.metrics.bytes(stream, object.body.len());
+        if let Some((_, len)) = complete {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            self.metrics.bytes(stream, len);
         }
         if let Some(age) = age {
             h.insert(header::AGE, HeaderValue::from(age.as_secs()));
@@ -413,6 +417,48 @@ async fn pump(mut body: hyper::body::Incoming, object: Arc<CachedObject>) {
             }
         }
     }
+}
+
+/// A body of known chunks: each `poll_frame` hands out the next one at
+/// once, with an exact size hint (so HTTP/1.1 sends Content-Length).
+struct ChunksBody {
+    chunks: Arc<[Bytes]>,
+    next: usize,
+    remaining: u64,
+}
+
+impl hyper::body::Body for ChunksBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        let next = self.chunks.get(self.next).cloned();
+        if let Some(b) = &next {
+            self.next += 1;
+            self.remaining = self.remaining.saturating_sub(b.len() as u64);
+        }
+        std::task::Poll::Ready(next.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+fn chunks_body(chunks: Arc<[Bytes]>, len: u64) -> Body {
+    ChunksBody {
+        chunks,
+        next: 0,
+        remaining: len,
+    }
+    .boxed_unsync()
 }
 
 fn object_body(object: Arc<CachedObject>, idle: Duration) -> Body {

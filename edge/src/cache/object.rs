@@ -57,6 +57,10 @@ struct Chunks {
     chunks: Vec<Bytes>,
     len: u64,
     state: BodyState,
+    /// Set when the body finishes: the chunk list shared by every response
+    /// served from the complete object (one allocation per object, not one
+    /// per viewer).
+    snapshot: Option<Arc<[Bytes]>>,
 }
 
 #[derive(Debug)]
@@ -83,6 +87,7 @@ impl GrowingBody {
                     chunks: Vec::new(),
                     len: 0,
                     state: BodyState::Open,
+                    snapshot: None,
                 }),
                 version: watch::Sender::new(0),
                 max_len,
@@ -166,6 +171,9 @@ impl GrowingBody {
             let mut inner = self.lock();
             let open = inner.state == BodyState::Open;
             if open {
+                if state == BodyState::Finished {
+                    inner.snapshot = Some(Arc::from(inner.chunks.as_slice()));
+                }
                 inner.state = state;
             }
             open
@@ -196,6 +204,14 @@ impl GrowingBody {
             BodyState::Failed(err) => Some(err.clone()),
             _ => None,
         }
+    }
+
+    /// All chunks and the total length if the body finished successfully:
+    /// a complete object is served from this snapshot (reference counts,
+    /// no copies) without the waiting machinery of a [`BodyReader`].
+    pub fn complete_chunks(&self) -> Option<(Arc<[Bytes]>, u64)> {
+        let inner = self.lock();
+        inner.snapshot.clone().map(|s| (s, inner.len))
     }
 
     /// A reader from the first byte.

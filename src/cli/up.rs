@@ -78,6 +78,12 @@ pub async fn run(
     edge_config.listen.http = Some(SocketAddr::from(([127, 0, 0, 1], port(8081))));
     edge_config.listen.https = Some(SocketAddr::from(([127, 0, 0, 1], port(8443))));
     edge_config.upstream.origins = vec![format!("http://{}:{}", host(http), http.port())];
+    // The edge subscribes to the origin's push (pinned to its certificate),
+    // so blocking reloads are answered at the edge.
+    if let (Some(addr), Some(pin)) = (origin.push_addr(), origin.push_spki()) {
+        edge_config.upstream.push = vec![format!("{}:{}", host(addr), addr.port())];
+        edge_config.upstream.push_spki = vec![pin.to_string()];
+    }
     let expires = super::unix_now() + 24 * 3600;
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
@@ -114,7 +120,7 @@ pub async fn run(
     }
     if let Some(e) = edge.https_addr() {
         say!(
-            "           https://localhost:{}/  (HTTP/2, and HTTP/3 on UDP)",
+            "           https://127.0.0.1:{}/  (HTTP/2, and HTTP/3 on UDP)",
             e.port()
         );
     }

@@ -205,18 +205,26 @@ impl Edge {
         key: &CacheKey,
         kind: ObjectKind,
     ) -> Result<Response<Body>, EdgeError> {
+        let gzip = matches!(
+            kind,
+            ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master
+        ) && req
+            .headers()
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
         let stream = stream_of(req.uri().path());
         // A leader that fails hands its followers back to the cache's flight
         // table, which elects one of them to lead the next attempt.
         let permit = match self.cache.lookup(key, kind).await {
             Lookup::Hit { object, age } => {
-                return Ok(self.respond(&object, "HIT", kind, Some(age), stream))
+                return Ok(self.respond(gzip, &object, "HIT", kind, Some(age), stream))
             }
             Lookup::Coalesced { object } => {
-                return Ok(self.respond(&object, "COALESCED", kind, None, stream))
+                return Ok(self.respond(gzip, &object, "COALESCED", kind, None, stream))
             }
             Lookup::Stale { object } => {
-                return Ok(self.respond(&object, "STALE", kind, None, stream))
+                return Ok(self.respond(gzip, &object, "STALE", kind, None, stream))
             }
             Lookup::TimedOut => return Err(EdgeError::LockTimeout),
             Lookup::Miss(permit) => permit,
@@ -232,7 +240,7 @@ impl Edge {
             let wait = self.cache.config().policy.target_duration * 3;
             if let Some(object) = push.wait_for(key, wait).await {
                 drop(permit); // followers find the pushed object in the store
-                return Ok(self.respond(&object, "HIT", kind, Some(Duration::ZERO), stream));
+                return Ok(self.respond(gzip, &object, "HIT", kind, Some(Duration::ZERO), stream));
             }
         }
         // Blocking playlists and hinted parts may be held upstream for up to
@@ -256,12 +264,12 @@ impl Edge {
                 }
                 let object = permit.publish(status, headers).await;
                 tokio::spawn(pump(fetched.response.into_body(), object.clone()));
-                Ok(self.respond(&object, "MISS", kind, None, stream))
+                Ok(self.respond(gzip, &object, "MISS", kind, None, stream))
             }
             Err(e) => {
                 drop(permit);
                 match self.cache.get_stale(key).await {
-                    Some(stale) => Ok(self.respond(&stale, "STALE", kind, None, stream)),
+                    Some(stale) => Ok(self.respond(gzip, &stale, "STALE", kind, None, stream)),
                     None => Err(EdgeError::Upstream(e.to_string())),
                 }
             }
@@ -271,6 +279,7 @@ impl Edge {
     /// A response streamed from a cached (possibly still growing) object.
     fn respond(
         &self,
+        gzip: bool,
         object: &Arc<CachedObject>,
         outcome: &'static str,
         kind: ObjectKind,
@@ -280,7 +289,14 @@ impl Edge {
         self.metrics.cache(outcome_label(outcome), kind.as_str());
         // A complete object goes out as a snapshot of its chunks; one still
         // growing is streamed as it fills.
-        let complete = object.body.complete_chunks();
+        let mut complete = object.body.complete_chunks();
+        let mut encoded = false;
+        if let (true, Some((chunks, _))) = (gzip, &complete) {
+            if let Some(gz) = gzip_once(object, chunks) {
+                complete = Some((Arc::from([gz.clone()]), gz.len() as u64));
+                encoded = true;
+            }
+        }
         let body = match &complete {
             Some((chunks, len)) => chunks_body(chunks.clone(), *len),
             None => object_body(object.clone(), self.cache.config().body_idle_timeout),
@@ -294,6 +310,12 @@ impl Edge {
         if let Some((_, len)) = complete {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             self.metrics.bytes(stream, len);
+        }
+        if encoded {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        if gzip {
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
         if let Some(age) = age {
             h.insert(header::AGE, HeaderValue::from(age.as_secs()));
@@ -417,6 +439,25 @@ async fn pump(mut body: hyper::body::Incoming, object: Arc<CachedObject>) {
             }
         }
     }
+}
+
+/// The object's body gzip-compressed, made once per object and shared by
+/// every request that accepts gzip. None if it was already encoded upstream.
+fn gzip_once(object: &CachedObject, chunks: &[Bytes]) -> Option<Bytes> {
+    if object.headers.contains_key(header::CONTENT_ENCODING) {
+        return None;
+    }
+    let gz = object.gzipped.get_or_init(|| {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for c in chunks {
+            if enc.write_all(c).is_err() {
+                return Bytes::new();
+            }
+        }
+        enc.finish().map(Bytes::from).unwrap_or_default()
+    });
+    (!gz.is_empty()).then(|| gz.clone())
 }
 
 /// A body of known chunks: each `poll_frame` hands out the next one at

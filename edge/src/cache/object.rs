@@ -317,6 +317,9 @@ pub struct CachedObject {
     pub ttl: Option<Duration>,
     /// The body.
     pub body: GrowingBody,
+    /// gzip of the complete body, made on the first request that accepts it
+    /// (playlists only: media is already compressed).
+    pub gzipped: std::sync::OnceLock<Bytes>,
 }
 
 impl CachedObject {
@@ -335,6 +338,7 @@ impl CachedObject {
             created: Instant::now(),
             ttl,
             body,
+            gzipped: std::sync::OnceLock::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
 //! identically whatever protocol a viewer speaks.
 
+pub mod auth;
 pub mod cache;
 pub mod listen;
 pub mod metrics;

@@ -35,6 +35,9 @@ pub enum EdgeError {
     /// Only GET, HEAD and OPTIONS.
     #[error("method not allowed")]
     Method,
+    /// A missing or invalid playback token.
+    #[error("forbidden: {0}")]
+    Forbidden(#[from] crate::auth::AuthError),
     /// Malformed `_HLS_*` delivery directives (RFC 8216bis: 400).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -52,6 +55,7 @@ impl EdgeError {
             EdgeError::NotFound => StatusCode::NOT_FOUND,
             EdgeError::Method => StatusCode::METHOD_NOT_ALLOWED,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::Upstream(_) => StatusCode::BAD_GATEWAY,
             EdgeError::LockTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -178,6 +182,24 @@ impl Edge {
             livecdn_shared::playlist::HlsQuery::parse(q)
                 .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         }
+        let mut set_cookie = None;
+        if path.starts_with("/live/") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let cookies = req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            set_cookie = crate::auth::check(
+                &self.config.auth,
+                stream_of(path),
+                req.uri().query(),
+                cookies,
+                now,
+            )?;
+        }
         let key = CacheKey::from_request(path, req.uri().query());
         let kind = ObjectKind::from_request(path, req.uri().query());
         if path.starts_with("/live/") {
@@ -195,7 +217,10 @@ impl Edge {
                 push.touch(stream_of(path), Instant::now());
             }
         }
-        let resp = self.cached(req, &key, kind).await?;
+        let mut resp = self.cached(req, &key, kind).await?;
+        if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
         Ok((kind.as_str(), resp))
     }
 

@@ -39,6 +39,12 @@ pub struct EdgeFlags {
     /// Accept any push certificate (upstream.push_insecure; labs only).
     #[arg(long)]
     pub push_insecure: bool,
+    /// Require signed playback tokens under /live/ (auth.required).
+    #[arg(long, env = "LIVECDN_REQUIRE_TOKEN")]
+    pub require_token: bool,
+    /// Secret playback tokens are signed with (auth.secret).
+    #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
     /// Cache size in bytes (cache.max_bytes).
     #[arg(long, env = "LIVECDN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
@@ -84,6 +90,12 @@ impl EdgeFlags {
         }
         if self.push_insecure {
             c.upstream.push_insecure = true;
+        }
+        if self.require_token {
+            c.auth.required = true;
+        }
+        if let Some(s) = &self.secret {
+            c.auth.secret = Some(s.clone());
         }
         if let Some(b) = self.cache_bytes {
             c.cache.max_bytes = b;

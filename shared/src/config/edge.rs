@@ -26,6 +26,20 @@ pub struct EdgeConfig {
     pub upstream: UpstreamConfig,
     pub cache: CacheConfig,
     pub tls: TlsConfig,
+    pub auth: PlaybackAuthConfig,
+}
+
+/// Signed playback tokens (`livecdn token STREAM`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackAuthConfig {
+    /// Requests under `/live/STREAM/` need a valid token for STREAM, as
+    /// `?token=` (then remembered in a cookie for the stream's other
+    /// requests) or that cookie; others get 403. The player page is public.
+    pub required: bool,
+    /// The secret tokens are signed with (the origin's `secret`; prefer
+    /// `LIVECDN_SECRET`).
+    pub secret: Option<String>,
 }
 
 /// Listeners.

@@ -94,6 +94,12 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         return Err(invalid("tls", "cert and key go together".into()));
     }
+    if config.auth.required && config.auth.secret.as_ref().is_none_or(|s| s.len() < 16) {
+        return Err(invalid(
+            "auth.secret",
+            "required tokens need a secret of at least 16 characters".into(),
+        ));
+    }
     if config.listen.http.is_none() && config.listen.https.is_none() {
         return Err(invalid("listen", "no listener configured".into()));
     }

@@ -6,7 +6,10 @@ mod edge;
 mod load;
 mod origin;
 
-pub use edge::{CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, TlsConfig, UpstreamConfig};
+pub use edge::{
+    CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,
+    UpstreamConfig,
+};
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
     IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig, StaticKey, WebhookConfig,

@@ -10,7 +10,7 @@ mod support;
 use livecdn_shared::playlist::MediaPlaylist;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::http::{get, wait_ok};
-use support::{have, key, Ffmpeg, Origin, SECRET};
+use support::{have, key, streams, wait_log, Ffmpeg, Origin, SECRET};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -23,49 +23,6 @@ fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-/// The origin log without ANSI colour sequences.
-fn plain_log(o: &Origin) -> String {
-    let raw = o.log();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ params final-byte (0x40..=0x7e).
-            for d in chars.by_ref() {
-                if ('@'..='~').contains(&d) && d != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Waits (bounded) until the origin log contains `needle`.
-async fn wait_log(o: &Origin, needle: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    for _ in 0..1000 {
-        let log = plain_log(o);
-        if log.contains(needle) {
-            return log;
-        }
-        if Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("log has no {needle:?} within {limit:?}:\n{}", plain_log(o));
-}
-
-async fn streams(o: &Origin) -> Vec<serde_json::Value> {
-    let f = get(&o.url("/api/streams")).await;
-    assert_eq!(f.status, 200, "{}", f.text());
-    serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
-        .unwrap_or_else(|e| panic!("{e}: {}", f.text()))
 }
 
 /// `livecdn_origin_publishes_total{result="RESULT"}`, 0 when absent.
@@ -88,7 +45,7 @@ async fn assert_refused(o: &Origin, key: &str, result: &str, log_reason: &str) {
     assert!(
         !ok && stderr != "timed out",
         "ffmpeg must be refused within {REFUSAL_LIMIT:?} (ok={ok}, {took:?}): {stderr}\n{}",
-        plain_log(o)
+        o.log()
     );
     eprintln!(
         "refused ({result}) after {took:?}; ffmpeg said: {}",
@@ -253,11 +210,7 @@ async fn on_publish_webhook_403_refuses_a_valid_key() {
     assert!(client.ip().is_loopback() && client.port() != 0, "{client}");
 
     let (ok, stderr) = ff.wait(REFUSAL_LIMIT);
-    assert!(
-        !ok && stderr != "timed out",
-        "{stderr}\n{}",
-        plain_log(&origin)
-    );
+    assert!(!ok && stderr != "timed out", "{stderr}\n{}", origin.log());
     eprintln!("webhook refusal after {:?}", start.elapsed());
     wait_log(
         &origin,
@@ -312,7 +265,7 @@ async fn on_publish_webhook_names_the_stream_for_an_opaque_key() {
         404
     );
     assert_eq!(publishes(&origin, "accepted").await, 1);
-    let log = plain_log(&origin);
+    let log = origin.log();
     assert!(log.contains("publish accepted"), "{log}");
 }
 
@@ -378,11 +331,7 @@ async fn second_publisher_on_a_live_stream_is_refused() {
         &["-preset", "veryfast", "-g", "60"],
     );
     let (ok, stderr) = second.wait(REFUSAL_LIMIT);
-    assert!(
-        !ok && stderr != "timed out",
-        "{stderr}\n{}",
-        plain_log(&origin)
-    );
+    assert!(!ok && stderr != "timed out", "{stderr}\n{}", origin.log());
     eprintln!("second publisher refused after {:?}", start.elapsed());
     wait_log(
         &origin,

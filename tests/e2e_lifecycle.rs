@@ -9,7 +9,7 @@ mod support;
 use livecdn_shared::playlist::MediaPlaylist;
 use std::time::{Duration, Instant};
 use support::http::{get, wait_ok};
-use support::{ffprobe, have, key, Ffmpeg, Origin};
+use support::{ffprobe, have, key, streams, wait_log, Ffmpeg, Origin};
 
 /// Lighter x264 settings for tests that run two encoders at once.
 const FAST: &[&str] = &["-preset", "veryfast", "-g", "60"];
@@ -19,46 +19,6 @@ fn tmp(name: &str) -> std::path::PathBuf {
         "livecdn-e2e-lifecycle-{}-{name}",
         std::process::id()
     ))
-}
-
-/// The origin log without ANSI colour sequences.
-fn plain_log(o: &Origin) -> String {
-    let raw = o.log();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if ('@'..='~').contains(&d) && d != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-async fn wait_log(o: &Origin, needle: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    for _ in 0..1000 {
-        let log = plain_log(o);
-        if log.contains(needle) {
-            return log;
-        }
-        if Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("log has no {needle:?} within {limit:?}:\n{}", plain_log(o));
-}
-
-async fn streams(o: &Origin) -> Vec<serde_json::Value> {
-    let f = get(&o.url("/api/streams")).await;
-    assert_eq!(f.status, 200, "{}", f.text());
-    serde_json::from_slice(&f.body).unwrap_or_else(|e| panic!("{e}: {}", f.text()))
 }
 
 async fn playlist(o: &Origin, stream: &str, rendition: &str) -> (MediaPlaylist, String) {
@@ -104,7 +64,7 @@ async fn wait_segment_after_discontinuity(
     }
     panic!(
         "no complete segment after a discontinuity above msn {above} within {limit:?}:\n{last}\n{}",
-        plain_log(o)
+        o.log()
     );
 }
 
@@ -201,7 +161,7 @@ async fn reconnect_within_grace_continues_after_a_discontinuity() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["live"], true, "{list:?}");
     assert_eq!(list[0]["ended"], false, "{list:?}");
-    let log = plain_log(&origin);
+    let log = origin.log();
     assert_eq!(log.matches("publish accepted").count(), 2, "{log}");
     assert!(!log.contains("stream ended"), "{log}");
 }
@@ -231,7 +191,7 @@ async fn stream_ends_with_endlist_after_the_grace() {
         assert!(
             Instant::now() < deadline,
             "no ENDLIST 8 s after the publisher stopped:\n{text}\n{}",
-            plain_log(&origin)
+            origin.log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -299,7 +259,7 @@ async fn backup_publisher_takes_over_when_the_primary_dies() {
         Duration::from_secs(10),
     )
     .await;
-    let log = plain_log(&origin);
+    let log = origin.log();
     assert_eq!(log.matches("publish accepted").count(), 2, "{log}");
     let list = streams(&origin).await;
     assert_eq!(list.len(), 1, "{list:?}");

@@ -126,16 +126,7 @@ impl Edge {
             conn.protocol.as_str(),
             resp.status().as_u16(),
         );
-        let h = resp.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert("timing-allow-origin", HeaderValue::from_static("*"));
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Age, Content-Length, Date, X-Cache"),
-        );
+        livecdn_shared::cors::add_cors(resp.headers_mut(), "Age, Content-Length, Date, X-Cache");
         if method == Method::HEAD {
             *resp.body_mut() = empty();
         }
@@ -584,19 +575,7 @@ fn error_response(e: &EdgeError) -> Response<Body> {
 fn preflight() -> Response<Body> {
     let mut r = Response::new(empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
+    livecdn_shared::cors::add_preflight(r.headers_mut());
     r
 }
 

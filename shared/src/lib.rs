@@ -12,6 +12,7 @@ pub mod avc;
 pub mod bytes_reader;
 pub mod cmaf;
 pub mod config;
+pub mod cors;
 pub mod flv;
 pub mod fuzzing;
 pub mod media;

@@ -191,6 +191,25 @@ fn secret_of(c: &OriginConfig) -> anyhow::Result<String> {
         .context("no signing secret: set `secret` in the config or LIVECDN_SECRET")
 }
 
+/// Prints a signed credential (stream key or playback token) for `stream`,
+/// alone on the last line of stdout.
+fn mint(
+    stream: &str,
+    ttl: Duration,
+    origin: &OriginFlags,
+    sign: fn(&[u8], &str, u64) -> String,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        livecdn_shared::auth::valid_stream_name(stream),
+        "stream names are 1-64 of [A-Za-z0-9_-]"
+    );
+    let secret = secret_of(&origin.load()?)?;
+    let expires = unix_now() + ttl.as_secs();
+    println!("stream {stream}, valid until unix time {expires}");
+    println!("{}", sign(secret.as_bytes(), stream, expires));
+    Ok(())
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { demo, origin } => {
@@ -205,38 +224,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             stream,
             ttl,
             origin,
-        } => {
-            anyhow::ensure!(
-                livecdn_shared::auth::valid_stream_name(&stream),
-                "stream names are 1-64 of [A-Za-z0-9_-]"
-            );
-            let secret = secret_of(&origin.load()?)?;
-            let expires = unix_now() + ttl.as_secs();
-            println!("stream {stream}, valid until unix time {expires}");
-            println!(
-                "{}",
-                livecdn_shared::auth::sign_key(secret.as_bytes(), &stream, expires)
-            );
-            Ok(())
-        }
+        } => mint(&stream, ttl, &origin, livecdn_shared::auth::sign_key),
         Command::Token {
             stream,
             ttl,
             origin,
-        } => {
-            anyhow::ensure!(
-                livecdn_shared::auth::valid_stream_name(&stream),
-                "stream names are 1-64 of [A-Za-z0-9_-]"
-            );
-            let secret = secret_of(&origin.load()?)?;
-            let expires = unix_now() + ttl.as_secs();
-            println!("stream {stream}, valid until unix time {expires}");
-            println!(
-                "{}",
-                livecdn_shared::auth::sign_token(secret.as_bytes(), &stream, expires)
-            );
-            Ok(())
-        }
+        } => mint(&stream, ttl, &origin, livecdn_shared::auth::sign_token),
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -149,6 +149,30 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// Waits (bounded) until the origin's log contains `needle`; returns the log.
+pub async fn wait_log(o: &Origin, needle: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    for _ in 0..1000 {
+        let log = o.log();
+        if log.contains(needle) {
+            return log;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("log has no {needle:?} within {limit:?}:\n{}", o.log());
+}
+
+/// The origin's `/api/streams` as JSON values.
+pub async fn streams(o: &Origin) -> Vec<serde_json::Value> {
+    let f = http::get(&o.url("/api/streams")).await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
+        .unwrap_or_else(|e| panic!("{e}: {}", f.text()))
+}
+
 /// A signed stream key for `stream`, valid for an hour.
 pub fn key(stream: &str) -> String {
     let exp = std::time::SystemTime::now()

@@ -155,16 +155,7 @@ pub async fn handle(state: &OriginState, req: Request<Incoming>) -> Response<Bod
         _ => HttpError::MethodNotAllowed.into_response(),
     };
     state.metrics.http(kind, resp.status().as_u16());
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert("timing-allow-origin", HeaderValue::from_static("*"));
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Age, Content-Length, Date"),
-    );
+    livecdn_shared::cors::add_cors(resp.headers_mut(), "Age, Content-Length, Date");
     if method == Method::HEAD {
         *resp.body_mut() = body::empty();
     }
@@ -174,19 +165,7 @@ pub async fn handle(state: &OriginState, req: Request<Incoming>) -> Response<Bod
 fn preflight() -> Response<Body> {
     let mut resp = Response::new(body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
+    livecdn_shared::cors::add_preflight(resp.headers_mut());
     resp
 }
 

@@ -252,6 +252,24 @@ async fn pushed_parts_and_playlists_are_served_without_upstream_requests() {
         held > Duration::from_millis(50),
         "no reload was held: {held:?}"
     );
+    // Delta updates are not pushed: a blocking `_HLS_skip` reload goes
+    // upstream at once rather than waiting for a push that never comes.
+    let q = format!(
+        "/live/cam/source/index.m3u8?_HLS_msn={msn}&_HLS_part={}&_HLS_skip=YES",
+        part + 1
+    );
+    let started = Instant::now();
+    let delta = edge_get(&edge, &q).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{q} took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        delta.text().contains("#EXT-X-SKIP") || delta.text().contains("#EXT-X-PART"),
+        "{}",
+        delta.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

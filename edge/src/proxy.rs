@@ -247,7 +247,9 @@ impl Edge {
         };
         // With push delivering this stream, a blocking playlist or part is
         // about to arrive on its own: wait for it (bounded), then fall back.
-        let pushable = matches!(kind, ObjectKind::BlockingPlaylist | ObjectKind::Part);
+        // Delta updates (`_HLS_skip`) are not pushed: those go upstream.
+        let pushable = matches!(kind, ObjectKind::BlockingPlaylist | ObjectKind::Part)
+            && !key.as_str().contains("_HLS_skip");
         if let Some(push) = self
             .push
             .as_ref()

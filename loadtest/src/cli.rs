@@ -189,6 +189,17 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
         },
         request_timeout: args.request_timeout,
     };
+    if !matches!(args.protocol, ProtocolArg::H1) {
+        let per_connection = args.viewers * options.player.max_parallel / args.connections.max(1);
+        if per_connection > 100 {
+            eprintln!(
+                "warning: up to {per_connection} concurrent streams per connection; servers often \
+                 allow 100-128 (livecdn's edge: 128), beyond which requests queue in the client. \
+                 Consider --connections {}",
+                (args.viewers * options.player.max_parallel).div_ceil(100)
+            );
+        }
+    }
     let live = Arc::new(Live::default());
     let bar = progress_bar(args.duration);
     let ticker = tokio::spawn(progress(bar.clone(), live.clone(), args.viewers));

@@ -60,7 +60,7 @@ impl H1Pool {
     }
 
     /// GETs `uri` on a free connection, dialling one when none is idle.
-    pub async fn get(&self, uri: Uri) -> Result<Outcome, FetchError> {
+    pub async fn get(&self, uri: Uri, keep: bool) -> Result<Outcome, FetchError> {
         check_origin(&self.shared.origin, &uri)?;
         let _permit = self
             .permits
@@ -75,7 +75,7 @@ impl H1Pool {
         sender.ready().await?;
         let req = request(&self.shared.origin, &uri, false, Empty::new())?;
         let resp = sender.send_request(req).await?;
-        let outcome = read_hyper(resp, start, self.shared.options.max_body).await?;
+        let outcome = read_hyper(resp, start, self.shared.options.max_body, keep).await?;
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(sender);
         }

@@ -62,14 +62,14 @@ impl H2Pool {
     }
 
     /// GETs `uri` on connection `slot`.
-    pub async fn get(&self, slot: usize, uri: Uri) -> Result<Outcome, FetchError> {
+    pub async fn get(&self, slot: usize, uri: Uri, keep: bool) -> Result<Outcome, FetchError> {
         check_origin(&self.shared.origin, &uri)?;
         let start = Instant::now();
         let mut sender = self.sender(slot).await?;
         sender.ready().await?;
         let req = request(&self.shared.origin, &uri, true, Empty::new())?;
         let resp = sender.send_request(req).await?;
-        read_hyper(resp, start, self.shared.options.max_body).await
+        read_hyper(resp, start, self.shared.options.max_body, keep).await
     }
 
     async fn sender(&self, slot: usize) -> Result<Sender, FetchError> {

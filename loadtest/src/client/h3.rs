@@ -76,7 +76,7 @@ impl H3Pool {
     }
 
     /// GETs `uri` on connection `slot`.
-    pub async fn get(&self, slot: usize, uri: Uri) -> Result<Outcome, FetchError> {
+    pub async fn get(&self, slot: usize, uri: Uri, keep: bool) -> Result<Outcome, FetchError> {
         check_origin(&self.shared.origin, &uri)?;
         let start = Instant::now();
         let mut send = self.sender(slot).await?;
@@ -85,7 +85,7 @@ impl H3Pool {
         let mut stream = send.send_request(req).await.map_err(h3)?;
         stream.finish().await.map_err(h3)?;
         let resp = stream.recv_response().await.map_err(h3)?;
-        let mut reader = BodyReader::new(start, self.shared.options.max_body);
+        let mut reader = BodyReader::new(start, self.shared.options.max_body, keep);
         while let Some(mut buf) = stream.recv_data().await.map_err(h3)? {
             reader.push(buf.copy_to_bytes(buf.remaining()))?;
         }

@@ -70,8 +70,8 @@ pub enum DriverError {
 }
 
 /// Shards of statistics: enough that viewers on different threads rarely
-/// meet on one lock.
-const SHARDS: usize = 64;
+/// meet on one lock (each shard holds ~0.5 MB of histograms).
+const SHARDS: usize = 16;
 /// How long after the deadline viewers get to wind down before they are
 /// aborted.
 const GRACE: Duration = Duration::from_secs(2);

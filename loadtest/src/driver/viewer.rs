@@ -72,7 +72,9 @@ pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClien
 
 /// Sends one request, bounded by `limit`.
 async fn fetch(client: &HttpClient, request: Request, limit: Duration) -> (u64, Outcome) {
-    let outcome = match tokio::time::timeout(limit, client.get(&request.url)).await {
+    // Media bodies are only counted by the player: do not keep them.
+    let keep = !request.kind.is_media();
+    let outcome = match tokio::time::timeout(limit, client.get(&request.url, keep)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Failed {
             error: format!("no answer within {limit:?}"),

@@ -9,9 +9,17 @@
 //!   events into hdrhistograms, counters and per-second intervals.
 //! * [`publisher`]: loops the bundled clip ([`sample_flv`]) over RTMP in real
 //!   time; used by `livecdn up --demo` and `livecdn loadtest publish`.
+//! * [`client`] (h1/h2/h3 over rustls), [`driver`] (one task per viewer,
+//!   ramp, deadline, harness self-monitoring) and [`report`] (text, JSON,
+//!   HTML) are the I/O half; [`cli`] is `livecdn loadtest` and the
+//!   `livecdn-loadtest` binary.
 
+pub mod cli;
+pub mod client;
+pub mod driver;
 pub mod player;
 pub mod publisher;
+pub mod report;
 pub mod stats;
 
 pub use publisher::{parse_rtmp_url, publish, PublishError, PublishOptions, PublishStats, RtmpUrl};

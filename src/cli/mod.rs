@@ -155,6 +155,8 @@ pub enum Command {
     },
     /// Validate a config file; errors name the line and column.
     CheckConfig { file: PathBuf },
+    /// Load tests: virtual LL-HLS viewers (`play`) and RTMP publishers (`publish`).
+    Loadtest(livecdn_loadtest::cli::LoadtestArgs),
 }
 
 pub fn init_tracing(json: bool) {
@@ -230,6 +232,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ttl,
             origin,
         } => mint(&stream, ttl, &origin, livecdn_shared::auth::sign_token),
+        Command::Loadtest(args) => livecdn_loadtest::cli::run(args),
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

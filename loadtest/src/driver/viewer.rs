@@ -1,0 +1,84 @@
+//! One viewer: a [`Player`] driven by a tokio task until the run's deadline.
+//!
+//! The loop: send every request the player wants (it bounds them itself by
+//! `max_parallel`; they run concurrently inside this task, so no spawn and
+//! no channel per request), hand the batch of events to the recorder, then
+//! wait for whichever comes first: a response, the player's timeout, or the
+//! deadline. Requests still in flight at the deadline are dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::{sleep_until, Instant};
+
+use super::monitor::Live;
+use super::recorder::Recorder;
+use crate::client::HttpClient;
+use crate::player::{Event, Outcome, Player, PlayerConfig, Request};
+
+/// What every viewer of a run shares.
+#[derive(Debug)]
+pub(crate) struct ViewerContext {
+    pub(crate) url: String,
+    pub(crate) player: PlayerConfig,
+    pub(crate) request_timeout: Duration,
+    pub(crate) deadline: Instant,
+    pub(crate) recorder: Recorder,
+}
+
+/// Plays until the deadline.
+pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClient) {
+    let live = &ctx.recorder.live;
+    Live::add(&live.viewers, 1);
+    let mut player = Player::new(
+        &ctx.url,
+        ctx.player.clone(),
+        Instant::now().into_std(),
+        SystemTime::now(),
+    );
+    let mut flights = FuturesUnordered::new();
+    let mut events: Vec<Event> = Vec::new();
+    loop {
+        while let Some(request) = player.poll_request() {
+            flights.push(fetch(&client, request, ctx.request_timeout));
+        }
+        while let Some(event) = player.poll_event() {
+            events.push(event);
+        }
+        if !events.is_empty() {
+            ctx.recorder.record(index, &events);
+            events.clear();
+        }
+        let wake = player
+            .poll_timeout()
+            .map_or(ctx.deadline, Instant::from_std)
+            .min(ctx.deadline);
+        tokio::select! {
+            Some((id, outcome)) = flights.next(), if !flights.is_empty() => {
+                player.handle_response(Instant::now().into_std(), SystemTime::now(), id, outcome);
+            }
+            () = sleep_until(wake) => {
+                if Instant::now() >= ctx.deadline {
+                    break;
+                }
+                player.handle_timeout(Instant::now().into_std(), SystemTime::now());
+            }
+        }
+    }
+    live.viewers
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Sends one request, bounded by `limit`.
+async fn fetch(client: &HttpClient, request: Request, limit: Duration) -> (u64, Outcome) {
+    // Media bodies are only counted by the player: do not keep them.
+    let keep = !request.kind.is_media();
+    let outcome = match tokio::time::timeout(limit, client.get(&request.url, keep)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Failed {
+            error: format!("no answer within {limit:?}"),
+        },
+    };
+    (request.id, outcome)
+}

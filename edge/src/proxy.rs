@@ -408,6 +408,10 @@ impl Edge {
                 "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,
             },
             "upstreams": self.upstreams.all().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
+            "latency_seconds": {
+                "ttfb": latency_json(&self.metrics.ttfb),
+                "upstream": latency_json(&self.metrics.upstream),
+            },
         });
         let mut resp = Response::new(full(Bytes::from(body.to_string())));
         resp.headers_mut().insert(
@@ -418,6 +422,12 @@ impl Edge {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
+}
+
+/// A latency histogram as `{count, p50, p90, p99, max}` (seconds).
+fn latency_json(h: &crate::metrics::Latency) -> serde_json::Value {
+    let (count, [p50, p90, p99, max]) = h.snapshot();
+    serde_json::json!({"count": count, "p50": p50, "p90": p90, "p99": p99, "max": max})
 }
 
 fn outcome_label(outcome: &'static str) -> &'static str {

@@ -36,6 +36,18 @@ async fn api_healthy(edge: SocketAddr, upstream: &str) -> Option<bool> {
     let api = get(edge, "/api/streams").await;
     assert_eq!(api.status, 200);
     let json: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    // The API carries the latency histograms too; by now requests were served.
+    assert!(
+        json["latency_seconds"]["ttfb"]["count"].as_u64().unwrap() > 0,
+        "{json}"
+    );
+    assert!(
+        json["latency_seconds"]["upstream"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{json}"
+    );
     json["upstreams"]
         .as_array()?
         .iter()

@@ -6,6 +6,7 @@
 //! identically whatever protocol a viewer speaks.
 
 pub mod auth;
+pub mod body;
 pub mod cache;
 pub mod listen;
 pub mod metrics;

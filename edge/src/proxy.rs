@@ -245,11 +245,13 @@ impl Edge {
             Lookup::TimedOut => return Err(EdgeError::LockTimeout),
             Lookup::Miss(permit) => permit,
         };
-        // With push delivering this stream, a blocking playlist or part is
+        // With push delivering this stream, the next blocking playlist is
         // about to arrive on its own: wait for it (bounded), then fall back.
-        // Delta updates (`_HLS_skip`) are not pushed: those go upstream.
-        let pushable = matches!(kind, ObjectKind::BlockingPlaylist | ObjectKind::Part)
-            && !key.as_str().contains("_HLS_skip");
+        // Parts are not waited for: a hinted part streams from upstream as
+        // it is produced (earlier first bytes), and a hint the origin never
+        // fills (a segment that closed earlier than predicted) gets its 404
+        // at once instead of after the push timeout.
+        let pushable = kind == ObjectKind::BlockingPlaylist && !key.as_str().contains("_HLS_skip");
         if let Some(push) = self
             .push
             .as_ref()

@@ -63,8 +63,10 @@ pub struct PlayArgs {
     /// Shared connections for h2 and h3.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
-    /// Connections each viewer may open for h1.
-    #[arg(long, default_value_t = 1)]
+    /// Connections each viewer may open for h1. Two, like a browser: with
+    /// one, the part fetch queues behind the held blocking reload and the
+    /// viewer drifts behind live (an h1 artefact, not the server's latency).
+    #[arg(long, default_value_t = 2)]
     pub h1_pool: usize,
     /// Bound on each request.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]

@@ -2,6 +2,7 @@
 //! prior-knowledge h2c): one live rendition advancing one 200 ms part at a
 //! time, five parts a segment, PROGRAM-DATE-TIME on every segment, blocking
 //! reloads and not-yet-existing parts held until the part exists (up to 3 s).
+//! [`start_paused`] starts one that stops producing parts for a while.
 
 #![allow(clippy::unwrap_used, reason = "test support")]
 
@@ -32,17 +33,32 @@ pub const PART_BYTES: usize = 600;
 struct Clock {
     t0: Instant,
     w0: SystemTime,
+    /// No part is produced from `.0` after `t0` for `.1`; production then
+    /// resumes where it stopped (program date-times stay continuous).
+    pause: Option<(Duration, Duration)>,
 }
 
 impl Clock {
+    /// Production time by `elapsed` since `t0`: wall time minus pausing.
+    fn produced(&self, elapsed: Duration) -> Duration {
+        match self.pause {
+            Some((at, len)) if elapsed > at => at + elapsed.saturating_sub(at + len),
+            _ => elapsed,
+        }
+    }
+
     /// Parts published by now.
     fn count(&self) -> u64 {
-        INITIAL_PARTS + (self.t0.elapsed().as_nanos() / PART.as_nanos()) as u64
+        INITIAL_PARTS + (self.produced(self.t0.elapsed()).as_nanos() / PART.as_nanos()) as u64
     }
 
     /// When part `k` (from 0) exists.
     fn ready_at(&self, k: u64) -> Instant {
-        self.t0 + PART * (k + 1).saturating_sub(INITIAL_PARTS) as u32
+        let produced = PART * (k + 1).saturating_sub(INITIAL_PARTS) as u32;
+        match self.pause {
+            Some((at, len)) if produced > at => self.t0 + produced + len,
+            _ => self.t0 + produced,
+        }
     }
 
     /// Program date-time of the start of part `k`.
@@ -181,6 +197,18 @@ async fn handle(clock: Arc<Clock>, req: Request<hyper::body::Incoming>) -> Respo
 /// Starts the server on its own runtime thread; returns its address. The
 /// thread lives as long as the test process.
 pub fn start() -> SocketAddr {
+    serve(None)
+}
+
+/// Like [`start`], but no part is produced from `at` after the start for
+/// `len`: playlists stop advancing, blocking reloads and part requests are
+/// held (or refused past the hold limit) as for parts not yet made.
+#[allow(dead_code, reason = "not every test binary pauses")]
+pub fn start_paused(at: Duration, len: Duration) -> SocketAddr {
+    serve(Some((at, len)))
+}
+
+fn serve(pause: Option<(Duration, Duration)>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -194,6 +222,7 @@ pub fn start() -> SocketAddr {
             let clock = Arc::new(Clock {
                 t0: Instant::now(),
                 w0: SystemTime::now(),
+                pause,
             });
             loop {
                 let Ok((stream, _)) = listener.accept().await else {

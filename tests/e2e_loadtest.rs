@@ -296,14 +296,7 @@ async fn up() -> Up {
     up
 }
 
-/// Known failure, kept as the acceptance check of the open load-test issue:
-/// the harness's viewers drift further behind live over a run than hls.js
-/// does (0.5 to 0.8 s more after 20 s; no stall counted, zero errors). The
-/// drift comes in steps of about one part every two to three seconds and
-/// shows through the origin too, so it is in the player model, not the
-/// edge. Run with `cargo test --test e2e_loadtest -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "harness viewers drift behind live in one-part steps (load-test issue open)"]
 async fn five_hundred_viewers_per_protocol_agree_with_hlsjs_on_latency() {
     if !have("chromium") || !have("node") || !player_installed() {
         return;

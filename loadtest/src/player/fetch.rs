@@ -152,7 +152,15 @@ impl Player {
                 };
                 continue;
             }
-            if self.hint_covers(pos) {
+            // A hint names its part by URL: when the server hinted the next
+            // segment's first part, the in-flight hint was filed under the
+            // position after the last listed part, not this one.
+            if self.hint_covers(pos)
+                || self
+                    .flights
+                    .iter()
+                    .any(|f| f.kind == RequestKind::HintedPart && f.url == url)
+            {
                 break;
             }
             if let Some(map) = pl.map_uri_for(index) {

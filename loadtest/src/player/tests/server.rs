@@ -60,6 +60,10 @@ pub struct Server {
     pub discontinuity_at: Option<u64>,
     /// Advertise and honour delta updates.
     pub delta: bool,
+    /// Like livecdn's origin: a segment whose last part is done stays open
+    /// (no URI yet) until the next segment starts, while the preload hint
+    /// already names the next segment's first part.
+    pub close_late: bool,
     pub delta_responses: u32,
     pending: Vec<Pending>,
 }
@@ -77,6 +81,7 @@ impl Server {
             part_404_once: None,
             discontinuity_at: None,
             delta: false,
+            close_late: false,
             delta_responses: 0,
             pending: Vec::new(),
         }
@@ -166,7 +171,9 @@ impl Server {
             let new_map = msn == first || Some(msn) == self.discontinuity_at;
             segments.push(Segment {
                 duration: 0.333 * PARTS_PER_SEGMENT as f64,
-                uri: (msn < complete).then(|| format!("s{msn}.m4s")),
+                uri: (msn < complete
+                    && !(self.close_late && msn + 1 == complete && n % PARTS_PER_SEGMENT == 0))
+                    .then(|| format!("s{msn}.m4s")),
                 discontinuity: Some(msn) == self.discontinuity_at && msn != first,
                 program_date_time: Some(self.pdt(msn * PARTS_PER_SEGMENT)),
                 map_uri: new_map.then(|| self.map_for(msn).to_owned()),

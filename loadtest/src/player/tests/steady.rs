@@ -90,6 +90,41 @@ fn steady_state_is_one_reload_and_one_part_per_part_without_stalls() {
     }
 }
 
+/// A server that keeps a finished segment open and already hints the next
+/// segment's first part (as livecdn's origin does): no part is fetched, or
+/// played, twice, and latency does not creep. (The race that once made the
+/// player fetch such a part twice needs real timing; `tests/e2e_loadtest.rs`
+/// covers it against the real origin.)
+#[test]
+fn a_hint_for_the_next_segment_is_not_fetched_again_when_listed() {
+    let mut sim = Sim::new(fixed(), ONE.to_vec());
+    sim.server.close_late = true;
+    sim.run_secs(31.0);
+    let mut seen = HashSet::new();
+    for (_, r) in &sim.sent {
+        if r.kind.is_media() {
+            assert!(
+                seen.insert(Sim::path(r).to_owned()),
+                "fetched twice: {}",
+                r.url
+            );
+        }
+    }
+    let latencies: Vec<Duration> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Latency { behind_live } => Some(*behind_live),
+            _ => None,
+        })
+        .collect();
+    let (first, last) = (latencies[5], latencies[latencies.len() - 1]);
+    assert!(
+        last <= first + PART,
+        "latency crept from {first:?} to {last:?}"
+    );
+}
+
 #[test]
 fn publisher_pause_stalls_for_the_pause_minus_the_buffer() {
     let mut sim = Sim::new(fixed(), ONE.to_vec());

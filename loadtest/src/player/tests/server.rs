@@ -172,8 +172,10 @@ impl Server {
             segments.push(Segment {
                 duration: 0.333 * PARTS_PER_SEGMENT as f64,
                 uri: (msn < complete
-                    && !(self.close_late && msn + 1 == complete && n % PARTS_PER_SEGMENT == 0))
-                    .then(|| format!("s{msn}.m4s")),
+                    && !(self.close_late
+                        && msn + 1 == complete
+                        && n.is_multiple_of(PARTS_PER_SEGMENT)))
+                .then(|| format!("s{msn}.m4s")),
                 discontinuity: Some(msn) == self.discontinuity_at && msn != first,
                 program_date_time: Some(self.pdt(msn * PARTS_PER_SEGMENT)),
                 map_uri: new_map.then(|| self.map_for(msn).to_owned()),

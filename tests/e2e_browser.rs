@@ -9,20 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::http::wait_ok;
-use support::{ci, have, Origin};
-
-fn player_installed() -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/node_modules");
-    let ok = root.join("hls.js/dist/hls.min.js").exists() && root.join("playwright-core").exists();
-    if !ok {
-        assert!(
-            !ci(),
-            "player/node_modules missing under CI (.ci/run runs npm ci)"
-        );
-        eprintln!("skipping: run `npm ci --prefix player`");
-    }
-    ok
-}
+use support::Origin;
 
 /// Runs the browser driver; returns its JSON report.
 fn play(url: &str, seconds: u32, min_frames: u32) -> serde_json::Value {
@@ -50,7 +37,7 @@ fn play(url: &str, seconds: u32, min_frames: u32) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_the_demo_stream_from_the_player_page() {
-    if !have("chromium") || !have("node") || !player_installed() {
+    if !support::browser_ready() {
         return;
     }
     let origin = Origin::up_demo();

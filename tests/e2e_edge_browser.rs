@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::http::wait_ok;
-use support::{ci, have, Origin, Up};
+use support::{Origin, Up};
 
 /// One browser at a time: three chromiums and three demo streams on a
 /// 2-core machine would make frame counts flaky.
@@ -26,23 +26,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// frame threshold is reached).
 const SECONDS: u32 = 20;
 const MIN_FRAMES: u32 = 60;
-
-fn player_installed() -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/node_modules");
-    let ok = root.join("hls.js/dist/hls.min.js").exists() && root.join("playwright-core").exists();
-    if !ok {
-        assert!(
-            !ci(),
-            "player/node_modules missing under CI (.ci/run runs npm ci)"
-        );
-        eprintln!("skipping: run `npm ci --prefix player`");
-    }
-    ok
-}
-
-fn can_run() -> bool {
-    have("chromium") && have("node") && player_installed()
-}
 
 /// Runs the browser driver with extra chromium flags; returns its JSON report.
 fn play(url: &str, flags: &[String]) -> serde_json::Value {
@@ -93,7 +76,7 @@ fn assert_played(report: &serde_json::Value, protocol: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_through_the_edge_over_http2() {
-    if !can_run() {
+    if !support::browser_ready() {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -111,7 +94,7 @@ async fn chromium_plays_through_the_edge_over_http2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_through_the_edge_over_http3() {
-    if !can_run() {
+    if !support::browser_ready() {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -136,7 +119,7 @@ async fn chromium_plays_through_the_edge_over_http3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_through_the_cleartext_edge() {
-    if !can_run() {
+    if !support::browser_ready() {
         return;
     }
     let _serial = SERIAL.lock().await;

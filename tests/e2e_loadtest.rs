@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
 use serde_json::Value;
 use support::http::{get, wait_ok};
-use support::{ci, ffprobe, have, Origin, Up, SECRET};
+use support::{ffprobe, have, Origin, Up, SECRET};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -42,19 +42,6 @@ fn tmp(name: &str) -> PathBuf {
         "livecdn-e2e-loadtest-{}-{name}",
         std::process::id()
     ))
-}
-
-fn player_installed() -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/node_modules");
-    let ok = root.join("hls.js/dist/hls.min.js").exists() && root.join("playwright-core").exists();
-    if !ok {
-        assert!(
-            !ci(),
-            "player/node_modules missing under CI (.ci/run runs npm ci)"
-        );
-        eprintln!("skipping: run `npm ci --prefix player`");
-    }
-    ok
 }
 
 /// A finished child: exit success, stdout, stderr.
@@ -305,7 +292,7 @@ async fn up() -> Up {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "hls.js's start point varies its latency by up to 0.5 s between runs (load-test issue open)"]
 async fn five_hundred_viewers_per_protocol_agree_with_hlsjs_on_latency() {
-    if !have("chromium") || !have("node") || !player_installed() {
+    if !support::browser_ready() {
         return;
     }
     let _serial = SERIAL.lock().await;

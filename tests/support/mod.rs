@@ -33,6 +33,24 @@ pub fn have(tool: &str) -> bool {
     found
 }
 
+/// Whether headless Chromium, node and the player's npm packages are here
+/// to drive the player page; under CI a missing piece fails the test.
+pub fn browser_ready() -> bool {
+    if !have("chromium") || !have("node") {
+        return false;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("player/node_modules");
+    let ok = root.join("hls.js/dist/hls.min.js").exists() && root.join("playwright-core").exists();
+    if !ok {
+        assert!(
+            !ci(),
+            "player/node_modules missing under CI (.ci/run runs npm ci)"
+        );
+        eprintln!("skipping: run `npm ci --prefix player`");
+    }
+    ok
+}
+
 pub const SECRET: &str = "e2e-test-secret-0123456789";
 
 /// A running `livecdn origin` child.

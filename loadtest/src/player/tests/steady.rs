@@ -73,14 +73,7 @@ fn steady_state_is_one_reload_and_one_part_per_part_without_stalls() {
         .is_empty());
 
     let hold_back = Duration::from_millis(999);
-    let latencies: Vec<Duration> = sim
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Latency { behind_live } => Some(*behind_live),
-            _ => None,
-        })
-        .collect();
+    let latencies = latencies(&sim);
     assert!(latencies.len() > 80, "{} samples", latencies.len());
     for latency in latencies {
         assert!(
@@ -110,14 +103,7 @@ fn a_hint_for_the_next_segment_is_not_fetched_again_when_listed() {
             );
         }
     }
-    let latencies: Vec<Duration> = sim
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Latency { behind_live } => Some(*behind_live),
-            _ => None,
-        })
-        .collect();
+    let latencies = latencies(&sim);
     let (first, last) = (latencies[5], latencies[latencies.len() - 1]);
     assert!(
         last <= first + PART,
@@ -197,4 +183,15 @@ fn discontinuity_with_new_map_refetches_init_before_its_parts() {
     assert!(sim
         .events_matching(|e| matches!(e, Event::StallStart))
         .is_empty());
+}
+
+/// Every latency-behind-live sample the player reported.
+fn latencies(sim: &Sim) -> Vec<Duration> {
+    sim.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Latency { behind_live } => Some(*behind_live),
+            _ => None,
+        })
+        .collect()
 }

@@ -69,6 +69,8 @@ pub async fn segment(
             return PartLookup::Gone;
         };
         match t.segment(msn) {
+            // EXT-X-GAP: listed, never served.
+            Some(s) if s.gap.is_some() => PartLookup::Gone,
             Some(s) => {
                 let chunks: Vec<Bytes> = s.body().into_iter().skip(from).collect();
                 PartLookup::Available {

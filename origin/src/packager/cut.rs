@@ -15,6 +15,10 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Boundary {
     pub at_ms: f64,
+    /// Presentation time of the cut (ms): `at_ms` plus the lead's decoding
+    /// delay (the composition offset of its keyframes, non-zero with
+    /// B-frames). Transcoded rungs have no B-frames, so they cut by this.
+    pub pts_ms: f64,
     pub msn: u64,
     /// Part number that starts at the boundary (0 for a new segment).
     pub part: u32,
@@ -32,17 +36,20 @@ pub struct TrackState {
     timeline: Timeline,
     /// Decode time and end (dts + duration) of the last sample emitted.
     last_dts: Option<u64>,
-    last_end: u64,
+    pub(super) last_end: u64,
     recent: VecDeque<u64>,
     fallback_duration: u64,
     /// Boundaries published by the leading track, not yet reached.
     pub pending: VecDeque<Boundary>,
     /// (msn, part) the follower's next part gets.
-    label: Option<(u64, u32)>,
+    pub(super) label: Option<(u64, u32)>,
     /// The lead closed a part at what may be the end of its segment and
     /// holds the boundary back until the next frame says whether a new
     /// segment starts there (then one segment boundary covers both).
     owed_part_boundary: bool,
+    /// Composition offset (ms) of the lead's last keyframe: its decoding
+    /// delay, constant for an encoder configuration.
+    delay_ms: f64,
 }
 
 impl TrackState {
@@ -64,6 +71,7 @@ impl TrackState {
             pending: VecDeque::new(),
             label: None,
             owed_part_boundary: false,
+            delay_ms: 0.0,
         }
     }
 
@@ -123,7 +131,7 @@ impl TrackState {
     /// the shortest recent interval, so that an estimate never overlaps the
     /// next frame (at worst it leaves a gap of a millisecond); audio frames
     /// have a fixed length.
-    fn estimate(&self) -> u64 {
+    pub(super) fn estimate(&self) -> u64 {
         match self.kind {
             TrackKind::Audio => self.fallback_duration,
             TrackKind::Video => self
@@ -145,7 +153,7 @@ impl TrackState {
         self.recent.iter().sum::<u64>() / self.recent.len() as u64
     }
 
-    fn note_dts(&mut self, dts: u64) {
+    pub(super) fn note_dts(&mut self, dts: u64) {
         if let Some(prev) = self.last_dts {
             let delta = dts.saturating_sub(prev);
             if delta > 0 {
@@ -158,7 +166,7 @@ impl TrackState {
         self.last_dts = Some(dts);
     }
 
-    fn sample(&self, frame: &Frame, duration: u64) -> Sample {
+    pub(super) fn sample(&self, frame: &Frame, duration: u64) -> Sample {
         let cts = i64::from(frame.cts_ms) * i64::from(self.track.timescale) / 1000;
         Sample {
             duration: u32::try_from(duration).unwrap_or(u32::MAX),
@@ -168,7 +176,7 @@ impl TrackState {
         }
     }
 
-    fn emit(&mut self, part: u32, dts: u64, sample: Sample, data: &Bytes) -> bool {
+    pub(super) fn emit(&mut self, part: u32, dts: u64, sample: Sample, data: &Bytes) -> bool {
         let ok = self
             .track
             .append(part, dts, &[sample], std::slice::from_ref(data));
@@ -189,6 +197,9 @@ impl TrackState {
         pdt_of: &dyn Fn(f64) -> SystemTime,
     ) -> Result<Vec<Boundary>, ()> {
         self.note_dts(dts);
+        if frame.keyframe {
+            self.delay_ms = f64::from(frame.cts_ms);
+        }
         let duration = self.estimate();
         let sample = self.sample(frame, duration);
         let ts = f64::from(self.track.timescale);
@@ -219,6 +230,7 @@ impl TrackState {
             self.track.start_segment(msn, dts, pdt);
             boundaries.push(Boundary {
                 at_ms,
+                pts_ms: at_ms + self.delay_ms,
                 msn,
                 part: 0,
                 segment: Some(pdt),
@@ -259,6 +271,7 @@ impl TrackState {
         let msn = self.track.open_segment().map_or(0, |s| s.msn);
         Boundary {
             at_ms,
+            pts_ms: at_ms + self.delay_ms,
             msn,
             part: self.track.next_part_index(),
             segment: None,

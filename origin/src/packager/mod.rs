@@ -37,13 +37,17 @@
 mod cut;
 mod health;
 mod playlist;
+mod rung;
 mod timeline;
 mod track;
 
 #[cfg(test)]
+mod rung_tests;
+#[cfg(test)]
 mod tests;
 
 pub use health::{Health, HealthReport};
+pub use rung::RungCounters;
 pub use track::{Part, PartLookup, Segment, Track};
 
 use bytes::Bytes;
@@ -108,6 +112,11 @@ pub struct Packager {
     cfg: PackagerConfig,
     video: Option<TrackState>,
     audio: Option<TrackState>,
+    /// Transcoded video renditions, following the source's cuts.
+    rungs: Vec<rung::Rung>,
+    /// Output-timeline decode time (ms) of the last source video frame
+    /// accepted, for feeding the encoder; None if the last call took none.
+    last_video_out: Option<u32>,
     video_config: Option<VideoConfig>,
     audio_config: Option<AudioConfig>,
     lead: Lead,
@@ -134,6 +143,8 @@ impl Packager {
             cfg,
             video: None,
             audio: None,
+            rungs: Vec::new(),
+            last_video_out: None,
             video_config: None,
             audio_config: None,
             lead: Lead::Undecided,
@@ -220,6 +231,7 @@ impl Packager {
 
     /// One frame. Returns true if the window changed.
     pub fn handle_frame(&mut self, now: Instant, frame: Frame) -> bool {
+        self.last_video_out = None;
         if self.ended {
             return false;
         }
@@ -262,23 +274,35 @@ impl Packager {
                 .get_or_insert((state.ticks_to_ms(dts), wall));
             let pdt_of =
                 |ms: f64| anchor.1 + Duration::from_secs_f64(((ms - anchor.0) / 1000.0).max(0.0));
-            match state.lead_frame(&cfg, dts, &frame, &pdt_of) {
-                Ok(boundaries) => {
-                    let follower = match frame.track {
-                        TrackKind::Video => self.audio.as_mut(),
-                        TrackKind::Audio => self.video.as_mut(),
-                    };
-                    if let Some(f) = follower {
-                        f.pending.extend(boundaries);
-                    }
-                    true
+            let Ok(boundaries) = state.lead_frame(&cfg, dts, &frame, &pdt_of) else {
+                self.dropped_frames += 1;
+                return false;
+            };
+            if frame.track == TrackKind::Video {
+                self.last_video_out = Some(rung::output_ms(dts));
+                for r in &mut self.rungs {
+                    r.push_boundaries(&boundaries);
                 }
-                Err(()) => {
-                    self.dropped_frames += 1;
-                    false
+                if let Some(msn) = boundaries
+                    .iter()
+                    .find(|b| b.segment.is_some())
+                    .map(|b| b.msn)
+                {
+                    self.mirror_down_rungs(msn);
                 }
             }
+            let follower = match frame.track {
+                TrackKind::Video => self.audio.as_mut(),
+                TrackKind::Audio => self.video.as_mut(),
+            };
+            if let Some(f) = follower {
+                f.pending.extend(boundaries);
+            }
+            true
         } else if state.follow_frame(dts, &frame) {
+            if frame.track == TrackKind::Video {
+                self.last_video_out = Some(rung::output_ms(dts));
+            }
             true
         } else {
             self.dropped_frames += 1;
@@ -302,6 +326,7 @@ impl Packager {
             end_ms = end_ms.max(s.end_ms());
         }
         self.resume_at_ms = end_ms;
+        self.stop_rungs();
         self.session_origin = None;
         self.pdt_anchor = None;
         true
@@ -349,13 +374,21 @@ impl Packager {
         self.tracks().find(|t| t.name == name)
     }
 
-    /// Every rendition that has an init segment.
+    /// Every rendition that has an init segment: the source, the
+    /// transcoded rungs, the audio.
     pub fn tracks(&self) -> impl Iterator<Item = &Track> {
-        [self.video.as_ref(), self.audio.as_ref()]
-            .into_iter()
-            .flatten()
+        self.video
+            .iter()
+            .chain(self.rungs.iter().map(|r| &r.state))
+            .chain(self.audio.iter())
             .map(|s| &s.track)
             .filter(|t| t.has_init())
+    }
+
+    /// Output-timeline decode time (ms) of the source video frame the last
+    /// [`Packager::handle_frame`] accepted: what the encoder is fed.
+    pub fn last_video_out_ms(&self) -> Option<u32> {
+        self.last_video_out
     }
 
     /// Raw bytes of a rendition's init segment generation.

@@ -106,7 +106,7 @@ impl Packager {
                 program_date_time: Some(s.pdt),
                 map_uri: (gen_changed || i == skipped).then(|| Track::init_uri(s.init_gen)),
                 parts,
-                gap: false,
+                gap: s.gap.is_some(),
             });
         }
 

@@ -38,11 +38,16 @@ pub struct Segment {
     pub init_gen: u32,
     pub parts: Vec<Part>,
     pub complete: bool,
+    /// A placeholder for media this rendition does not have (its encoder was
+    /// down): listed with EXT-X-GAP and this duration (ticks), so that MSNs
+    /// keep naming the same media time in every rendition.
+    pub gap: Option<u64>,
 }
 
 impl Segment {
     pub fn duration(&self) -> u64 {
-        self.parts.iter().map(|p| p.duration).sum()
+        self.gap
+            .unwrap_or_else(|| self.parts.iter().map(|p| p.duration).sum())
     }
     pub fn bytes(&self) -> usize {
         self.parts.iter().map(|p| p.bytes).sum()
@@ -172,7 +177,28 @@ impl Track {
             init_gen: self.init_gen,
             parts: Vec::new(),
             complete: false,
+            gap: None,
         });
+    }
+
+    /// Appends segment `msn` as a gap of `duration` ticks (closing any open
+    /// segment). The next real segment after gaps follows a discontinuity.
+    pub fn push_gap(&mut self, msn: u64, start: u64, duration: u64, pdt: SystemTime) {
+        self.close_segment();
+        self.next_msn = msn + 1;
+        self.segments.push_back(Segment {
+            msn,
+            start,
+            pdt,
+            discontinuity: false,
+            init_gen: self.init_gen,
+            parts: Vec::new(),
+            complete: true,
+            gap: Some(duration),
+        });
+        self.pending_discontinuity = true;
+        self.segments_completed += 1;
+        self.trim();
     }
 
     /// Appends one chunk (one or more samples) to the open segment, opening
@@ -290,7 +316,11 @@ impl Track {
         let ts = f64::from(self.timescale);
         let mut peak = 0f64;
         let (mut bytes, mut dur) = (0usize, 0f64);
-        for s in self.segments.iter().filter(|s| s.complete) {
+        for s in self
+            .segments
+            .iter()
+            .filter(|s| s.complete && s.gap.is_none())
+        {
             let d = s.duration() as f64 / ts;
             if d <= 0.0 {
                 continue;
@@ -306,7 +336,11 @@ impl Track {
     pub fn measured_frame_rate(&self) -> Option<f64> {
         let ts = f64::from(self.timescale);
         let (mut frames, mut dur) = (0usize, 0u64);
-        for s in self.segments.iter().filter(|s| s.complete) {
+        for s in self
+            .segments
+            .iter()
+            .filter(|s| s.complete && s.gap.is_none())
+        {
             frames += s.parts.iter().map(|p| p.chunks.len() / 2).sum::<usize>();
             dur += s.duration();
         }

@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 
-use super::{audio_frame, parse_audio_tag, parse_video_tag, video_frame, FlvReader, TagType};
+use super::{
+    audio_frame, parse_audio_tag, parse_video_tag, video_frame, FlvReader, FlvStreamReader, TagType,
+};
 
 /// Parses `data` as a video tag body and maps it to a frame.
 pub fn fuzz_video_tag(data: &[u8]) {
@@ -30,6 +32,30 @@ pub fn fuzz_flv_file(data: &[u8]) {
             TagType::Video => fuzz_video_tag(&tag.body),
             TagType::Audio => fuzz_audio_tag(&tag.body),
             TagType::Script | TagType::Other(_) => {}
+        }
+    }
+}
+
+/// Feeds `data` to the incremental reader in pieces whose sizes come from
+/// the input itself, and parses every tag that comes out. Bounded by the
+/// input: each piece consumes at least one byte.
+pub fn fuzz_flv_stream(data: &[u8]) {
+    let Some((&step, rest)) = data.split_first() else {
+        return;
+    };
+    let mut reader = FlvStreamReader::new(64 * 1024);
+    for piece in rest.chunks(usize::from(step.max(1))) {
+        reader.push(piece);
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) => match tag.tag_type {
+                    TagType::Video => fuzz_video_tag(&tag.body),
+                    TagType::Audio => fuzz_audio_tag(&tag.body),
+                    TagType::Script | TagType::Other(_) => {}
+                },
+                Ok(None) => break,
+                Err(_) => return,
+            }
         }
     }
 }
@@ -82,5 +108,8 @@ mod tests {
             3000,
             fuzz_flv_file,
         );
+        let mut stepped = vec![7u8];
+        stepped.extend_from_slice(&file);
+        exercise(&[&stepped], 3000, fuzz_flv_stream);
     }
 }

@@ -7,6 +7,9 @@
 //! * [`FlvReader`] walks an `.flv` file tag by tag; [`write_header`] and
 //!   [`write_tag`] produce one, for feeding ffmpeg through a pipe and for the
 //!   load-test publisher.
+//! * [`FlvStreamReader`] reads FLV arriving in pieces (an encoder's output
+//!   pipe); [`avc_sequence_header_body`] and [`avc_frame_header`] write the
+//!   tag bodies an encoder reads.
 //! * [`video_frame`] / [`audio_frame`] map parsed tags onto
 //!   [`crate::media::Frame`].
 //! * `fuzz_*` are the fuzz bodies (STYLE.md rule 4): the nightly fuzz targets
@@ -21,10 +24,14 @@ mod demux;
 mod error;
 mod file;
 mod fuzz;
+mod mux;
+mod stream;
 mod tag;
 
 pub use demux::{audio_frame, video_frame};
 pub use error::FlvError;
 pub use file::{write_header, write_tag, FlvReader, FlvTag, TagType};
-pub use fuzz::{fuzz_audio_tag, fuzz_flv_file, fuzz_video_tag};
+pub use fuzz::{fuzz_audio_tag, fuzz_flv_file, fuzz_flv_stream, fuzz_video_tag};
+pub use mux::{avc_frame_header, avc_sequence_header_body};
+pub use stream::FlvStreamReader;
 pub use tag::{parse_audio_tag, parse_video_tag, AudioTag, VideoTag};

@@ -76,7 +76,7 @@ impl Ladder {
             let j = i % GOP;
             let shown = match j {
                 0 => j,
-                _ if (j - 1) % 3 == 0 => j + 2,
+                _ if (j - 1).is_multiple_of(3) => j + 2,
                 _ => j - 1,
             };
             let pts = ms_of(i - j + shown + 2);

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod packager;
 pub mod push;
 pub mod registry;
+pub mod transcode;
 pub mod webhook;
 
 use livecdn_shared::config::OriginConfig;

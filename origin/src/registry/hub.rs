@@ -8,9 +8,12 @@
 
 use crate::packager::Packager;
 use crate::packager::PackagerConfig;
-use livecdn_shared::media::{AudioConfig, VideoConfig};
+use crate::transcode::TranscodeStatus;
+use livecdn_shared::media::{AudioConfig, Frame, TrackKind, VideoConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 
 /// What a publisher became when it attached.
@@ -37,6 +40,14 @@ pub struct StreamHub {
     packager: Mutex<Packager>,
     publishers: Mutex<Publishers>,
     version: watch::Sender<u64>,
+    /// Where source video frames go to be transcoded, while an encoder runs.
+    feed: Mutex<Option<mpsc::Sender<Frame>>>,
+    /// Source frames the encoder could not take (its queue was full).
+    pub feed_dropped: AtomicU64,
+    /// Set once a transcoder task has been started for this stream.
+    transcoder_started: AtomicBool,
+    /// What the transcoder reports, for the API and metrics.
+    pub transcode: Mutex<TranscodeStatus>,
 }
 
 impl StreamHub {
@@ -50,7 +61,53 @@ impl StreamHub {
                 ended_at: None,
             }),
             version: watch::channel(0).0,
+            feed: Mutex::new(None),
+            feed_dropped: AtomicU64::new(0),
+            transcoder_started: AtomicBool::new(false),
+            transcode: Mutex::new(TranscodeStatus::default()),
         }
+    }
+
+    /// True the first time it is called: the caller starts the transcoder.
+    pub fn claim_transcoder(&self) -> bool {
+        !self.transcoder_started.swap(true, Ordering::AcqRel)
+    }
+
+    /// The transcoder task ended (with the stream).
+    pub fn release_transcoder(&self) {
+        self.transcoder_started.store(false, Ordering::Release);
+    }
+
+    /// Installs (or removes) the encoder's input queue.
+    pub fn set_feed(&self, feed: Option<mpsc::Sender<Frame>>) {
+        *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = feed;
+    }
+
+    pub fn transcode_status(&self) -> TranscodeStatus {
+        self.transcode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the transcoder's reported status.
+    pub fn with_transcode_status(&self, f: impl FnOnce(&mut TranscodeStatus)) {
+        f(&mut self.transcode.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// A transcoded rung's decoder configuration.
+    pub fn rung_config(&self, rung: &str, config: VideoConfig) {
+        self.update(|p| p.handle_rung_config(rung, config));
+    }
+
+    /// A transcoded rung's frame (timestamps on the output timeline).
+    pub fn rung_frame(&self, rung: &str, frame: Frame) {
+        self.update(|p| p.handle_rung_frame(rung, frame));
+    }
+
+    /// A rung's encoder is not running: it lists gaps until it is back.
+    pub fn rung_down(&self, rung: &str) {
+        self.update(|p| p.handle_rung_down(rung));
     }
 
     pub fn name(&self) -> &str {
@@ -104,9 +161,30 @@ impl StreamHub {
     }
 
     /// Feeds a frame from `session`; frames of a standby backup are ignored.
-    pub fn frame(&self, session: u64, now: Instant, frame: livecdn_shared::media::Frame) {
-        if self.is_active(session) {
-            self.update(|p| p.handle_frame(now, frame));
+    ///
+    /// Source video goes on to the encoder, if one runs, with its decode
+    /// time on the output timeline (the packager's), so the rungs come back
+    /// on the same clock. The payload is shared, not copied.
+    pub fn frame(&self, session: u64, now: Instant, frame: Frame) {
+        if !self.is_active(session) {
+            return;
+        }
+        let feed = match frame.track {
+            TrackKind::Video => self.feed.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            TrackKind::Audio => None,
+        };
+        let copy = feed.as_ref().map(|_| frame.clone());
+        let mut out_ms = None;
+        self.update(|p| {
+            let changed = p.handle_frame(now, frame);
+            out_ms = p.last_video_out_ms();
+            changed
+        });
+        if let (Some(tx), Some(mut f), Some(ms)) = (feed, copy, out_ms) {
+            f.dts_ms = ms;
+            if tx.try_send(f).is_err() {
+                self.feed_dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 

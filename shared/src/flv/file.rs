@@ -158,24 +158,33 @@ pub fn write_header(has_audio: bool, has_video: bool) -> Bytes {
     out.freeze()
 }
 
-/// One tag followed by its PreviousTagSize. Fails if the body is too long for
-/// the 24-bit size field or the tag type does not fit 5 bits, rather than
-/// writing a file that ffmpeg would misparse.
-pub fn write_tag(tag_type: TagType, timestamp_ms: u32, body: &[u8]) -> Result<Bytes, FlvError> {
-    if body.len() > MAX_BODY_LEN {
-        return Err(FlvError::TagTooLarge(body.len()));
+/// The 11-byte header of a tag whose body is `body_len` bytes, for writers
+/// that send the body separately (without copying it); the body is followed
+/// by its PreviousTagSize, `11 + body_len` as a big-endian u32.
+pub fn tag_header(
+    tag_type: TagType,
+    timestamp_ms: u32,
+    body_len: usize,
+) -> Result<[u8; TAG_HEADER_LEN], FlvError> {
+    if body_len > MAX_BODY_LEN {
+        return Err(FlvError::TagTooLarge(body_len));
     }
     let type_byte = tag_type.as_u8();
     if type_byte > 0x1f {
         return Err(FlvError::BadTagType(type_byte));
     }
     let [ext, t2, t1, t0] = timestamp_ms.to_be_bytes();
-    let [_, s2, s1, s0] = (body.len() as u32).to_be_bytes();
+    let [_, s2, s1, s0] = (body_len as u32).to_be_bytes();
+    Ok([type_byte, s2, s1, s0, t2, t1, t0, ext, 0, 0, 0])
+}
+
+/// One tag followed by its PreviousTagSize. Fails if the body is too long for
+/// the 24-bit size field or the tag type does not fit 5 bits, rather than
+/// writing a file that ffmpeg would misparse.
+pub fn write_tag(tag_type: TagType, timestamp_ms: u32, body: &[u8]) -> Result<Bytes, FlvError> {
+    let header = tag_header(tag_type, timestamp_ms, body.len())?;
     let mut out = BytesMut::with_capacity(TAG_HEADER_LEN + body.len() + 4);
-    out.put_u8(type_byte);
-    out.put_slice(&[s2, s1, s0]);
-    out.put_slice(&[t2, t1, t0, ext]);
-    out.put_slice(&[0, 0, 0]);
+    out.put_slice(&header);
     out.put_slice(body);
     out.put_u32((TAG_HEADER_LEN + body.len()) as u32);
     Ok(out.freeze())

@@ -30,7 +30,7 @@ mod tag;
 
 pub use demux::{audio_frame, video_frame};
 pub use error::FlvError;
-pub use file::{write_header, write_tag, FlvReader, FlvTag, TagType};
+pub use file::{tag_header, write_header, write_tag, FlvReader, FlvTag, TagType};
 pub use fuzz::{fuzz_audio_tag, fuzz_flv_file, fuzz_flv_stream, fuzz_video_tag};
 pub use mux::{avc_frame_header, avc_sequence_header_body};
 pub use stream::FlvStreamReader;

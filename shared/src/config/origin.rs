@@ -1,5 +1,6 @@
 //! The origin's configuration: what `config/origin.toml` may say.
 
+use super::ladder::LadderConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub struct OriginConfig {
     pub llhls: LlHlsConfig,
     pub webhooks: WebhookConfig,
     pub push: PushConfig,
+    /// The ABR rendition ladder and its encoder.
+    pub ladder: LadderConfig,
 }
 
 /// A key that publishes to a fixed stream name without signing, for encoders

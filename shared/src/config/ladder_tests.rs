@@ -265,6 +265,17 @@ fn unknown_encoder_profile_or_field_fails_at_its_line() {
 }
 
 #[test]
+fn static_keys_choose_their_ladder() {
+    let text =
+        "[[ingest.static_keys]]\nkey = \"key-one-long\"\nstream = \"a\"\nladder = \"source\"\n\
+                [[ingest.static_keys]]\nkey = \"key-two-long\"\nstream = \"b\"\n";
+    let keys = parse_origin(text, "t").expect("valid").ingest.static_keys;
+    assert_eq!(keys[0].ladder, LadderChoice::SourceOnly);
+    assert_eq!(keys[1].ladder, LadderChoice::Full);
+    assert_eq!(LadderChoice::SourceOnly.as_str(), "source");
+}
+
+#[test]
 fn encoder_names_match_ffmpeg_and_config_spelling() {
     for e in Encoder::ALL {
         assert_eq!(e.ffmpeg_name().parse::<Encoder>(), Ok(e));

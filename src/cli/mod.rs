@@ -14,7 +14,7 @@ mod up;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use livecdn_shared::config::{self, OriginConfig};
+use livecdn_shared::config::{self, Encoder, OriginConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,6 +69,16 @@ pub struct OriginFlags {
     /// Grace period for a publisher to reconnect (llhls.reconnect_grace).
     #[arg(long, env = "LIVECDN_RECONNECT_GRACE", value_parser = humantime::parse_duration)]
     pub reconnect_grace: Option<Duration>,
+    /// Rungs to keep from the configured ladder, comma-separated, `source`
+    /// included (`source` alone: no transcoding); empty keeps them all.
+    #[arg(long, env = "LIVECDN_LADDER", value_delimiter = ',')]
+    pub ladder: Vec<String>,
+    /// ffmpeg binary for the ladder (ladder.ffmpeg).
+    #[arg(long, env = "LIVECDN_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
+    /// Video encoder: libx264, h264_nvenc, h264_vaapi, h264_qsv (ladder.encoder).
+    #[arg(long, env = "LIVECDN_ENCODER", value_parser = str::parse::<Encoder>)]
+    pub encoder: Option<Encoder>,
 }
 
 impl OriginFlags {
@@ -108,6 +118,23 @@ impl OriginFlags {
         }
         if let Some(v) = &self.on_publish_done {
             c.webhooks.on_publish_done = Some(v.clone());
+        }
+        let keep: Vec<&str> = self
+            .ladder
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if !keep.is_empty() {
+            c.ladder
+                .retain_rungs(&keep)
+                .context("--ladder / LIVECDN_LADDER")?;
+        }
+        if let Some(v) = &self.ffmpeg {
+            c.ladder.ffmpeg = Some(v.clone());
+        }
+        if let Some(v) = self.encoder {
+            c.ladder.encoder = v;
         }
         // Re-validate what the flags changed, through the same checks.
         let text = toml::to_string(&c).context("serialising config")?;

@@ -4,10 +4,16 @@
 //! if configured, the `on_publish` webhook, which may veto a key accepted
 //! above or accept a key we do not know (naming the stream in its answer as
 //! `{"stream": "NAME"}`). The key itself never becomes the public name.
+//!
+//! A stream skips transcoding (`Grant::source_only`) when its static key
+//! says `ladder = "source"` or the webhook's 2xx answer says
+//! `{"ladder": "source"}`; either one is enough, so an operator's backend
+//! can opt a stream out but cannot force the ladder onto a key configured
+//! as source-only.
 
 use crate::webhook::Webhooks;
 use livecdn_shared::auth;
-use livecdn_shared::config::OriginConfig;
+use livecdn_shared::config::{LadderChoice, OriginConfig};
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +23,8 @@ pub struct Grant {
     pub stream: String,
     /// May stand by as a backup for a live publisher on the same stream.
     pub backup: bool,
+    /// Serve the publisher's own rendition only: start no encoder for it.
+    pub source_only: bool,
 }
 
 /// Why a publish was refused; the text goes to the log and to the client.
@@ -59,6 +67,7 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
         return Ok(Some(Grant {
             stream: k.stream.clone(),
             backup: k.backup,
+            source_only: k.ladder == LadderChoice::SourceOnly,
         }));
     }
     if let Some(secret) = &config.secret {
@@ -68,6 +77,7 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
                     Some(Grant {
                         stream,
                         backup: false,
+                        source_only: false,
                     })
                 })
                 .map_err(|e| Refusal::BadKey(e.to_string()));
@@ -106,20 +116,51 @@ pub async fn authorize(
     if !answer.accepted() {
         return Err(Refusal::Webhook(format!("status {}", answer.status)));
     }
+    let answer = AcceptAnswer::parse(&answer.body);
+    let source_only = answer.ladder == LadderChoice::SourceOnly;
     if let Some(grant) = local {
-        return Ok(grant);
+        return Ok(Grant {
+            source_only: grant.source_only || source_only,
+            ..grant
+        });
     }
     // The webhook accepted a key we do not know: it must name the stream.
-    let named = serde_json::from_slice::<serde_json::Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.get("stream").and_then(|s| s.as_str()).map(str::to_string))
-        .filter(|s| auth::valid_stream_name(s) && s != key);
-    named
+    answer
+        .stream
+        .filter(|s| auth::valid_stream_name(s) && s != key)
         .map(|stream| Grant {
             stream,
             backup: false,
+            source_only,
         })
         .ok_or_else(|| Refusal::Webhook("accepted but named no valid stream".to_string()))
+}
+
+/// What a 2xx `on_publish` answer body may say. Not JSON, or fields of other
+/// types, count as saying nothing: the status code alone already accepted.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AcceptAnswer {
+    /// `"stream"`: the public name for a key the origin does not know.
+    stream: Option<String>,
+    /// `"ladder": "source"` opts the stream out of transcoding; any other
+    /// value, or none, keeps the full ladder.
+    ladder: LadderChoice,
+}
+
+impl AcceptAnswer {
+    fn parse(body: &[u8]) -> Self {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Self::default();
+        };
+        let field = |name: &str| v.get(name).and_then(|s| s.as_str());
+        Self {
+            stream: field("stream").map(str::to_string),
+            ladder: match field("ladder") {
+                Some(s) if s == LadderChoice::SourceOnly.as_str() => LadderChoice::SourceOnly,
+                _ => LadderChoice::Full,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +177,13 @@ mod tests {
             key: "static-secret-key".to_string(),
             stream: "studio".to_string(),
             backup: true,
+            ladder: LadderChoice::Full,
+        });
+        c.ingest.static_keys.push(StaticKey {
+            key: "source-only-key".to_string(),
+            stream: "lobby".to_string(),
+            backup: false,
+            ladder: LadderChoice::SourceOnly,
         });
         c
     }
@@ -149,9 +197,102 @@ mod tests {
             g,
             Grant {
                 stream: "studio".into(),
-                backup: true
+                backup: true,
+                source_only: false,
             }
         );
+    }
+
+    #[test]
+    fn static_key_with_source_ladder_grants_source_only() {
+        let g = check_local(&config(), "source-only-key")
+            .expect("ok")
+            .expect("grant");
+        assert_eq!((g.stream.as_str(), g.source_only), ("lobby", true));
+    }
+
+    #[test]
+    fn webhook_answer_ladder_source_means_source_only() {
+        for (body, stream, ladder) in [
+            (r#"{"ladder":"source"}"#, None, LadderChoice::SourceOnly),
+            (
+                r#"{"stream":"cam","ladder":"source"}"#,
+                Some("cam"),
+                LadderChoice::SourceOnly,
+            ),
+            (r#"{"stream":"cam"}"#, Some("cam"), LadderChoice::Full),
+            (r#"{"ladder":"full"}"#, None, LadderChoice::Full),
+            (r#"{"ladder":"SOURCE"}"#, None, LadderChoice::Full),
+            (r#"{"ladder":true}"#, None, LadderChoice::Full),
+            (r#"["ladder","source"]"#, None, LadderChoice::Full),
+            ("ok", None, LadderChoice::Full),
+            ("", None, LadderChoice::Full),
+        ] {
+            let want = AcceptAnswer {
+                stream: stream.map(str::to_string),
+                ladder,
+            };
+            assert_eq!(AcceptAnswer::parse(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    /// Answers one HTTP request with 200 and `body`, after reading it whole.
+    async fn answer_once(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/publish", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The client sends headers and a small JSON body; it is complete
+            // once the body's closing brace has arrived.
+            while !request.ends_with(b"}") {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn webhook_can_opt_a_stream_out_of_the_ladder() {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let hooks = Webhooks::new(std::time::Duration::from_secs(5));
+        let mut c = config();
+        c.webhooks.on_publish = Some(answer_once(r#"{"stream":"cam","ladder":"source"}"#).await);
+        let g = authorize(&c, &hooks, "live", "unknown-key", peer)
+            .await
+            .expect("accepted");
+        assert_eq!((g.stream.as_str(), g.source_only), ("cam", true));
+
+        c.webhooks.on_publish = Some(answer_once(r#"{"ladder":"source"}"#).await);
+        let g = authorize(&c, &hooks, "live", "static-secret-key", peer)
+            .await
+            .expect("accepted");
+        assert_eq!((g.stream.as_str(), g.source_only), ("studio", true));
+
+        c.webhooks.on_publish = Some(answer_once("{}").await);
+        let g = authorize(&c, &hooks, "live", "source-only-key", peer)
+            .await
+            .expect("accepted");
+        assert!(g.source_only, "the webhook cannot undo a source-only key");
+        c.webhooks.on_publish = Some(answer_once("{}").await);
+        let g = authorize(&c, &hooks, "live", "static-secret-key", peer)
+            .await
+            .expect("accepted");
+        assert!(!g.source_only);
     }
 
     #[test]

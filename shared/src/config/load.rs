@@ -1,5 +1,7 @@
 //! Reading and validating config files, with errors that name the line.
 
+use super::ladder::LadderError;
+use super::locate::{line_column, locate};
 use super::{EdgeConfig, OriginConfig};
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +29,18 @@ pub enum ConfigError {
     Invalid {
         path: String,
         key: &'static str,
+        message: String,
+    },
+    /// A value that parses but is not allowed, at the line and column of
+    /// its key in the file (`1:1` when the value came from a flag or the
+    /// environment rather than the file).
+    #[error("{path}:{line}:{column}: {key}: {message}")]
+    InvalidAt {
+        path: String,
+        line: usize,
+        column: usize,
+        /// Dotted key, e.g. `ladder.rungs[2].height`.
+        key: String,
         message: String,
     },
 }
@@ -131,14 +145,23 @@ fn from_toml<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T
 pub fn parse_origin(text: &str, name: &str) -> Result<OriginConfig, ConfigError> {
     let config: OriginConfig = from_toml(text, name)?;
     validate(&config, name)?;
+    config
+        .ladder
+        .validate()
+        .map_err(|e| located(text, name, e))?;
     Ok(config)
 }
 
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
+/// A ladder error with the position of its key in `text`.
+fn located(text: &str, name: &str, e: LadderError) -> ConfigError {
+    let (line, column) = locate(text, &e.key).map_or((1, 1), |o| line_column(text, o));
+    ConfigError::InvalidAt {
+        path: name.to_string(),
+        line,
+        column,
+        key: e.key.to_string(),
+        message: e.message,
+    }
 }
 
 fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {

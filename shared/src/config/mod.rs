@@ -1,14 +1,21 @@
-//! Config schema for the origin (edge and load-test configs come with their
-//! crates' issues). Every field has a default, so every command runs with no
-//! file; `load` turns TOML errors into file:line:column messages.
+//! Config schema for the origin and the edge. Every field has a default, so
+//! every command runs with no file; `load` turns TOML errors into file:line:column messages.
 
+mod bitrate;
 mod edge;
+mod ladder;
 mod load;
+mod locate;
 mod origin;
 
+pub use bitrate::{Bitrate, BitrateError};
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,
     UpstreamConfig,
+};
+pub use ladder::{
+    Encoder, H264Profile, LadderChoice, LadderConfig, RungConfig, RungFilterError, UnknownEncoder,
+    SOURCE_RUNG,
 };
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{

@@ -1,5 +1,6 @@
 //! The origin's configuration: what `config/origin.toml` may say.
 
+use super::ladder::{LadderChoice, LadderConfig};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub struct OriginConfig {
     pub llhls: LlHlsConfig,
     pub webhooks: WebhookConfig,
     pub push: PushConfig,
+    /// The ABR rendition ladder and its encoder.
+    pub ladder: LadderConfig,
 }
 
 /// A key that publishes to a fixed stream name without signing, for encoders
@@ -34,6 +37,10 @@ pub struct StaticKey {
     /// of being refused, and takes over when the primary stops.
     #[serde(default)]
     pub backup: bool,
+    /// `"source"` publishes this stream without transcoding (its encoder
+    /// already sends what viewers need); default `"full"`, every rung.
+    #[serde(default)]
+    pub ladder: LadderChoice,
 }
 
 /// RTMP ingest.

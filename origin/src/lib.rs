@@ -32,6 +32,8 @@ pub struct OriginState {
     pub metrics: metrics::Metrics,
     /// Viewer counts the edges report over push.
     pub push_viewers: push::PushViewers,
+    /// The ABR ladder's encoder settings (off without ffmpeg).
+    pub transcode: Arc<transcode::Settings>,
 }
 
 impl OriginState {
@@ -48,6 +50,7 @@ impl OriginState {
             webhooks: webhook::Webhooks::new(config.webhooks.timeout),
             metrics: metrics::Metrics::new(),
             push_viewers: push::PushViewers::default(),
+            transcode: Arc::new(transcode::Settings::from_config(&config.ladder).check_ffmpeg()),
             config,
         }
     }

@@ -118,7 +118,111 @@ impl Metrics {
                 }
             }
         }
+        render_ladder(&mut out, &hubs);
         out.push_str("# EOF\n");
         out
+    }
+}
+
+/// Per-rendition and per-encoder gauges: what an operator watches to see
+/// whether the ladder keeps up.
+fn render_ladder(out: &mut String, hubs: &[std::sync::Arc<crate::registry::StreamHub>]) {
+    type Row = (String, String, [Option<f64>; 4]);
+    let mut rows: Vec<Row> = Vec::new();
+    for h in hubs {
+        h.read(|p| {
+            for t in p.tracks() {
+                let rung = t.name != crate::packager::SOURCE && t.name != crate::packager::AUDIO;
+                let segs: Vec<_> = t
+                    .segments()
+                    .iter()
+                    .filter(|s| s.complete && s.gap.is_none())
+                    .collect();
+                let seg_s = (!segs.is_empty()).then(|| {
+                    segs.iter().map(|s| s.duration()).sum::<u64>() as f64
+                        / segs.len() as f64
+                        / f64::from(t.timescale)
+                });
+                rows.push((
+                    h.name().to_string(),
+                    t.name.clone(),
+                    [
+                        t.bandwidth().map(|b| b.1 as f64),
+                        t.measured_frame_rate(),
+                        seg_s,
+                        if rung { p.rung_lag_ms(&t.name) } else { None },
+                    ],
+                ));
+            }
+        });
+    }
+    let per_rendition: [(&str, &str); 4] = [
+        (
+            "rendition_bitrate_bps",
+            "Average bitrate of a rendition over the live window",
+        ),
+        (
+            "rendition_fps",
+            "Frames per second of a rendition over the live window",
+        ),
+        (
+            "rendition_segment_seconds",
+            "Mean segment (keyframe interval) length of a rendition",
+        ),
+        (
+            "rendition_lag_ms",
+            "How far a transcoded rendition trails the source",
+        ),
+    ];
+    for (i, (name, help)) in per_rendition.iter().enumerate() {
+        let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
+        let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+        for (stream, rendition, values) in &rows {
+            if let Some(v) = values[i] {
+                let _ = writeln!(
+                    out,
+                    "livecdn_origin_{name}{{stream=\"{stream}\",rendition=\"{rendition}\"}} {v}"
+                );
+            }
+        }
+    }
+    let per_encoder: [(&str, &str); 4] = [
+        (
+            "transcode_speed",
+            "Encoder speed as a multiple of real time",
+        ),
+        (
+            "transcode_queue_depth",
+            "Source frames queued for the encoder",
+        ),
+        ("transcode_restarts", "Encoder restarts after failures"),
+        (
+            "transcode_dropped_frames",
+            "Source frames the encoder's full queue refused",
+        ),
+    ];
+    let enc: Vec<_> = hubs
+        .iter()
+        .map(|h| {
+            let s = h.transcode_status();
+            let dropped = h.feed_dropped.load(std::sync::atomic::Ordering::Relaxed);
+            (h.name().to_string(), s, dropped)
+        })
+        .filter(|(_, s, _)| s.encoder.is_some())
+        .collect();
+    for (i, (name, help)) in per_encoder.iter().enumerate() {
+        let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
+        let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+        for (stream, s, dropped) in &enc {
+            let v = match i {
+                0 => s.speed,
+                1 => Some(s.queue_depth as f64),
+                2 => Some(s.restarts as f64),
+                _ => Some(*dropped as f64),
+            };
+            if let Some(v) = v {
+                let _ = writeln!(out, "livecdn_origin_{name}{{stream=\"{stream}\"}} {v}");
+            }
+        }
     }
 }

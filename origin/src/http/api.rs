@@ -47,6 +47,16 @@ struct RenditionInfo {
     /// Measured peak and average bits per second over the window.
     bandwidth_peak: Option<u64>,
     bandwidth_average: Option<u64>,
+    /// Frames per second and mean segment length (the keyframe interval
+    /// segments are cut at), measured over the window.
+    fps: Option<f64>,
+    segment_seconds: Option<f64>,
+    /// Transcoded rungs: "running", "down" (encoder not running: gaps),
+    /// how far behind the source (ms), cuts still to make, alignment counters.
+    state: &'static str,
+    lag_ms: Option<f64>,
+    backlog: Option<usize>,
+    counters: Option<crate::packager::RungCounters>,
 }
 
 #[derive(Serialize)]
@@ -59,9 +69,16 @@ struct StreamInfo {
     /// Viewers summed over the edges that report over push (`None`: none do).
     viewers: Option<u64>,
     dropped_frames: u64,
+    /// The ABR ladder's encoder: state, planned and skipped rungs, speed,
+    /// queue depth, restarts.
+    transcode: crate::transcode::TranscodeStatus,
+    /// Source frames the encoder's full queue refused.
+    transcode_dropped_frames: u64,
 }
 
 fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
+    let transcode = hub.transcode_status();
+    let transcode_dropped_frames = hub.feed_dropped.load(std::sync::atomic::Ordering::Relaxed);
     hub.read(|p: &Packager| StreamInfo {
         name: hub.name().to_string(),
         live: p.is_live() && hub.has_publisher(),
@@ -71,9 +88,20 @@ fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
             .tracks()
             .map(|t| {
                 let video = t.name != crate::packager::AUDIO;
-                let vc = p.video_config().filter(|_| video);
+                let vc = p.video_config_of(&t.name).filter(|_| video);
                 let last = t.last_complete_part();
                 let bw = t.bandwidth();
+                let rung = video && t.name != crate::packager::SOURCE;
+                let complete: Vec<_> = t
+                    .segments()
+                    .iter()
+                    .filter(|s| s.complete && s.gap.is_none())
+                    .collect();
+                let segment_seconds = (!complete.is_empty()).then(|| {
+                    complete.iter().map(|s| s.duration()).sum::<u64>() as f64
+                        / complete.len() as f64
+                        / f64::from(t.timescale)
+                });
                 RenditionInfo {
                     name: t.name.clone(),
                     kind: if video { "video" } else { "audio" },
@@ -89,11 +117,22 @@ fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
                     window_bytes: t.window_bytes(),
                     bandwidth_peak: bw.map(|b| b.0),
                     bandwidth_average: bw.map(|b| b.1),
+                    fps: video.then(|| t.measured_frame_rate()).flatten(),
+                    segment_seconds,
+                    state: match (rung, p.rung_is_down(&t.name)) {
+                        (true, true) => "down",
+                        _ => "running",
+                    },
+                    lag_ms: rung.then(|| p.rung_lag_ms(&t.name)).flatten(),
+                    backlog: rung.then(|| p.rung_backlog(&t.name)),
+                    counters: rung.then(|| p.rung_counters(&t.name)).flatten(),
                 }
             })
             .collect(),
         viewers,
         dropped_frames: p.dropped_frames,
+        transcode,
+        transcode_dropped_frames,
     })
 }
 

@@ -5,6 +5,7 @@ use super::body::{self, Body};
 use super::HttpError;
 use crate::packager::{Packager, AUDIO, SOURCE};
 use crate::registry::StreamHub;
+use crate::transcode::TranscodeState;
 use crate::OriginState;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
@@ -134,8 +135,10 @@ pub async fn media(
     Ok(playlist_response(playlist.to_string(), gzip, max_age))
 }
 
-/// `/live/STREAM/master.m3u8`: waits briefly for the first part so that a
-/// player that starts with the publisher gets a usable answer.
+/// `/live/STREAM/master.m3u8`: waits briefly for the first part of every
+/// rendition (the source, the audio and each rung the transcoder planned),
+/// since a player reads the multivariant playlist once: a rung missing from
+/// it is never played. After the wait it lists what is ready.
 pub async fn master(
     state: &OriginState,
     stream: &str,
@@ -143,22 +146,61 @@ pub async fn master(
 ) -> Result<Response<Body>, HttpError> {
     let hub = hub(state, stream)?;
     let target = hub.read(|p| p.target_duration());
-    let playlist = wait_for(&hub, Duration::from_secs(3 * target), |p| {
-        // Every rendition that has a config must have media, so that the
-        // CODECS and the audio group describe what will really play.
-        let mut tracks = p.tracks().peekable();
-        let ready = tracks.peek().is_some() && tracks.all(|t| t.last_complete_part().is_some());
-        if ready {
+    let transcoding = state.transcode.enabled;
+    let full = wait_for(&hub, Duration::from_secs(3 * target), |p| {
+        if base_ready(p) && rungs_ready(&hub, p, transcoding) {
             Check::Ready(multivariant(p))
         } else {
             Check::Wait
         }
     })
-    .await?;
+    .await;
+    let playlist = match full {
+        Ok(pl) => pl,
+        Err(HttpError::Unavailable { .. }) if hub.read(base_ready) => {
+            tracing::info!(
+                stream,
+                "master playlist lists only the renditions that are ready"
+            );
+            hub.read(multivariant)
+        }
+        Err(e) => return Err(e),
+    };
     Ok(playlist_response(playlist.to_string(), gzip, 2))
 }
 
-/// Builds the multivariant playlist from what the window has measured.
+/// The source and the audio (whatever the publisher sends) have media, so
+/// CODECS and the audio group describe what will really play.
+fn base_ready(p: &Packager) -> bool {
+    let mut tracks = [p.track(SOURCE), p.track(AUDIO)]
+        .into_iter()
+        .flatten()
+        .peekable();
+    tracks.peek().is_some() && tracks.all(|t| t.last_complete_part().is_some())
+}
+
+/// Every rung the transcoder planned has a part (or is down), and the
+/// transcoder has planned (it waits for the source's first segment).
+fn rungs_ready(hub: &StreamHub, p: &Packager, transcoding: bool) -> bool {
+    if !transcoding {
+        return true;
+    }
+    let status = hub.transcode_status();
+    match status.state {
+        TranscodeState::Off => true,
+        TranscodeState::Waiting => false,
+        TranscodeState::Running | TranscodeState::Restarting => status.rungs.iter().all(|r| {
+            p.rung_is_down(&r.name)
+                || p.track(&r.name)
+                    .is_some_and(|t| t.last_complete_part().is_some())
+        }),
+    }
+}
+
+/// One variant per video rendition (the source and every rung with media),
+/// highest bandwidth first, each with its own measured BANDWIDTH (plus the
+/// audio's), its own SPS's CODECS and its RESOLUTION; the audio rendition
+/// is shared.
 fn multivariant(p: &Packager) -> MultivariantPlaylist {
     let audio = p.track(AUDIO).filter(|t| t.last_complete_part().is_some());
     let (audio_peak, audio_avg) = audio.and_then(|t| t.bandwidth()).unwrap_or((0, 0));
@@ -168,53 +210,62 @@ fn multivariant(p: &Packager) -> MultivariantPlaylist {
         variants: Vec::new(),
         audio: Vec::new(),
     };
-    let video = p.track(SOURCE).zip(p.video_config());
-    match video {
-        Some((track, vc)) => {
-            let (peak, avg) = track.bandwidth().unwrap_or_else(|| {
-                let b = p.health().bitrate_bps_estimate();
-                (b, b)
-            });
-            let codecs = match (&audio_codec, audio) {
-                (Some(a), Some(_)) => format!("{},{a}", vc.codec_string()),
-                _ => vc.codec_string(),
+    let videos = std::iter::once(SOURCE)
+        .chain(p.rung_names())
+        .filter_map(|name| {
+            let track = p.track(name)?;
+            let vc = p.video_config_of(name)?;
+            track.last_complete_part()?;
+            Some((name, track, vc))
+        });
+    for (name, track, vc) in videos {
+        let (peak, avg) = track.bandwidth().unwrap_or_else(|| {
+            let b = if name == SOURCE {
+                p.health().bitrate_bps_estimate()
+            } else {
+                0
             };
+            (b, b)
+        });
+        let codecs = match (&audio_codec, audio) {
+            (Some(a), Some(_)) => format!("{},{a}", vc.codec_string()),
+            _ => vc.codec_string(),
+        };
+        out.variants.push(Variant {
+            uri: format!("{name}/index.m3u8"),
+            bandwidth: peak + audio_peak,
+            average_bandwidth: Some(avg + audio_avg),
+            codecs,
+            resolution: Some((vc.width, vc.height)),
+            frame_rate: vc.frame_rate.or_else(|| track.measured_frame_rate()),
+            audio_group: audio.map(|_| "audio".to_string()),
+            name: Some(name.to_string()),
+        });
+    }
+    out.variants.sort_by_key(|v| std::cmp::Reverse(v.bandwidth));
+    if out.variants.is_empty() {
+        if let (Some(_), Some(codec)) = (audio, audio_codec) {
             out.variants.push(Variant {
-                uri: format!("{SOURCE}/index.m3u8"),
-                bandwidth: peak + audio_peak,
-                average_bandwidth: Some(avg + audio_avg),
-                codecs,
-                resolution: Some((vc.width, vc.height)),
-                frame_rate: vc.frame_rate.or_else(|| track.measured_frame_rate()),
-                audio_group: audio.map(|_| "audio".to_string()),
-                name: Some(SOURCE.to_string()),
+                uri: format!("{AUDIO}/index.m3u8"),
+                bandwidth: audio_peak,
+                average_bandwidth: Some(audio_avg),
+                codecs: codec,
+                resolution: None,
+                frame_rate: None,
+                audio_group: None,
+                name: Some(AUDIO.to_string()),
             });
-            if let (Some(_), Some(ac)) = (audio, p.audio_config()) {
-                out.audio.push(AudioRendition {
-                    group_id: "audio".to_string(),
-                    name: "audio".to_string(),
-                    uri: format!("{AUDIO}/index.m3u8"),
-                    default: true,
-                    autoselect: true,
-                    channels: Some(ac.channels),
-                    language: None,
-                });
-            }
         }
-        None => {
-            if let (Some(_), Some(codec)) = (audio, audio_codec) {
-                out.variants.push(Variant {
-                    uri: format!("{AUDIO}/index.m3u8"),
-                    bandwidth: audio_peak,
-                    average_bandwidth: Some(audio_avg),
-                    codecs: codec,
-                    resolution: None,
-                    frame_rate: None,
-                    audio_group: None,
-                    name: Some(AUDIO.to_string()),
-                });
-            }
-        }
+    } else if let (Some(_), Some(ac)) = (audio, p.audio_config()) {
+        out.audio.push(AudioRendition {
+            group_id: "audio".to_string(),
+            name: "audio".to_string(),
+            uri: format!("{AUDIO}/index.m3u8"),
+            default: true,
+            autoselect: true,
+            channels: Some(ac.channels),
+            language: None,
+        });
     }
     out
 }

@@ -273,6 +273,13 @@ impl Conn {
         tracing::Span::current().record("stream", grant.stream.as_str());
         tracing::info!(role = ?role, "publish accepted");
         state.metrics.publish("accepted");
+        if role == PublishRole::Primary && state.transcode.enabled {
+            if grant.source_only {
+                tracing::info!("this stream's key asks for the source only: no transcoding");
+            } else if hub.claim_transcoder() {
+                tokio::spawn(crate::transcode::run(hub.clone(), state.transcode.clone()));
+            }
+        }
         self.publishing = Some(Publishing {
             hub,
             stream: grant.stream,

@@ -274,6 +274,15 @@ impl Packager {
         self.rungs.iter().map(|r| r.state.track.name.as_str())
     }
 
+    /// The decoder configuration of any video rendition, source or rung.
+    pub fn video_config_of(&self, name: &str) -> Option<&VideoConfig> {
+        if name == super::SOURCE {
+            self.video_config()
+        } else {
+            self.rung_config(name)
+        }
+    }
+
     pub fn rung_config(&self, name: &str) -> Option<&VideoConfig> {
         self.rungs
             .iter()

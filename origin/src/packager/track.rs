@@ -311,25 +311,46 @@ impl Track {
     }
 
     /// Measured (peak, average) bits per second over the complete segments
-    /// of the window, for BANDWIDTH and AVERAGE-BANDWIDTH.
+    /// of the window, for BANDWIDTH and AVERAGE-BANDWIDTH. Before the first
+    /// segment completes, the complete parts so far stand in (the first
+    /// holds the keyframe, so the early figure errs high, never low).
     pub fn bandwidth(&self) -> Option<(u64, u64)> {
         let ts = f64::from(self.timescale);
-        let mut peak = 0f64;
-        let (mut bytes, mut dur) = (0usize, 0f64);
-        for s in self
+        let measure = |spans: &mut dyn Iterator<Item = (usize, u64)>| {
+            let mut peak = 0f64;
+            let (mut bytes, mut dur) = (0usize, 0f64);
+            for (b, d) in spans {
+                let d = d as f64 / ts;
+                if d <= 0.0 {
+                    continue;
+                }
+                peak = peak.max(b as f64 * 8.0 / d);
+                bytes += b;
+                dur += d;
+            }
+            (dur > 0.0).then(|| (peak as u64, (bytes as f64 * 8.0 / dur) as u64))
+        };
+        let complete = self
             .segments
             .iter()
-            .filter(|s| s.complete && s.gap.is_none())
-        {
-            let d = s.duration() as f64 / ts;
-            if d <= 0.0 {
-                continue;
-            }
-            peak = peak.max(s.bytes() as f64 * 8.0 / d);
-            bytes += s.bytes();
-            dur += d;
-        }
-        (dur > 0.0).then(|| (peak as u64, (bytes as f64 * 8.0 / dur) as u64))
+            .filter(|s| s.complete && s.gap.is_none());
+        measure(&mut complete.map(|s| (s.bytes(), s.duration()))).or_else(|| {
+            let bytes: usize = self
+                .segments
+                .iter()
+                .flat_map(|s| &s.parts)
+                .filter(|p| p.complete)
+                .map(|p| p.bytes)
+                .sum();
+            let dur: u64 = self
+                .segments
+                .iter()
+                .flat_map(|s| &s.parts)
+                .filter(|p| p.complete)
+                .map(|p| p.duration)
+                .sum();
+            measure(&mut std::iter::once((bytes, dur)))
+        })
     }
 
     /// Frames per second over the window (chunks are one frame each).

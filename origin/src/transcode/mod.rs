@@ -16,6 +16,7 @@ pub use plan::{
 pub use status::{RungPlan, TranscodeState, TranscodeStatus};
 pub use supervisor::run;
 
+use livecdn_shared::config::LadderConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +35,38 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings from `[ladder]`: the transcoded rungs (everything but
+    /// `source`) in configured order.
+    pub fn from_config(c: &LadderConfig) -> Self {
+        let rungs: Vec<RungSpec> = c
+            .rungs
+            .iter()
+            .filter(|r| !r.is_source())
+            .filter_map(|r| {
+                Some(RungSpec {
+                    name: r.name.clone(),
+                    height: r.height?,
+                    bitrate: r.video_bitrate?.bps(),
+                    max_rate: r.effective_max_rate()?.bps(),
+                    buffer: r.effective_buffer()?.bps(),
+                    profile: r.effective_profile().as_str().to_string(),
+                    fps_cap: r.fps_cap,
+                })
+            })
+            .collect();
+        Self {
+            enabled: c.enabled && !rungs.is_empty(),
+            encoder: EncoderSpec {
+                ffmpeg: c.ffmpeg.clone().unwrap_or_else(|| PathBuf::from("ffmpeg")),
+                codec: c.encoder.ffmpeg_name().to_string(),
+                preset: c.preset.clone(),
+            },
+            rungs,
+            backoff: c.restart_backoff,
+            backoff_max: c.restart_backoff_max.max(c.restart_backoff),
+        }
+    }
+
     /// Turns transcoding off with one clear warning if the configured ffmpeg
     /// cannot be found: streams are then served as the source only.
     pub fn check_ffmpeg(mut self) -> Self {

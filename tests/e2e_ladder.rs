@@ -213,7 +213,10 @@ async fn a_720p_source_gets_aligned_480p_and_360p_rungs() {
             }
         }
         let first = pts[0].1;
-        assert!(first > previous_start + 0.5, "msn {msn} starts at {first}, after {previous_start}");
+        assert!(
+            first > previous_start + 0.5,
+            "msn {msn} starts at {first}, after {previous_start}"
+        );
         previous_start = first;
         eprintln!("msn {msn}: {pts:?}");
         for (r, p) in &pts {

@@ -9,15 +9,20 @@
 // were decoded and currentTime advanced, or --seconds ran out, then prints ONE
 // JSON line to stdout and exits 0 if playback worked, 1 if not, 2 on bad usage.
 // Extra chromium flags: --arg=FLAG (repeatable) and CHROMIUM_ARGS (space separated).
+//
+// --level NAME pins the player to the level named NAME once it plays (e.g. a
+// transcoded rung). --hold S keeps watching for S more seconds after playback
+// started (stderr gets one "PLAYING" line then, for a test to act on): the
+// run fails if the video stalls or stops advancing meanwhile.
 
 import { chromium } from 'playwright-core';
 
 const USAGE =
   'usage: node player/test/play.mjs URL [--seconds N] [--min-frames N] ' +
-  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH]';
+  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S]';
 
 function parseArgs(argv) {
-  const opts = { url: null, seconds: 20, minFrames: 30, extraArgs: [] };
+  const opts = { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const eq = a.indexOf('=');
@@ -37,6 +42,8 @@ function parseArgs(argv) {
       case '--seconds': opts.seconds = number(); break;
       case '--min-frames': opts.minFrames = number(); break;
       case '--arg': opts.extraArgs.push(value()); break;
+      case '--level': opts.level = value(); break;
+      case '--hold': opts.hold = number(); break;
       case '--ignore-cert-spki':
         opts.extraArgs.push(`--ignore-certificate-errors-spki-list=${value()}`);
         break;
@@ -92,9 +99,9 @@ function emit(obj) {
 
 // Global watchdog: whatever hangs (launch, navigation, close), die after N+30 s.
 const watchdog = setTimeout(() => {
-  emit(result(false, { error: `global timeout after ${opts.seconds + 30} s` }));
+  emit(result(false, { error: `global timeout after ${opts.seconds + opts.hold + 40} s` }));
   process.exit(1); // playwright kills the browser it launched on process exit
-}, (opts.seconds + 30) * 1000);
+}, (opts.seconds + opts.hold + 40) * 1000);
 watchdog.unref();
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -104,6 +111,58 @@ function withTimeout(promise, ms, what) {
     promise,
     new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
   ]).finally(() => clearTimeout(t));
+}
+
+const stats = (page) => withTimeout(
+  page.evaluate(() => (window.livecdn && window.livecdn.stats ? window.livecdn.stats() : null)),
+  5000, 'stats()');
+
+// After playback started: pin the level if asked, then watch for --hold
+// seconds. Fails on any stall or if currentTime stops advancing.
+async function hold(page) {
+  let pinned = null;
+  if (opts.level) {
+    const levels = (last && last.levels) || [];
+    pinned = levels.findIndex((l) => l.name === opts.level);
+    if (pinned < 0) return { ok: false, error: `no level named ${opts.level}` };
+    await page.evaluate((i) => window.livecdn.setLevel(i), pinned);
+    // Wait (bounded) until the pinned level plays.
+    for (let i = 0; i < 40 && (!last || last.level !== pinned); i++) {
+      await sleep(250);
+      try { last = await stats(page); } catch (e) { note(`driver: ${e.message}`); }
+    }
+    if (!last || last.level !== pinned) return { ok: false, error: `level ${opts.level} never played` };
+  }
+  process.stderr.write('PLAYING\n');
+  const start = last;
+  const end = Date.now() + opts.hold * 1000;
+  let stuckSince = null;
+  let worstStuckMs = 0;
+  while (Date.now() < end) {
+    await sleep(250);
+    let s;
+    try { s = await stats(page); } catch (e) { note(`driver: ${e.message}`); continue; }
+    if (!s) continue;
+    if (s.currentTime > last.currentTime) {
+      stuckSince = null;
+    } else {
+      stuckSince = stuckSince || Date.now();
+      worstStuckMs = Math.max(worstStuckMs, Date.now() - stuckSince);
+    }
+    last = s;
+  }
+  const stalls = (last.stalls || 0) - (start.stalls || 0);
+  const advanced = last.currentTime - start.currentTime;
+  const ok = stalls === 0 && worstStuckMs < 1000 && advanced >= opts.hold * 0.8;
+  return {
+    ok,
+    pinned_level: pinned,
+    hold_stalls: stalls,
+    hold_advanced_s: advanced,
+    hold_worst_stuck_ms: worstStuckMs,
+    switches: last.switches,
+    ...(ok ? {} : { error: 'playback stalled or stopped during the hold' }),
+  };
 }
 
 let browser = null;
@@ -138,9 +197,7 @@ try {
   let ok = false;
   while (Date.now() < deadline) {
     try {
-      const s = await withTimeout(
-        page.evaluate(() => (window.livecdn && window.livecdn.stats ? window.livecdn.stats() : null)),
-        5000, 'stats()');
+      const s = await stats(page);
       if (s) {
         last = s;
         if (firstTime === null) firstTime = s.currentTime;
@@ -151,7 +208,13 @@ try {
     }
     await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
   }
-  emit(result(ok, ok ? {} : { error: last ? 'playback did not reach the frame threshold in time' : 'window.livecdn.stats() never became available' }));
+  let extra = ok ? {} : { error: last ? 'playback did not reach the frame threshold in time' : 'window.livecdn.stats() never became available' };
+  if (ok && (opts.hold > 0 || opts.level)) {
+    const held = await hold(page);
+    ok = held.ok;
+    extra = held;
+  }
+  emit(result(ok, extra));
   exitCode = ok ? 0 : 1;
 } catch (e) {
   emit(result(false, { error: e.message.split('\n')[0] }));

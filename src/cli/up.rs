@@ -3,7 +3,7 @@
 use livecdn_loadtest::{PublishOptions, RtmpUrl};
 use livecdn_origin::Origin;
 use livecdn_shared::config::EdgeConfig;
-use livecdn_shared::config::OriginConfig;
+use livecdn_shared::config::{Bitrate, H264Profile, LadderConfig, OriginConfig, RungConfig};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -67,6 +67,9 @@ pub async fn run(
         hex::encode(bytes)
     });
     config.secret = Some(secret.clone());
+    if demo && config.ladder == LadderConfig::default() {
+        config.ladder.rungs = demo_ladder();
+    }
     let origin = Origin::bind(config.clone()).await?;
     let rtmp = origin.rtmp_addr()?;
     let http = origin.http_addr()?;
@@ -144,6 +147,25 @@ pub async fn run(
 }
 
 /// ` push=ADDR push_spki=PIN` for the "listening" line, if push is on.
+/// The built-in clip is 640x360 at about 600 kb/s, so the default ladder
+/// (720p, 480p, 360p) would skip every rung; the demo gets two below it.
+fn demo_ladder() -> Vec<RungConfig> {
+    let rung = |name: &str, height, kbps| RungConfig {
+        name: name.to_string(),
+        height: Some(height),
+        video_bitrate: Some(Bitrate::from_kbps(kbps)),
+        max_rate: None,
+        buffer: None,
+        profile: Some(H264Profile::Main),
+        fps_cap: None,
+    };
+    vec![
+        RungConfig::source(),
+        rung("240p", 240, 300),
+        rung("144p", 144, 120),
+    ]
+}
+
 fn push_words(origin: &Origin) -> String {
     match (origin.push_addr(), origin.push_spki()) {
         (Some(a), Some(pin)) => format!(" push={a} push_spki={pin}"),

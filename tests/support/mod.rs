@@ -143,6 +143,11 @@ impl Origin {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id (to find the encoders it starts).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

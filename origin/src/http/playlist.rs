@@ -107,7 +107,7 @@ pub async fn media(
             None => None,
         };
         wait_for(&hub, Duration::from_secs(3 * target), |p| {
-            let Some(t) = p.track(rendition) else {
+            let Some(t) = p.playlist_track(rendition) else {
                 return Check::Fail(HttpError::NotFound("no such rendition"));
             };
             // RFC 8216bis: more than two segments past the last one is 400.

@@ -1,7 +1,7 @@
 //! Building LL-HLS media playlists from the live window.
 
-use super::track::Track;
-use super::Packager;
+use super::track::{Segment, Track};
+use super::{Packager, SOURCE};
 use livecdn_shared::playlist::{
     MediaPlaylist, Part as PlaylistPart, PreloadHint, PreloadHintType, RenditionReport,
     Segment as PlaylistSegment, ServerControl, Skip, SkipRequest,
@@ -10,6 +10,56 @@ use livecdn_shared::playlist::{
 /// Part URI inside a rendition directory.
 pub fn part_uri(msn: u64, part: u32) -> String {
     format!("{msn}.{part}.m4s")
+}
+
+/// Where a rung's playlist finds the source's media.
+const SOURCE_DIR: &str = "../source/";
+
+/// One segment as a playlist lists it: the rendition's own, or the source's
+/// standing in for media a rung does not have.
+struct View<'a> {
+    seg: &'a Segment,
+    prefix: &'static str,
+    discontinuity: bool,
+}
+
+/// The segments rendition `track` lists. A rung's placeholders (segments
+/// its encoder missed) become the source's segment of the same MSN, and a
+/// rung that is down continues with the source's newer segments; each
+/// switch between the rung's media and the source's is a discontinuity.
+fn segment_views<'a>(track: &'a Track, source: Option<&'a Track>, down: bool) -> Vec<View<'a>> {
+    let mut views: Vec<View<'a>> = Vec::with_capacity(track.segments().len() + 2);
+    let mut borrowing = false;
+    for s in track.segments() {
+        // Placeholders carry the discontinuity of a switch to the source (the
+        // first of a run) and the rung's first own segment after them
+        // carries the switch back, so the discontinuity sequence counts them.
+        match s.gap.and(source.and_then(|src| src.segment(s.msn))) {
+            Some(src) => views.push(View {
+                seg: src,
+                prefix: SOURCE_DIR,
+                discontinuity: s.discontinuity || src.discontinuity,
+            }),
+            None => views.push(View {
+                seg: s,
+                prefix: "",
+                discontinuity: s.discontinuity,
+            }),
+        }
+        borrowing = s.gap.is_some();
+    }
+    if let (true, Some(src)) = (down, source) {
+        let next = track.next_msn();
+        for s in src.segments().iter().filter(|s| s.msn >= next) {
+            views.push(View {
+                seg: s,
+                prefix: SOURCE_DIR,
+                discontinuity: !borrowing || s.discontinuity,
+            });
+            borrowing = true;
+        }
+    }
+    views
 }
 
 /// Segment URI inside a rendition directory.
@@ -36,22 +86,32 @@ impl Packager {
     }
 
     /// The media playlist of rendition `name`, or its delta update.
+    ///
+    /// A transcoded rung whose encoder was down lists the source's media for
+    /// the segments it misses (URIs into `../source/`, with the source's
+    /// EXT-X-MAP and a discontinuity at each switch), and while it is down
+    /// its live edge is the source's: a player on the rung plays on at the
+    /// source's quality instead of stalling, and MSNs stay aligned.
     pub fn media_playlist(&self, name: &str, skip: Option<SkipRequest>) -> Option<MediaPlaylist> {
         let track = self.track(name)?;
+        let source = self
+            .track(SOURCE)
+            .filter(|_| self.rung_config(name).is_some());
+        let down = self.rung_is_down(name);
+        let views = segment_views(track, source, down);
         let ts = f64::from(track.timescale);
         let target = self.target_duration();
         let part_target = self.config().advertised_part_target().as_secs_f64();
         let skip_until = 6.0 * target as f64;
-        let segs = track.segments();
-        let end: f64 = segs.iter().map(|s| s.duration() as f64 / ts).sum();
+        let end: f64 = views.iter().map(|v| v.seg.duration() as f64 / ts).sum();
 
         // Delta update: skip complete segments that end more than
         // CAN-SKIP-UNTIL before the end of the playlist.
         let mut skipped = 0usize;
         if skip.is_some() {
             let mut at = 0.0;
-            for s in segs.iter().filter(|s| s.complete) {
-                at += s.duration() as f64 / ts;
+            for v in views.iter().filter(|v| v.seg.complete) {
+                at += v.seg.duration() as f64 / ts;
                 if end - at >= skip_until {
                     skipped += 1;
                 } else {
@@ -63,15 +123,17 @@ impl Packager {
         // three target durations).
         let parts_from = end - 3.0 * target as f64;
 
-        let mut out = Vec::with_capacity(segs.len());
+        let mut out = Vec::with_capacity(views.len());
         let mut at = 0.0;
-        let mut prev_gen = None;
-        for (i, s) in segs.iter().enumerate() {
+        let mut prev_init = None;
+        for (i, v) in views.iter().enumerate() {
+            let s = v.seg;
             let dur = s.duration() as f64 / ts;
             let start = at;
             at += dur;
-            let gen_changed = prev_gen != Some(s.init_gen);
-            prev_gen = Some(s.init_gen);
+            let init = (v.prefix, s.init_gen);
+            let init_changed = prev_init != Some(init);
+            prev_init = Some(init);
             if i < skipped {
                 continue;
             }
@@ -82,7 +144,7 @@ impl Packager {
                     .filter(|p| p.complete)
                     .map(|p| PlaylistPart {
                         duration: p.duration as f64 / ts,
-                        uri: part_uri(s.msn, p.index),
+                        uri: format!("{}{}", v.prefix, part_uri(s.msn, p.index)),
                         independent: p.independent,
                         gap: false,
                     })
@@ -101,28 +163,36 @@ impl Packager {
             };
             out.push(PlaylistSegment {
                 duration: listed,
-                uri: s.complete.then(|| segment_uri(s.msn)),
-                discontinuity: s.discontinuity,
+                uri: s
+                    .complete
+                    .then(|| format!("{}{}", v.prefix, segment_uri(s.msn))),
+                discontinuity: v.discontinuity,
                 program_date_time: Some(s.pdt),
-                map_uri: (gen_changed || i == skipped).then(|| Track::init_uri(s.init_gen)),
+                map_uri: (init_changed || i == skipped)
+                    .then(|| format!("{}{}", v.prefix, Track::init_uri(s.init_gen))),
                 parts,
                 gap: s.gap.is_some(),
             });
         }
 
         let ended = self.is_ended();
+        // While down, the rung's live edge is the source's.
+        let (edge, edge_prefix) = match (down, source) {
+            (true, Some(src)) => (src, SOURCE_DIR),
+            _ => (track, ""),
+        };
         let preload_hint = (!ended).then(|| PreloadHint {
             hint_type: PreloadHintType::Part,
             uri: {
-                let (msn, part) = self.next_part(track);
-                part_uri(msn, part)
+                let (msn, part) = self.next_part(edge);
+                format!("{edge_prefix}{}", part_uri(msn, part))
             },
         });
         let rendition_reports = self
             .tracks()
             .filter(|t| t.name != track.name)
             .filter_map(|t| {
-                let (msn, part) = t.last_complete_part()?;
+                let (msn, part) = self.progress(&t.name)?;
                 Some(RenditionReport {
                     uri: format!("../{}/index.m3u8", t.name),
                     last_msn: msn,
@@ -142,7 +212,7 @@ impl Packager {
                 can_skip_until: Some(skip_until),
                 can_skip_dateranges: false,
             }),
-            media_sequence: segs.front().map_or(track.next_msn(), |s| s.msn),
+            media_sequence: views.first().map_or(track.next_msn(), |v| v.seg.msn),
             discontinuity_sequence: track.discontinuity_sequence(),
             independent_segments: true,
             skip: skip.map(|k| Skip {
@@ -154,6 +224,23 @@ impl Packager {
             rendition_reports,
             end_list: ended,
         })
+    }
+
+    /// The track whose progress rendition `name`'s playlist follows: its
+    /// own, or the source's while a rung's encoder is down. Blocking
+    /// reloads wait on this one.
+    pub fn playlist_track(&self, name: &str) -> Option<&Track> {
+        let own = self.track(name)?;
+        if self.rung_is_down(name) {
+            return self.track(SOURCE).or(Some(own));
+        }
+        Some(own)
+    }
+
+    /// (msn, part) of the last complete part rendition `name`'s playlist
+    /// lists (RENDITION-REPORT).
+    pub fn progress(&self, name: &str) -> Option<(u64, u32)> {
+        self.playlist_track(name)?.last_complete_part()
     }
 
     /// The part a player should preload next: the one in progress, or the

@@ -79,10 +79,16 @@ impl Rung {
         }
     }
 
-    /// Stops the rung: what is open is closed, the next segment follows a
-    /// discontinuity.
-    fn stop(&mut self) {
-        self.state.track.close_segment();
+    /// Stops the rung; the next segment follows a discontinuity. The segment
+    /// in progress is closed as it is (`keep`), or dropped so that the
+    /// source's stands in for it as a whole (an encoder that died mid-way
+    /// leaves media that ends early, which would be a hole in playback).
+    fn stop(&mut self, keep: bool) {
+        if keep {
+            self.state.track.close_segment();
+        } else {
+            self.state.track.discard_open_segment();
+        }
         self.state.track.mark_discontinuity();
         self.state.pending.clear();
         self.state.label = None;
@@ -204,7 +210,7 @@ impl Packager {
                         "segment boundary fell on a non-keyframe; rendition waits for the next segment"
                     );
                 }
-                rung.stop();
+                rung.stop(true);
                 rung.counters.dropped_frames += 1;
                 return true;
             }
@@ -242,7 +248,7 @@ impl Packager {
     pub fn handle_rung_down(&mut self, name: &str) -> bool {
         match self.rung_mut(name) {
             Some(rung) if !rung.down => {
-                rung.stop();
+                rung.stop(false);
                 rung.down = true;
                 true
             }
@@ -265,7 +271,7 @@ impl Packager {
     /// discontinuity at the next segment boundary on a keyframe.
     pub(super) fn stop_rungs(&mut self) {
         for rung in &mut self.rungs {
-            rung.stop();
+            rung.stop(true);
         }
     }
 

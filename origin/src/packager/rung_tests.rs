@@ -176,13 +176,31 @@ fn rung_segments_and_parts_line_up_with_the_source() {
 }
 
 #[test]
-fn a_rung_whose_encoder_is_down_lists_gaps_then_resumes_after_a_discontinuity() {
+fn a_rung_whose_encoder_is_down_plays_the_source_then_resumes_after_a_discontinuity() {
     let mut l = Ladder::new(4);
     l.frames(30 * 6);
     l.p.handle_rung_down("360p");
     l.down = true;
     l.encoder.clear();
     l.frames(30 * 5);
+    // While down, the rung's playlist follows the source's live edge, with
+    // the source's init after a discontinuity.
+    let src = l.p.media_playlist(SOURCE, None).unwrap();
+    let down = l.p.media_playlist("360p", None).unwrap();
+    assert_eq!(
+        down.preload_hint.as_ref().unwrap().uri,
+        format!("../source/{}", src.preload_hint.as_ref().unwrap().uri)
+    );
+    let last_src = src.segments.last().unwrap();
+    let last_down = down.segments.last().unwrap();
+    assert_eq!(last_down.parts.len(), last_src.parts.len());
+    assert_eq!(
+        last_down.parts[0].uri,
+        format!("../source/{}", last_src.parts[0].uri)
+    );
+    let switch = down.segments.iter().find(|s| s.discontinuity).unwrap();
+    assert_eq!(switch.map_uri.as_deref(), Some("../source/init.mp4"));
+    assert_eq!(l.p.progress("360p"), l.p.progress(SOURCE));
     l.down = false;
     l.frames(30 * 6);
     let src = l.p.track(SOURCE).unwrap();
@@ -210,9 +228,43 @@ fn a_rung_whose_encoder_is_down_lists_gaps_then_resumes_after_a_discontinuity() 
         after.msn
     );
     assert!(complete(rung).last().unwrap().gap.is_none());
-    let pl = l.p.media_playlist("360p", None).unwrap().to_string();
-    assert!(pl.contains("#EXT-X-GAP"), "{pl}");
-    assert!(pl.contains("#EXT-X-DISCONTINUITY"), "{pl}");
+    // Played back: the rung's own segments, the source's for the ones it
+    // missed (whole, init switched both ways), then its own again.
+    let pl = l.p.media_playlist("360p", None).unwrap();
+    let text = pl.to_string();
+    assert!(!text.contains("#EXT-X-GAP"), "{text}");
+    let borrowed: Vec<_> = pl
+        .segments
+        .iter()
+        .filter(|s| {
+            s.uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("../source/"))
+        })
+        .collect();
+    assert_eq!(borrowed.len(), gaps.len(), "{text}");
+    assert!(
+        borrowed[0].discontinuity && borrowed[0].map_uri.as_deref() == Some("../source/init.mp4")
+    );
+    let back = pl
+        .segments
+        .iter()
+        .skip_while(|s| {
+            !s.uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("../source/"))
+        })
+        .find(|s| {
+            !s.uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("../source/"))
+        })
+        .unwrap();
+    assert!(
+        back.discontinuity && back.map_uri.as_deref() == Some("init.mp4"),
+        "{text}"
+    );
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 2, "{text}");
 }
 
 #[test]

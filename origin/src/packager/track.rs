@@ -182,15 +182,18 @@ impl Track {
     }
 
     /// Appends segment `msn` as a gap of `duration` ticks (closing any open
-    /// segment). The next real segment after gaps follows a discontinuity.
+    /// segment). The first gap of a run and the next real segment after it
+    /// are discontinuities.
     pub fn push_gap(&mut self, msn: u64, start: u64, duration: u64, pdt: SystemTime) {
         self.close_segment();
         self.next_msn = msn + 1;
+        // The first of a run of gaps is where playback switches away.
+        let first_of_run = self.segments.back().is_none_or(|s| s.gap.is_none());
         self.segments.push_back(Segment {
             msn,
             start,
             pdt,
-            discontinuity: false,
+            discontinuity: first_of_run,
             init_gen: self.init_gen,
             parts: Vec::new(),
             complete: true,
@@ -262,6 +265,17 @@ impl Track {
             .and_then(|s| s.parts.last())
             .filter(|p| !p.complete)
             .map(|p| (p.start, p.duration))
+    }
+
+    /// Drops the open segment, if any: media that stops mid-segment is
+    /// replaced as a whole (a segment cannot switch init mid-way).
+    pub fn discard_open_segment(&mut self) {
+        if self.segments.back().is_some_and(|s| !s.complete) {
+            if let Some(seg) = self.segments.pop_back() {
+                self.next_msn = seg.msn;
+                self.pending_discontinuity |= seg.discontinuity;
+            }
+        }
     }
 
     /// Closes the open part, if any. Returns true if one was closed.

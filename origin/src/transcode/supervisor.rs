@@ -38,8 +38,9 @@ const MAX_TAG: usize = 8 << 20;
 /// Progress channel descriptor in the child; rungs follow it.
 const PROGRESS_FD: i32 = 3;
 const FIRST_RUNG_FD: i32 = 4;
-/// A run that lasted this long resets the restart backoff.
-const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// An encoder that ran this long before failing is restarted at once (a
+/// crash, not a crash loop); quicker failures wait a doubling backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(5);
 
 /// Why one run of the encoder ended.
 #[derive(Debug)]
@@ -114,18 +115,22 @@ async fn supervise(hub: Arc<StreamHub>, settings: Arc<Settings>) {
                     continue 'plan;
                 }
                 RunEnd::Failed(reason) => {
-                    if started.elapsed() >= HEALTHY_RUN {
+                    let delay = if started.elapsed() >= HEALTHY_RUN {
                         backoff = settings.backoff;
-                    }
-                    tracing::warn!(%reason, retry_in = ?backoff, "encoder stopped; restarting");
+                        Duration::ZERO
+                    } else {
+                        let d = backoff;
+                        backoff = (backoff * 2).min(settings.backoff_max);
+                        d
+                    };
+                    tracing::warn!(%reason, retry_in = ?delay, "encoder stopped; restarting");
                     hub.with_transcode_status(|s| {
                         s.state = TranscodeState::Restarting;
                         s.reason = Some(reason);
                         s.restarts += 1;
                         s.speed = None;
                     });
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(settings.backoff_max);
+                    tokio::time::sleep(delay).await;
                     if hub.read(|p| p.is_ended()) {
                         break 'plan;
                     }

@@ -1,0 +1,164 @@
+//! The ABR ladder with a real player: headless Chromium plays the demo
+//! stream's ladder from the edge of `livecdn up --demo` while the test kills
+//! the origin's encoder, or throttles the browser's network through the
+//! DevTools protocol.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::http::{get, wait_ok};
+use support::{Origin, Up};
+
+/// One browser and one demo ladder at a time on a 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn up_with_ladder() -> Up {
+    let up = Origin::up_demo_with_edge();
+    let master = wait_ok(
+        &up.edge_url("/live/demo/master.m3u8"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let mv = MultivariantPlaylist::parse(&master.text()).unwrap();
+    let names: Vec<_> = mv
+        .variants
+        .iter()
+        .map(|v| v.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["source", "240p", "144p"], "{}", master.text());
+    up
+}
+
+async fn playlist(up: &Up, rendition: &str) -> MediaPlaylist {
+    let f = get(&up.origin.url(&format!("/live/demo/{rendition}/index.m3u8"))).await;
+    assert_eq!(f.status, 200);
+    MediaPlaylist::parse(&f.text()).unwrap()
+}
+
+/// Kills the encoders the origin process started; returns how many.
+fn kill_encoders(origin: &Origin) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-P", &origin.pid().to_string(), "ffmpeg"])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    for pid in &pids {
+        Command::new("kill").args(["-KILL", pid]).status().unwrap();
+    }
+    pids.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
+    if !support::browser_ready() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let up = up_with_ladder().await;
+
+    // hls.js pinned to a transcoded rung, watched for 25 s once it plays.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
+    let mut node = Command::new("node")
+        .arg(script)
+        .arg(up.edge_url("/?stream=demo"))
+        .args([
+            "--seconds",
+            "30",
+            "--min-frames",
+            "30",
+            "--level",
+            "240p",
+            "--hold",
+            "25",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = node.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("PLAYING") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the player never started playing the 240p rung");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let source_before = playlist(&up, "source").await;
+    let killed_at = Instant::now();
+    assert_eq!(kill_encoders(&up.origin), 1, "one encoder per stream");
+
+    // Meanwhile the rung plays the source's media (after a discontinuity),
+    // then comes back with its own after another.
+    let target = source_before.target_duration as f64;
+    let mut back_after = None;
+    let mut borrowed = false;
+    let from_source = |s: &livecdn_shared::playlist::Segment| {
+        s.parts
+            .first()
+            .is_some_and(|p| p.uri.starts_with("../source/"))
+            || s.uri
+                .as_deref()
+                .is_some_and(|u| u.starts_with("../source/"))
+    };
+    for _ in 0..100 {
+        let pl = playlist(&up, "240p").await;
+        borrowed |= pl.segments.iter().any(|s| from_source(s));
+        let resumed = pl
+            .segments
+            .iter()
+            .skip_while(|s| !from_source(s))
+            .skip_while(|s| from_source(s))
+            .any(|s| s.discontinuity && !s.parts.is_empty());
+        if resumed {
+            back_after = Some(killed_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(borrowed, "the rung never stood in with the source's media");
+    let back_after = back_after.expect("the 240p rung never came back");
+    println!("240p back after {back_after:?} (segment target {target} s)");
+    assert!(
+        back_after.as_secs_f64() <= 2.0 * target,
+        "back after {back_after:?}"
+    );
+
+    // The source went on without a gap or a discontinuity.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let source_after = playlist(&up, "source").await;
+    let last = |pl: &MediaPlaylist| pl.media_sequence + pl.segments.len() as u64;
+    assert!(last(&source_after) >= last(&source_before) + 2);
+    assert!(source_after
+        .segments
+        .iter()
+        .all(|s| !s.gap && !s.discontinuity));
+    let api = get(&up.origin.url("/api/streams/demo")).await;
+    let v: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    assert_eq!(v["transcode"]["restarts"], 1, "{v}");
+    assert_eq!(v["transcode"]["state"], "running", "{v}");
+    assert!(up.origin.log().contains("encoder stopped; restarting"));
+
+    // The player never stalled.
+    let out = node.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {stdout}"));
+    println!("{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["hold_stalls"], 0, "{report}");
+}

@@ -117,7 +117,7 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     };
     for _ in 0..100 {
         let pl = playlist(&up, "240p").await;
-        borrowed |= pl.segments.iter().any(|s| from_source(s));
+        borrowed |= pl.segments.iter().any(from_source);
         let resumed = pl
             .segments
             .iter()

@@ -182,7 +182,8 @@ fn base_ready(p: &Packager) -> bool {
 /// Every rung the transcoder planned has a part (or is down), and the
 /// transcoder has planned (it waits for the source's first segment).
 fn rungs_ready(hub: &StreamHub, p: &Packager, transcoding: bool) -> bool {
-    if !transcoding {
+    // No video (yet, or at all): nothing to transcode.
+    if !transcoding || p.video_config().is_none() {
         return true;
     }
     let status = hub.transcode_status();

@@ -68,8 +68,20 @@ async fn supervise(hub: Arc<StreamHub>, settings: Arc<Settings>) {
     });
     let mut backoff = settings.backoff;
     'plan: loop {
-        let Some((config, info)) = wait_for_source(&hub).await else {
+        // Sizes decide most skips at once; the bitrate needs a segment.
+        let Some((_, by_size)) = wait_for_source(&hub, false).await else {
             break;
+        };
+        let info = if plan(&settings.rungs, &by_size).0.is_empty() {
+            Some(by_size)
+        } else {
+            wait_for_source(&hub, true).await.map(|(_, info)| info)
+        };
+        let Some(info) = info else {
+            break;
+        };
+        let Some(config) = hub.read(|p| p.video_config().cloned()) else {
+            continue;
         };
         let (rungs, skipped) = plan(&settings.rungs, &info);
         for (name, why) in &skipped {
@@ -146,9 +158,10 @@ async fn supervise(hub: Arc<StreamHub>, settings: Arc<Settings>) {
     hub.release_transcoder();
 }
 
-/// The source's video configuration and measurements, once it has a
-/// complete segment; None if the stream ends first.
-async fn wait_for_source(hub: &StreamHub) -> Option<(VideoConfig, SourceInfo)> {
+/// The source's video configuration and measurements (the bitrate only
+/// with `bitrate`, once a part or segment is measured); None if the stream
+/// ends first.
+async fn wait_for_source(hub: &StreamHub, bitrate: bool) -> Option<(VideoConfig, SourceInfo)> {
     let mut version = hub.subscribe();
     loop {
         let ready = hub.read(|p| {
@@ -161,15 +174,20 @@ async fn wait_for_source(hub: &StreamHub) -> Option<(VideoConfig, SourceInfo)> {
             let Some(track) = p.track(crate::packager::SOURCE) else {
                 return Ok(None);
             };
-            let Some((_, avg)) = track.bandwidth() else {
-                return Ok(None);
+            // A whole segment: the first parts alone overstate the bitrate
+            // (they hold the keyframe).
+            let measured = track.last_complete_msn().and_then(|_| track.bandwidth());
+            let avg = match measured {
+                Some((_, avg)) => Some(avg),
+                None if bitrate => return Ok(None),
+                None => None,
             };
             Ok(Some((
                 vc.clone(),
                 SourceInfo {
                     width: vc.width,
                     height: vc.height,
-                    bitrate: Some(avg),
+                    bitrate: avg.filter(|_| bitrate),
                     fps: vc.frame_rate.or_else(|| track.measured_frame_rate()),
                 },
             )))

@@ -277,3 +277,11 @@ async fn a_720p_source_gets_aligned_480p_and_360p_rungs() {
     assert!(metrics.contains("livecdn_origin_transcode_restarts{stream=\"ladder\"} 0"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_ffmpeg_the_origin_warns_once_and_serves_the_source() {
+    let origin = Origin::start_with_env(&[], &[("LIVECDN_FFMPEG", "/nonexistent/ffmpeg")]);
+    let log = support::wait_log(&origin, "ffmpeg not found", Duration::from_secs(10)).await;
+    assert_eq!(log.matches("ffmpeg not found").count(), 1, "{log}");
+    assert!(log.contains("source only"), "{log}");
+}

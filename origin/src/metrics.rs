@@ -133,23 +133,13 @@ fn render_ladder(out: &mut String, hubs: &[std::sync::Arc<crate::registry::Strea
         h.read(|p| {
             for t in p.tracks() {
                 let rung = t.name != crate::packager::SOURCE && t.name != crate::packager::AUDIO;
-                let segs: Vec<_> = t
-                    .segments()
-                    .iter()
-                    .filter(|s| s.complete && s.gap.is_none())
-                    .collect();
-                let seg_s = (!segs.is_empty()).then(|| {
-                    segs.iter().map(|s| s.duration()).sum::<u64>() as f64
-                        / segs.len() as f64
-                        / f64::from(t.timescale)
-                });
                 rows.push((
                     h.name().to_string(),
                     t.name.clone(),
                     [
                         t.bandwidth().map(|b| b.1 as f64),
                         t.measured_frame_rate(),
-                        seg_s,
+                        t.mean_segment_seconds(),
                         if rung { p.rung_lag_ms(&t.name) } else { None },
                     ],
                 ));

@@ -92,16 +92,6 @@ fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
                 let last = t.last_complete_part();
                 let bw = t.bandwidth();
                 let rung = video && t.name != crate::packager::SOURCE;
-                let complete: Vec<_> = t
-                    .segments()
-                    .iter()
-                    .filter(|s| s.complete && s.gap.is_none())
-                    .collect();
-                let segment_seconds = (!complete.is_empty()).then(|| {
-                    complete.iter().map(|s| s.duration()).sum::<u64>() as f64
-                        / complete.len() as f64
-                        / f64::from(t.timescale)
-                });
                 RenditionInfo {
                     name: t.name.clone(),
                     kind: if video { "video" } else { "audio" },
@@ -118,7 +108,7 @@ fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
                     bandwidth_peak: bw.map(|b| b.0),
                     bandwidth_average: bw.map(|b| b.1),
                     fps: video.then(|| t.measured_frame_rate()).flatten(),
-                    segment_seconds,
+                    segment_seconds: t.mean_segment_seconds(),
                     state: match (rung, p.rung_is_down(&t.name)) {
                         (true, true) => "down",
                         _ => "running",

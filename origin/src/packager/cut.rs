@@ -146,7 +146,7 @@ impl TrackState {
     /// Mean recent frame interval: where the next frame is expected. Cuts
     /// made after a frame are placed there, not at the (shorter) estimated
     /// end, so the following track sees the boundary where media resumes.
-    fn mean_interval(&self) -> u64 {
+    pub(super) fn mean_interval(&self) -> u64 {
         if self.recent.is_empty() {
             return self.estimate();
         }

@@ -48,6 +48,9 @@ pub(super) struct Rung {
     synced: bool,
     /// The encoder is not running: mirror the source as gaps.
     down: bool,
+    /// The part was closed after the last frame because the next frame
+    /// would reach the next boundary: that frame applies it in any case.
+    closed_early: bool,
     pub(super) counters: RungCounters,
 }
 
@@ -64,6 +67,7 @@ impl Rung {
             config: None,
             synced: false,
             down: false,
+            closed_early: false,
             counters: RungCounters::default(),
         }
     }
@@ -93,6 +97,7 @@ impl Rung {
         self.state.pending.clear();
         self.state.label = None;
         self.synced = false;
+        self.closed_early = false;
     }
 }
 
@@ -187,6 +192,9 @@ impl Packager {
         // Every boundary this frame has reached; only the last segment
         // start among them and the parts after it matter.
         let mut reached = Vec::new();
+        if std::mem::take(&mut rung.closed_early) {
+            reached.extend(rung.state.pending.pop_front());
+        }
         while rung
             .state
             .pending
@@ -240,7 +248,22 @@ impl Packager {
         };
         let duration = rung.state.estimate();
         let sample = rung.state.sample(&frame, duration);
-        rung.state.emit(part, dts, sample, &frame.data)
+        if !rung.state.emit(part, dts, sample, &frame.data) {
+            return false;
+        }
+        // Close the part now if the next frame will reach the next boundary,
+        // so it is listed without waiting a frame for it (as the source does).
+        let next_ms = pts_ms + rung.state.ticks_to_ms(rung.state.mean_interval());
+        if rung
+            .state
+            .pending
+            .front()
+            .is_some_and(|b| b.pts_ms <= next_ms + slack)
+        {
+            rung.state.track.close_part();
+            rung.closed_early = true;
+        }
+        true
     }
 
     /// Rung `name`'s encoder stopped (crashed, stalled or being restarted):

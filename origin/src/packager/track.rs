@@ -344,38 +344,39 @@ impl Track {
             }
             (dur > 0.0).then(|| (peak as u64, (bytes as f64 * 8.0 / dur) as u64))
         };
-        let complete = self
-            .segments
-            .iter()
-            .filter(|s| s.complete && s.gap.is_none());
+        let complete = self.media_segments();
         measure(&mut complete.map(|s| (s.bytes(), s.duration()))).or_else(|| {
-            let bytes: usize = self
+            let (bytes, dur) = self
                 .segments
                 .iter()
                 .flat_map(|s| &s.parts)
                 .filter(|p| p.complete)
-                .map(|p| p.bytes)
-                .sum();
-            let dur: u64 = self
-                .segments
-                .iter()
-                .flat_map(|s| &s.parts)
-                .filter(|p| p.complete)
-                .map(|p| p.duration)
-                .sum();
+                .fold((0, 0), |(b, d), p| (b + p.bytes, d + p.duration));
             measure(&mut std::iter::once((bytes, dur)))
         })
+    }
+
+    /// Complete segments that hold media (not gap placeholders).
+    pub fn media_segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments
+            .iter()
+            .filter(|s| s.complete && s.gap.is_none())
+    }
+
+    /// Mean length of the complete segments in seconds: the keyframe
+    /// interval segments are cut at.
+    pub fn mean_segment_seconds(&self) -> Option<f64> {
+        let (n, ticks) = self
+            .media_segments()
+            .fold((0u64, 0u64), |(n, t), s| (n + 1, t + s.duration()));
+        (n > 0).then(|| ticks as f64 / n as f64 / f64::from(self.timescale))
     }
 
     /// Frames per second over the window (chunks are one frame each).
     pub fn measured_frame_rate(&self) -> Option<f64> {
         let ts = f64::from(self.timescale);
         let (mut frames, mut dur) = (0usize, 0u64);
-        for s in self
-            .segments
-            .iter()
-            .filter(|s| s.complete && s.gap.is_none())
-        {
+        for s in self.media_segments() {
             frames += s.parts.iter().map(|p| p.chunks.len() / 2).sum::<usize>();
             dur += s.duration();
         }

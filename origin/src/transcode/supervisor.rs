@@ -29,6 +29,7 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Source frames the encoder may have queued: about four seconds at 30 fps.
 /// Past it frames are dropped (and the encoder resumes at a keyframe).
@@ -58,7 +59,7 @@ enum RunEnd {
 pub async fn run(hub: Arc<StreamHub>, settings: Arc<Settings>) {
     let stream = hub.name().to_string();
     let span = tracing::info_span!("transcode", stream = %stream);
-    let _ = tracing::Instrument::instrument(supervise(hub, settings), span).await;
+    supervise(hub, settings).instrument(span).await;
 }
 
 async fn supervise(hub: Arc<StreamHub>, settings: Arc<Settings>) {
@@ -236,22 +237,26 @@ async fn run_encoder(
     // Milliseconds since `epoch` of the latest frame from any rung, per rung.
     let last_out: Arc<Vec<AtomicU64>> = Arc::new(rungs.iter().map(|_| AtomicU64::new(0)).collect());
     let mut tasks: JoinSet<Result<(), String>> = JoinSet::new();
+    // Spawned tasks log with the stream's span, like the supervisor.
+    let span = tracing::Span::current();
     if let Some(stdin) = child.stdin.take() {
-        tasks.spawn(feed(stdin, rx, config.avcc.clone(), hub.clone()));
+        tasks.spawn(feed(stdin, rx, config.avcc.clone(), hub.clone()).instrument(span.clone()));
     }
     if let Some(stderr) = child.stderr.take() {
-        tasks.spawn(log_stderr(stderr));
+        tasks.spawn(log_stderr(stderr).instrument(span.clone()));
     }
-    tasks.spawn(read_progress(progress, hub.clone()));
+    tasks.spawn(read_progress(progress, hub.clone()).instrument(span.clone()));
     for (i, (out, rung)) in outputs.into_iter().zip(rungs).enumerate() {
-        tasks.spawn(read_rung(
+        let reader = read_rung(
             out,
             rung.spec.name.clone(),
             hub.clone(),
             last_out.clone(),
             i,
             epoch,
-        ));
+        );
+        let rung_span = tracing::info_span!(parent: &span, "rung", rendition = %rung.spec.name);
+        tasks.spawn(reader.instrument(rung_span));
     }
     hub.set_feed(Some(tx.clone()));
     hub.with_transcode_status(|s| {

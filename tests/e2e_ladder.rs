@@ -8,10 +8,9 @@ mod support;
 
 use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::http::{get, wait_ok};
-use support::{ffprobe, have, key, Origin};
+use support::{ffprobe, have, key, Ffmpeg, Origin};
 
 /// One 720p publisher at a time: each test also runs an encoder ladder, and
 /// the machine has two cores.
@@ -19,35 +18,30 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// 1280x720 30 fps, x264 medium with B-frames, constant 3.5 Mb/s (filler
 /// NAL units), keyframe every second; 96 kb/s AAC.
-pub fn publish_720p(url: &str, seconds: u32) -> Child {
-    let t = seconds.to_string();
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-        .args(["-re", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-        .args([
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-        ])
-        .args(["-t", &t, "-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .args(["-preset", "medium", "-bf", "2", "-g", "30"])
-        .args(["-b:v", "3500k", "-minrate", "3500k", "-maxrate", "3500k"])
-        .args(["-bufsize", "3500k", "-x264-params", "nal-hrd=cbr"])
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn publish_720p(url: &str, seconds: u32) -> Ffmpeg {
+    Ffmpeg::publish_sized(
+        url,
+        seconds,
+        "1280x720",
+        &[
+            "-preset",
+            "medium",
+            "-bf",
+            "2",
+            "-g",
+            "30",
+            "-b:v",
+            "3500k",
+            "-minrate",
+            "3500k",
+            "-maxrate",
+            "3500k",
+            "-bufsize",
+            "3500k",
+            "-x264-params",
+            "nal-hrd=cbr",
+        ],
+    )
 }
 
 fn need_ffmpeg() -> bool {
@@ -112,7 +106,7 @@ async fn a_720p_source_gets_aligned_480p_and_360p_rungs() {
     }
     let _heavy = HEAVY.lock().await;
     let origin = Origin::start(&[]);
-    let _ff = Kill(publish_720p(&origin.rtmp_url(&key("ladder")), 90));
+    let _ff = publish_720p(&origin.rtmp_url(&key("ladder")), 90);
 
     let master = wait_ok(
         &origin.url("/live/ladder/master.m3u8"),

@@ -15,58 +15,33 @@
 // started (stderr gets one "PLAYING" line then, for a test to act on): the
 // run fails if the video stalls or stops advancing meanwhile.
 
-import { chromium } from 'playwright-core';
+import { launch, parseArgs, sleep, withTimeout } from './driver.mjs';
 
 const USAGE =
   'usage: node player/test/play.mjs URL [--seconds N] [--min-frames N] ' +
   '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S]';
 
-function parseArgs(argv) {
+function parseOwn(argv) {
   const opts = { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf('=');
-    const key = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
-    const inline = a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : undefined;
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= argv.length) throw new Error(`${key} needs a value`);
-      return argv[++i];
-    };
-    const number = () => {
-      const v = Number(value());
-      if (!Number.isFinite(v) || v < 0) throw new Error(`${key} needs a non-negative number`);
-      return v;
-    };
+  return parseArgs(argv, opts, (key, value, number) => {
     switch (key) {
-      case '--seconds': opts.seconds = number(); break;
-      case '--min-frames': opts.minFrames = number(); break;
-      case '--arg': opts.extraArgs.push(value()); break;
-      case '--level': opts.level = value(); break;
-      case '--hold': opts.hold = number(); break;
-      case '--ignore-cert-spki':
-        opts.extraArgs.push(`--ignore-certificate-errors-spki-list=${value()}`);
-        break;
-      case '-h': case '--help': throw new Error('help');
-      default:
-        if (a.startsWith('-') || opts.url) throw new Error(`unexpected argument: ${a}`);
-        opts.url = a;
+      case '--min-frames': opts.minFrames = number(); return true;
+      case '--level': opts.level = value(); return true;
+      case '--hold': opts.hold = number(); return true;
+      default: return false;
     }
-  }
-  if (!opts.url) throw new Error('missing URL');
-  return opts;
+  });
 }
 
 let opts;
 try {
-  opts = parseArgs(process.argv.slice(2));
+  opts = parseOwn(process.argv.slice(2));
 } catch (e) {
   if (e.message !== 'help') process.stderr.write(`${e.message}\n`);
   process.stderr.write(`${USAGE}\n`);
   process.exit(e.message === 'help' ? 0 : 2);
 }
 
-const envArgs = (process.env.CHROMIUM_ARGS || '').split(/\s+/).filter(Boolean);
 const MAX_LIST = 50;
 const consoleErrors = [];
 const note = (msg) => { if (consoleErrors.length < MAX_LIST) consoleErrors.push(String(msg).slice(0, 500)); };
@@ -104,14 +79,6 @@ const watchdog = setTimeout(() => {
 }, (opts.seconds + opts.hold + 40) * 1000);
 watchdog.unref();
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function withTimeout(promise, ms, what) {
-  let t;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(t));
-}
 
 const stats = (page) => withTimeout(
   page.evaluate(() => (window.livecdn && window.livecdn.stats ? window.livecdn.stats() : null)),
@@ -168,22 +135,7 @@ async function hold(page) {
 let browser = null;
 let exitCode = 1;
 try {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    timeout: 20000,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--autoplay-policy=no-user-gesture-required',
-      ...envArgs,
-      ...opts.extraArgs,
-    ],
-  });
+  browser = await launch(opts.extraArgs);
   const page = await browser.newPage();
   page.setDefaultTimeout(10000);
   page.on('console', (m) => { if (m.type() === 'error') note(`console: ${m.text()}`); });

@@ -218,10 +218,16 @@ impl Ffmpeg {
     }
 
     pub fn publish_args(url: &str, seconds: u32, video_args: &[&str]) -> Ffmpeg {
+        Self::publish_sized(url, seconds, "640x360", video_args)
+    }
+
+    /// A publisher of `size` (e.g. `1280x720`) 30 fps test video.
+    pub fn publish_sized(url: &str, seconds: u32, size: &str, video_args: &[&str]) -> Ffmpeg {
         let t = seconds.to_string();
+        let source = format!("testsrc2=size={size}:rate=30");
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-            .args(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+            .args(["-re", "-f", "lavfi", "-i", &source])
             .args([
                 "-re",
                 "-f",

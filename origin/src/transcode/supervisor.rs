@@ -278,7 +278,7 @@ async fn run_encoder(
                     Err(e) => format!("encoder wait failed: {e}"),
                 });
             }
-            done = tasks.join_next() => {
+            done = tasks.join_next(), if !tasks.is_empty() => {
                 match done {
                     Some(Ok(Err(reason))) => break RunEnd::Failed(reason),
                     Some(Err(e)) => break RunEnd::Failed(format!("encoder I/O task failed: {e}")),

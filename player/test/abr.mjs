@@ -24,35 +24,21 @@
 // the throttle, at the switch down and at the end.
 // Extra chromium flags: --arg=FLAG (repeatable) and CHROMIUM_ARGS (space separated).
 
-import { launch, parseArgs, sleep, withTimeout } from './driver.mjs';
+import { errorList, launch, parseOrExit, sleep, withTimeout } from './driver.mjs';
 
 const USAGE =
   'usage: node player/test/abr.mjs URL [--seconds N] [--throttle-kbps N] [--latency-ms N] ' +
   '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH]';
 
-function parseOwn(argv) {
-  const opts = { url: null, seconds: 60, throttleKbps: 900, latencyMs: 20, extraArgs: [] };
-  return parseArgs(argv, opts, (key, value, number) => {
-    switch (key) {
-      case '--throttle-kbps': opts.throttleKbps = number(); return true;
-      case '--latency-ms': opts.latencyMs = number(); return true;
-      default: return false;
-    }
-  });
-}
+const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 60, throttleKbps: 900, latencyMs: 20, extraArgs: [] }, (key, value, number, o) => {
+  switch (key) {
+    case '--throttle-kbps': o.throttleKbps = number(); return true;
+    case '--latency-ms': o.latencyMs = number(); return true;
+    default: return false;
+  }
+}, USAGE);
 
-let opts;
-try {
-  opts = parseOwn(process.argv.slice(2));
-} catch (e) {
-  if (e.message !== 'help') process.stderr.write(`${e.message}\n`);
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(e.message === 'help' ? 0 : 2);
-}
-
-const MAX_LIST = 50;
-const consoleErrors = [];
-const note = (msg) => { if (consoleErrors.length < MAX_LIST) consoleErrors.push(String(msg).slice(0, 500)); };
+const { list: consoleErrors, note } = errorList();
 
 // What the run found so far; printed as is on success or on any failure.
 const out = {

@@ -15,7 +15,7 @@ export function withTimeout(promise, ms, what) {
 
 // Parses `argv` into `opts` (which holds the defaults): the URL, the common
 // flags (--seconds, --arg=FLAG, --ignore-cert-spki HASH, --help), and the
-// script's own via `own(key, value, number)`, which returns false for a key
+// script's own via `own(key, value, number, opts)`, which returns false for a key
 // it does not know. Throws on bad usage ('help' for --help).
 export function parseArgs(argv, opts, own = () => false) {
   for (let i = 0; i < argv.length; i++) {
@@ -41,7 +41,7 @@ export function parseArgs(argv, opts, own = () => false) {
         break;
       case '-h': case '--help': throw new Error('help');
       default:
-        if (own(key, value, number)) break;
+        if (own(key, value, number, opts)) break;
         if (a.startsWith('-') || opts.url) throw new Error(`unexpected argument: ${a}`);
         opts.url = a;
     }
@@ -70,4 +70,22 @@ export function launch(extraArgs) {
       ...extraArgs,
     ],
   });
+}
+
+// parseArgs, or the usage on stderr and exit 2 (0 for --help).
+export function parseOrExit(argv, opts, own, usage) {
+  try {
+    return parseArgs(argv, opts, own);
+  } catch (e) {
+    if (e.message !== 'help') process.stderr.write(`${e.message}\n`);
+    process.stderr.write(`${usage}\n`);
+    process.exit(e.message === 'help' ? 0 : 2);
+  }
+}
+
+// A bounded list of what went wrong in the page (console errors, failed
+// requests), for the report.
+export function errorList(max = 50) {
+  const list = [];
+  return { list, note: (msg) => { if (list.length < max) list.push(String(msg).slice(0, 500)); } };
 }

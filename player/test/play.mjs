@@ -15,36 +15,22 @@
 // started (stderr gets one "PLAYING" line then, for a test to act on): the
 // run fails if the video stalls or stops advancing meanwhile.
 
-import { launch, parseArgs, sleep, withTimeout } from './driver.mjs';
+import { errorList, launch, parseOrExit, sleep, withTimeout } from './driver.mjs';
 
 const USAGE =
   'usage: node player/test/play.mjs URL [--seconds N] [--min-frames N] ' +
   '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S]';
 
-function parseOwn(argv) {
-  const opts = { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0 };
-  return parseArgs(argv, opts, (key, value, number) => {
-    switch (key) {
-      case '--min-frames': opts.minFrames = number(); return true;
-      case '--level': opts.level = value(); return true;
-      case '--hold': opts.hold = number(); return true;
-      default: return false;
-    }
-  });
-}
+const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0 }, (key, value, number, o) => {
+  switch (key) {
+    case '--min-frames': o.minFrames = number(); return true;
+    case '--level': o.level = value(); return true;
+    case '--hold': o.hold = number(); return true;
+    default: return false;
+  }
+}, USAGE);
 
-let opts;
-try {
-  opts = parseOwn(process.argv.slice(2));
-} catch (e) {
-  if (e.message !== 'help') process.stderr.write(`${e.message}\n`);
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(e.message === 'help' ? 0 : 2);
-}
-
-const MAX_LIST = 50;
-const consoleErrors = [];
-const note = (msg) => { if (consoleErrors.length < MAX_LIST) consoleErrors.push(String(msg).slice(0, 500)); };
+const { list: consoleErrors, note } = errorList();
 
 let last = null;          // last stats() answer
 let firstTime = null;     // first currentTime seen

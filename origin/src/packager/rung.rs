@@ -10,10 +10,11 @@
 //! segment, rather than publishing a segment that does not start with an IDR
 //! or numbering media differently from the source.
 //!
-//! While a rung's encoder is down the rung mirrors the source's segments as
-//! EXT-X-GAP entries, so its playlist keeps moving and a player on it moves
-//! to another rendition for those segments; when the encoder is back the
-//! rung resumes at the next segment boundary after a discontinuity.
+//! While a rung's encoder is down the rung keeps a placeholder segment for
+//! each of the source's (so MSNs stay contiguous), and its playlist lists the
+//! source's media for them and follows the source's live edge (see
+//! `playlist.rs`): a player on the rung plays on. When the encoder is back
+//! the rung resumes at the next segment boundary after a discontinuity.
 
 use super::cut::{Boundary, TrackState};
 use super::track::Track;
@@ -32,7 +33,7 @@ const MAX_PENDING: usize = 180;
 pub struct RungCounters {
     /// Segment boundaries that landed on a non-keyframe of this rung.
     pub misaligned: u64,
-    /// Segments listed as EXT-X-GAP (encoder down).
+    /// Placeholder segments (encoder down), played from the source.
     pub gaps: u64,
     /// Frames dropped (before sync, out of order, or after a misalignment).
     pub dropped_frames: u64,
@@ -46,7 +47,8 @@ pub(super) struct Rung {
     pub(super) config: Option<VideoConfig>,
     /// Frames are dropped until a segment boundary lands on a keyframe.
     synced: bool,
-    /// The encoder is not running: mirror the source as gaps.
+    /// The encoder is not running: keep placeholders for the source's
+    /// segments.
     down: bool,
     /// The part was closed after the last frame because the next frame
     /// would reach the next boundary: that frame applies it in any case.
@@ -267,7 +269,8 @@ impl Packager {
     }
 
     /// Rung `name`'s encoder stopped (crashed, stalled or being restarted):
-    /// it shows gaps for the source's segments until frames come again.
+    /// it keeps placeholders for the source's segments (played from the
+    /// source) until frames come again.
     pub fn handle_rung_down(&mut self, name: &str) -> bool {
         match self.rung_mut(name) {
             Some(rung) if !rung.down => {

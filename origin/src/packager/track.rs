@@ -39,8 +39,9 @@ pub struct Segment {
     pub parts: Vec<Part>,
     pub complete: bool,
     /// A placeholder for media this rendition does not have (its encoder was
-    /// down): listed with EXT-X-GAP and this duration (ticks), so that MSNs
-    /// keep naming the same media time in every rendition.
+    /// down), of this duration (ticks), so that MSNs keep naming the same
+    /// media time in every rendition. Playlists list the source's segment in
+    /// its place, or EXT-X-GAP when the source no longer holds it.
     pub gap: Option<u64>,
 }
 

@@ -105,7 +105,8 @@ impl StreamHub {
         self.update(|p| p.handle_rung_frame(rung, frame));
     }
 
-    /// A rung's encoder is not running: it lists gaps until it is back.
+    /// A rung's encoder is not running: its playlist stands in with the
+    /// source's media until it is back.
     pub fn rung_down(&self, rung: &str) {
         self.update(|p| p.handle_rung_down(rung));
     }

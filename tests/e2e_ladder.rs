@@ -6,10 +6,10 @@
 
 mod support;
 
-use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
+use livecdn_shared::playlist::MediaPlaylist;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::http::{get, wait_ok};
+use support::http::{get, wait_master};
 use support::{ffprobe, have, key, Ffmpeg, Origin};
 
 /// One 720p publisher at a time: each test also runs an encoder ladder, and
@@ -108,26 +108,16 @@ async fn a_720p_source_gets_aligned_480p_and_360p_rungs() {
     let origin = Origin::start(&[]);
     let _ff = publish_720p(&origin.rtmp_url(&key("ladder")), 90);
 
-    let master = wait_ok(
+    let (mv, names, master) = wait_master(
         &origin.url("/live/ladder/master.m3u8"),
         Duration::from_secs(30),
     )
     .await;
-    let mv = MultivariantPlaylist::parse(&master.text()).unwrap();
-    let names: Vec<_> = mv
-        .variants
-        .iter()
-        .map(|v| v.name.clone().unwrap())
-        .collect();
-    assert_eq!(names, ["source", "480p", "360p"], "{}", master.text());
+    assert_eq!(names, ["source", "480p", "360p"], "{master}");
     let sizes: Vec<_> = mv.variants.iter().map(|v| v.resolution.unwrap()).collect();
     assert_eq!(sizes, [(1280, 720), (854, 480), (640, 360)]);
     for w in mv.variants.windows(2) {
-        assert!(
-            w[0].bandwidth > w[1].bandwidth,
-            "highest first: {}",
-            master.text()
-        );
+        assert!(w[0].bandwidth > w[1].bandwidth, "highest first: {master}");
     }
     for v in &mv.variants {
         assert!(

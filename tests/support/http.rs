@@ -100,3 +100,25 @@ pub async fn wait_ok(url: &str, limit: Duration) -> Fetched {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits (bounded) for a multivariant playlist; returns it parsed, with its
+/// variants' NAMEs in order and its text.
+#[allow(dead_code, reason = "not every test binary reads a master playlist")]
+pub async fn wait_master(
+    url: &str,
+    limit: Duration,
+) -> (
+    livecdn_shared::playlist::MultivariantPlaylist,
+    Vec<String>,
+    String,
+) {
+    let text = wait_ok(url, limit).await.text();
+    let mv = livecdn_shared::playlist::MultivariantPlaylist::parse(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let names = mv
+        .variants
+        .iter()
+        .map(|v| v.name.clone().unwrap_or_default())
+        .collect();
+    (mv, names, text)
+}

@@ -43,6 +43,7 @@ function result(ok, extra = {}) {
     droppedFrames: last ? last.droppedFrames : 0,
     currentTime: last ? last.currentTime : null,
     latency: last ? last.latency : null,
+    pdtLatency: last ? last.pdtLatency : null,
     fatalError: last ? last.fatalError : null,
     protocol: last ? last.protocol : null,
     playing: last ? last.playing : false,

@@ -49,6 +49,10 @@ pub struct PlaybackBuffer {
     played_end_pdt: Option<SystemTime>,
     /// The stream ended: running dry is the end, not a stall.
     finished: bool,
+    /// Where presentation starts (program date-time): media before it is
+    /// fetched and decoded but not played, as hls.js seeks to its start
+    /// position inside the independent part it had to begin loading at.
+    start_at: Option<SystemTime>,
 }
 
 impl PlaybackBuffer {
@@ -125,14 +129,36 @@ impl PlaybackBuffer {
         Some(BufferEvent::StallStart { at })
     }
 
+    /// Sets where presentation will start; ignored once playback started.
+    pub fn start_at(&mut self, pdt: SystemTime) {
+        if self.clock.is_none() {
+            self.start_at = Some(pdt);
+        }
+    }
+
     /// Adds a fetched chunk at `now` (call [`advance`](Self::advance) first).
-    /// Starts playback on the first chunk and ends a stall.
+    /// Starts playback on the first chunk that reaches the start position
+    /// (from that position) and ends a stall.
     pub fn append(
         &mut self,
         now: Instant,
         duration: Duration,
         pdt: Option<SystemTime>,
     ) -> Option<BufferEvent> {
+        if self.clock.is_none() {
+            if let (Some(start), Some(at)) = (self.start_at, pdt) {
+                let end = at.checked_add(duration).unwrap_or(at);
+                if end <= start {
+                    // Decoded to reach the start position, never shown.
+                    self.played_end_pdt = Some(end);
+                    return None;
+                }
+                self.chunks.push_back(Chunk { duration, pdt });
+                self.offset = start.duration_since(at).unwrap_or_default();
+                self.clock = Some(now);
+                return Some(BufferEvent::Started);
+            }
+        }
         self.chunks.push_back(Chunk { duration, pdt });
         if self.clock.is_none() {
             self.clock = Some(now);
@@ -169,6 +195,25 @@ mod tests {
     use super::*;
 
     const PART: Duration = Duration::from_millis(333);
+
+    #[test]
+    fn playback_starts_at_the_start_position_inside_the_first_chunks() {
+        let t0 = Instant::now();
+        let w0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut buffer = PlaybackBuffer::new();
+        // Start 1.5 parts in: the first part is skipped, the second plays
+        // from its middle.
+        buffer.start_at(w0 + PART + PART / 2);
+        assert_eq!(buffer.append(t0, PART, Some(w0)), None);
+        assert!(!buffer.is_playing());
+        assert_eq!(buffer.end_pdt(), Some(w0 + PART));
+        assert_eq!(
+            buffer.append(t0, PART, Some(w0 + PART)),
+            Some(BufferEvent::Started)
+        );
+        assert_eq!(buffer.playhead_pdt(), Some(w0 + PART + PART / 2));
+        assert_eq!(buffer.level(), PART / 2);
+    }
 
     #[test]
     fn playback_starts_on_first_chunk_and_drains_in_real_time() {

@@ -4,7 +4,9 @@
 //! [`Player`] loads the URL it is given (a multivariant playlist, or a media
 //! playlist directly), picks the lowest variant (or
 //! [`PlayerConfig::start_rendition`]), loads its playlist plainly and starts
-//! `PART-HOLD-BACK` behind the live edge at an `INDEPENDENT` part. It then
+//! loading at the `INDEPENDENT` part at or before `PART-HOLD-BACK` behind the
+//! live edge, and presents from the hold-back point itself (hls.js seeks to
+//! its start position; the media before it is decoded, not shown). It then
 //! fetches the init section and the parts in order, and, once caught up, keeps
 //! exactly one blocking reload (`_HLS_msn`/`_HLS_part`, plus `_HLS_skip=YES`
 //! with [`PlayerConfig::use_delta`]) and one preload-hinted part in flight. A

@@ -16,7 +16,8 @@ use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
 use super::buffer::BufferEvent;
 use super::model::{Event, Flight, Outcome, Player, Rendition, RequestKind, Target};
 use super::window::{
-    live_edge, lookup, merge_delta, part_pdt, pdt_at, resolve_url, secs, start_position, Lookup,
+    live_edge, lookup, merge_delta, part_pdt, pdt_at, playlist_end_pdt, resolve_url, secs,
+    start_position, Lookup,
 };
 
 impl Player {
@@ -230,6 +231,11 @@ impl Player {
         };
         let Some(pos) = self.pos else {
             self.pos = start_position(pl, behind);
+            // Like hls.js: load from the independent part, present from the
+            // hold-back point behind the live edge.
+            if let Some(target) = playlist_end_pdt(pl).and_then(|end| end.checked_sub(behind)) {
+                self.buffer.start_at(target);
+            }
             return;
         };
         let (pos, found) = lookup(pl, pos);

@@ -132,6 +132,19 @@ pub(crate) fn part_pdt(pl: &MediaPlaylist, index: usize, part: u64) -> Option<Sy
     pdt_at(pl, index, before)
 }
 
+/// Program date-time of the end of what `pl` lists: the end of its last
+/// listed part or complete segment.
+pub(crate) fn playlist_end_pdt(pl: &MediaPlaylist) -> Option<SystemTime> {
+    let index = pl.segments.len().checked_sub(1)?;
+    let last = pl.segments.get(index)?;
+    let listed = if last.is_complete() {
+        last.duration
+    } else {
+        last.parts.iter().map(|p| p.duration).sum()
+    };
+    pdt_at(pl, index, listed)
+}
+
 /// Where to start playing `behind` seconds before the live edge: walk back
 /// from the newest part (or segment, where no parts are listed) summing
 /// durations, then further back to the nearest independent part. When no part

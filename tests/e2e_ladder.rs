@@ -269,3 +269,52 @@ async fn without_ffmpeg_the_origin_warns_once_and_serves_the_source() {
     assert_eq!(log.matches("ffmpeg not found").count(), 1, "{log}");
     assert!(log.contains("source only"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_encoder_is_restarted_and_its_rungs_come_back() {
+    if !need_ffmpeg() {
+        return;
+    }
+    let _heavy = HEAVY.lock().await;
+    let origin = Origin::up_demo();
+    let (_, names, master) = wait_master(
+        &origin.url("/live/demo/master.m3u8"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(names, ["source", "240p", "144p"], "{master}");
+    let stuck = origin.encoder_pids();
+    assert_eq!(stuck.len(), 1, "one encoder per stream");
+    // Stopped, not dead: the process and its pipes stay open, nothing comes
+    // out. Only the no-output watchdog can notice.
+    std::process::Command::new("kill")
+        .args(["-STOP", &stuck[0]])
+        .status()
+        .unwrap();
+    let stopped = std::time::Instant::now();
+    let mut restarted = None;
+    for _ in 0..150 {
+        let api = get(&origin.url("/api/streams/demo")).await;
+        let v: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+        let pl = MediaPlaylist::parse(&get(&origin.url("/live/demo/240p/index.m3u8")).await.text())
+            .unwrap();
+        let own_edge = pl
+            .segments
+            .last()
+            .and_then(|s| s.parts.last())
+            .is_some_and(|p| !p.uri.starts_with("../source/"));
+        if v["transcode"]["restarts"] == 1 && v["transcode"]["state"] == "running" && own_edge {
+            restarted = Some(stopped.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let restarted = restarted.unwrap_or_else(|| panic!("no restart:\n{}", origin.log()));
+    println!("stuck encoder replaced, rung back after {restarted:?}");
+    let log = origin.log();
+    assert!(log.contains("no output for"), "{log}");
+    // The stuck process was killed and a new one runs.
+    let now = origin.encoder_pids();
+    assert_eq!(now.len(), 1);
+    assert_ne!(now, stuck);
+}

@@ -38,14 +38,7 @@ async fn playlist(up: &Up, rendition: &str) -> MediaPlaylist {
 
 /// Kills the encoders the origin process started; returns how many.
 fn kill_encoders(origin: &Origin) -> usize {
-    let out = Command::new("pgrep")
-        .args(["-P", &origin.pid().to_string(), "ffmpeg"])
-        .output()
-        .unwrap();
-    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let pids = origin.encoder_pids();
     for pid in &pids {
         Command::new("kill").args(["-KILL", pid]).status().unwrap();
     }

@@ -148,6 +148,18 @@ impl Origin {
         self.child.id()
     }
 
+    /// Process ids of the encoders (ffmpeg children) this process started.
+    pub fn encoder_pids(&self) -> Vec<String> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.pid().to_string(), "ffmpeg"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

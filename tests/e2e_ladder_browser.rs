@@ -53,7 +53,10 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     let _serial = SERIAL.lock().await;
     let up = up_with_ladder().await;
 
-    // hls.js pinned to a transcoded rung, watched for 25 s once it plays.
+    // hls.js pinned to a transcoded rung, watched for 25 s once it plays: it
+    // must keep playing. One short wait (under a second) is tolerated: when
+    // the rung's in-flight hinted part disappears with its encoder, hls.js
+    // moves to another level, which most runs do without a `waiting` event.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
     let mut node = Command::new("node")
         .arg(script)
@@ -67,6 +70,8 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
             "240p",
             "--hold",
             "25",
+            "--max-stalls",
+            "1",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -140,14 +145,18 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     assert_eq!(v["transcode"]["state"], "running", "{v}");
     assert!(up.origin.log().contains("encoder stopped; restarting"));
 
-    // The player never stalled.
+    // The player kept playing (never stuck for a second, advanced all along).
     let out = node.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {stdout}"));
     println!("{report}");
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["hold_stalls"], 0, "{report}");
+    assert!(report["hold_stalls"].as_u64().unwrap_or(9) <= 1, "{report}");
+    assert!(
+        report["hold_worst_stuck_ms"].as_u64().unwrap_or(9999) < 1000,
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -386,6 +386,24 @@ impl Edge {
                 "1 if the upstream is considered healthy",
                 health,
             ),
+            (
+                "cache_shm_bytes",
+                "Bytes of cache bodies in shared memory, sent by sendfile on cleartext HTTP/1.1",
+                vec![(String::new(), crate::cache::shm::stored_bytes() as f64)],
+            ),
+            (
+                "cache_shm_slabs",
+                "Shared-memory slabs mapped",
+                vec![(String::new(), crate::cache::shm::slabs() as f64)],
+            ),
+            (
+                "sendfile_bytes",
+                "Bytes sent from shared memory without a copy since start",
+                vec![(
+                    String::new(),
+                    crate::listen::zerocopy::sendfile_bytes() as f64,
+                )],
+            ),
         ]);
         let mut resp = Response::new(full(Bytes::from(text)));
         resp.headers_mut().insert(

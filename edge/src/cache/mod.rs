@@ -49,6 +49,7 @@ mod flight;
 mod key;
 mod object;
 mod policy;
+pub mod shm;
 mod status;
 mod store;
 #[cfg(test)]

@@ -57,9 +57,13 @@ struct Chunks {
     chunks: Vec<Bytes>,
     len: u64,
     state: BodyState,
-    /// Set when the body finishes: the chunk list shared by every response
-    /// served from the complete object (one allocation per object, not one
-    /// per viewer).
+    /// Set when the body finishes: the body as one contiguous chunk, shared by
+    /// every response served from the complete object. Upstream delivers a
+    /// segment in many small frames; served as they came, each response would
+    /// take one `writev` (and one wakeup of the viewer) per frame. Joining them
+    /// costs one copy per object and makes every later response a single
+    /// write (or `sendfile`). `chunks` is replaced by it too, so the bytes are
+    /// held once.
     snapshot: Option<Arc<[Bytes]>>,
 }
 
@@ -172,7 +176,10 @@ impl GrowingBody {
             let open = inner.state == BodyState::Open;
             if open {
                 if state == BodyState::Finished {
-                    inner.snapshot = Some(Arc::from(inner.chunks.as_slice()));
+                    let joined = join(&inner.chunks, inner.len);
+                    inner.snapshot = Some(Arc::from(joined.as_slice()));
+                    inner.chunks = joined;
+                    // `snapshot` being set tells readers to go by position.
                 }
                 inner.state = state;
             }
@@ -220,6 +227,7 @@ impl GrowingBody {
             body: self.clone(),
             version: self.shared.version.subscribe(),
             next: 0,
+            pos: 0,
             done: false,
         }
     }
@@ -255,7 +263,11 @@ impl GrowingBody {
 pub struct BodyReader {
     body: GrowingBody,
     version: watch::Receiver<u64>,
+    /// Index of the next chunk while the list is as appended.
     next: usize,
+    /// Bytes handed out so far: once the list is replaced by one joined
+    /// chunk, this says where the reader is in it.
+    pos: u64,
     done: bool,
 }
 
@@ -273,9 +285,14 @@ impl BodyReader {
             self.version.borrow_and_update();
             {
                 let inner = self.body.lock();
-                if let Some(chunk) = inner.chunks.get(self.next) {
+                let found = match inner.snapshot {
+                    Some(_) => chunk_at(&inner.chunks, self.pos),
+                    None => inner.chunks.get(self.next).cloned(),
+                };
+                if let Some(chunk) = found {
                     self.next += 1;
-                    return Some(Ok(chunk.clone()));
+                    self.pos += chunk.len() as u64;
+                    return Some(Ok(chunk));
                 }
                 match &inner.state {
                     BodyState::Open => {}
@@ -298,6 +315,43 @@ impl BodyReader {
             }
         }
     }
+}
+
+/// `chunks` as one `Bytes` of `len` bytes: in shared memory when it is large
+/// enough to be worth `sendfile` (see [`super::shm`]), else on the heap (the
+/// same `Bytes`, not a copy, when there is only one).
+fn join(chunks: &[Bytes], len: u64) -> Vec<Bytes> {
+    if let Some(shared) = super::shm::store(chunks, len) {
+        return vec![shared];
+    }
+    if chunks.len() <= 1 {
+        return chunks.to_vec();
+    }
+    let mut joined = bytes::BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    for c in chunks {
+        joined.extend_from_slice(c);
+    }
+    vec![joined.freeze()]
+}
+
+/// The bytes of `chunks` from byte `pos` up to the end of the chunk holding
+/// it (a slice of the shared `Bytes`), or `None` at the end. Used on the
+/// joined list (one chunk), so the walk is short.
+fn chunk_at(chunks: &[Bytes], pos: u64) -> Option<Bytes> {
+    let mut start = 0u64;
+    for c in chunks {
+        let end = start + c.len() as u64;
+        if pos < end {
+            let from = usize::try_from(pos - start).unwrap_or(0);
+            return Some(if from == 0 {
+                c.clone()
+            } else {
+                c.slice(from..)
+            });
+        }
+        start = end;
+    }
+    None
 }
 
 /// A cached response: status, headers and a body that may still be growing.

@@ -1,5 +1,8 @@
 //! HTTP/1.1 and HTTP/2 over TCP, cleartext or TLS, with hyper-util.
 //!
+//! Cleartext sockets are wrapped in [`ZeroCopyTcp`], which sends cache bodies
+//! held in shared memory with `sendfile`.
+//!
 //! Cleartext connections are served by hyper-util's auto builder, which tells
 //! HTTP/1.1 from prior-knowledge h2c by the connection preface (h2c by
 //! `Upgrade` is not supported, and no browser uses it). TLS connections are
@@ -12,6 +15,7 @@
 //! backlog rather than in our memory.
 
 use super::tls::{self as listen_tls, Alpn};
+use super::zerocopy::ZeroCopyTcp;
 use super::Limits;
 use crate::serve::{Body, Conn, Handler, Protocol};
 use http::header::ALT_SVC;
@@ -90,7 +94,10 @@ pub async fn serve_tcp(
         conns.spawn(async move {
             let _permit = permit;
             match acceptor {
-                None => serve_conn(shared, stream, peer, None, shutdown).await,
+                None => {
+                    let stream = ZeroCopyTcp::new(stream);
+                    serve_conn(shared, stream, peer, None, shutdown).await
+                }
                 Some(acceptor) => {
                     let timeout = shared.limits.tls_handshake_timeout;
                     match listen_tls::accept(&acceptor, stream, timeout).await {

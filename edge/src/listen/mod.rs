@@ -42,6 +42,7 @@ use std::time::Duration;
 pub mod h1h2;
 pub mod h3;
 pub mod tls;
+pub mod zerocopy;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]

@@ -171,3 +171,40 @@ async fn body_bounds_and_idle_timeout() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_finished_body_is_joined_and_readers_in_the_middle_continue() {
+    bounded(async {
+        let body = GrowingBody::new(1024);
+        for part in [&b"abc"[..], b"defg", b"hi"] {
+            body.append(Bytes::copy_from_slice(part)).unwrap();
+        }
+        let mut early = body.reader();
+        assert_eq!(early.next(IDLE).await, Some(Ok(Bytes::from_static(b"abc"))));
+        body.finish();
+
+        // The reader that was mid-way gets the rest of the joined chunk.
+        assert_eq!(
+            early.next(IDLE).await,
+            Some(Ok(Bytes::from_static(b"defghi")))
+        );
+        assert_eq!(early.next(IDLE).await, None);
+        // A new reader and the complete snapshot share one joined buffer.
+        let (snapshot, len) = body.complete_chunks().unwrap();
+        assert_eq!((snapshot.len(), len), (1, 9));
+        let mut late = body.reader();
+        let all = late.next(IDLE).await.unwrap().unwrap();
+        assert_eq!(all, Bytes::from_static(b"abcdefghi"));
+        assert_eq!(all.as_ptr(), snapshot[0].as_ptr(), "joined once, shared");
+        assert_eq!(late.next(IDLE).await, None);
+
+        // A one-chunk body is kept as it is, not copied.
+        let one = Bytes::from_static(b"single");
+        let single = GrowingBody::complete([one.clone()], 1024).unwrap();
+        assert_eq!(
+            single.complete_chunks().unwrap().0[0].as_ptr(),
+            one.as_ptr()
+        );
+    })
+    .await;
+}

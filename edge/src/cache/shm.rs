@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use bytes::Bytes;
+use nix::errno::Errno;
 use nix::fcntl::{fcntl, FallocateFlags, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
@@ -48,8 +49,8 @@ const PAGE: usize = 4096;
 /// Counters for `/metrics`.
 static STORED_BYTES: AtomicU64 = AtomicU64::new(0);
 static SLABS: AtomicU64 = AtomicU64::new(0);
-/// Set after memfd or mmap failed once (a kernel without memfd, a seccomp
-/// filter, no descriptors left): bodies then stay on the heap.
+/// Set when memfd or mmap is missing or forbidden (an old kernel, a seccomp
+/// filter): bodies then stay on the heap.
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
 /// Live slabs by the address of their mapping, for [`locate`].
@@ -83,7 +84,7 @@ impl Slab {
         // The file can never shrink below the mapping, so no read through
         // it can fault (SIGBUS) however the slab is used.
         fcntl(&fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_SHRINK))?;
-        let length = NonZeroUsize::new(len).ok_or(nix::errno::Errno::EINVAL)?;
+        let length = NonZeroUsize::new(len).ok_or(Errno::EINVAL)?;
         // SAFETY: a fresh mapping chosen by the kernel (no address given), of
         // a file we own, at least `len` bytes long; it aliases no Rust
         // object. It is unmapped exactly once, in `Drop`.
@@ -193,10 +194,17 @@ impl Arena {
         let span = len.div_ceil(PAGE) * PAGE;
         let (slab, offset) = match self.reserve(span) {
             Ok(at) => at,
-            Err(e) => {
+            // No memfd in this kernel, or forbidden (seccomp): stop trying.
+            Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EINVAL)) => {
                 if !DISABLED.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %e, "shared-memory cache bodies disabled");
                 }
+                return None;
+            }
+            // Out of descriptors or memory for now: this body stays on the
+            // heap, the next one tries again.
+            Err(e) => {
+                tracing::debug!(error = %e, "no shared-memory slab for a cache body");
                 return None;
             }
         };

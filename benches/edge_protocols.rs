@@ -10,7 +10,8 @@
 //! there, so the edge's CPU time per request can be read from `/proc`. The
 //! client runs in this process, unpinned.
 //!
-//! Run: `cargo bench --bench edge_protocols` (about 1 minute). Prints, per
+//! Run: `cargo bench --bench edge_protocols` (about 1 minute;
+//! `PROTOCOLS=h2,h3` runs only those). Prints, per
 //! protocol and concurrency: requests/s, MB/s, the edge's CPU % of one core
 //! and µs per request, and the client's latency p50/p99.
 
@@ -138,12 +139,16 @@ async fn run() {
     );
     println!("| protocol | in flight | connections | req/s | MB/s | edge CPU % | edge µs/req | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let only = std::env::var("PROTOCOLS").unwrap_or_default();
     for (in_flight, connections) in SHAPES {
         for (protocol, base) in [
             (Protocol::H1, format!("http://{http}")),
             (Protocol::H2, format!("https://{https}")),
             (Protocol::H3, format!("https://{h3}")),
         ] {
+            if !only.is_empty() && !only.split(',').any(|p| p == protocol.as_str()) {
+                continue;
+            }
             let url = format!("{base}{path}");
             // h1 has no multiplexing: one connection per request in flight.
             let conns = if protocol == Protocol::H1 {

@@ -139,9 +139,10 @@ fn harness_command(case: &Case, json: &Path) -> Command {
         .args(["--protocol", case.protocol])
         .args(["--duration", &format!("{}s", RUN.as_secs())])
         .args(["--ramp", "5s"])
-        // 500 viewers x 2 requests in flight over 16 connections stays
+        // 500 viewers x 4 requests in flight (a held reload and a part, for
+        // the video and for the audio rendition) over 24 connections stays
         // below the edge's 128 concurrent streams per connection.
-        .args(["--connections", "16"])
+        .args(["--connections", "24"])
         .arg("--json")
         .arg(json);
     if case.stream_url.starts_with("https:") {

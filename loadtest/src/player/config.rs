@@ -5,7 +5,8 @@ use std::time::Duration;
 /// How a player behaves. `Default` is hls.js in low-latency mode.
 #[derive(Debug, Clone)]
 pub struct PlayerConfig {
-    /// Most requests in flight at once (hls.js: a playlist and a part).
+    /// Most requests in flight at once per track (hls.js: a playlist and a
+    /// part for the variant, and the same for a separate audio rendition).
     pub max_parallel: usize,
     /// How far behind the live edge to start; `None` uses `PART-HOLD-BACK`
     /// (else `HOLD-BACK`, else three target durations).

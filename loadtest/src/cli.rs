@@ -80,6 +80,10 @@ pub struct PlayArgs {
     /// Stay on the starting rendition.
     #[arg(long)]
     pub no_abr: bool,
+    /// Play up to this much faster to catch up with the target latency, as
+    /// hls.js does with `maxLiveSyncPlaybackRate` (1: never, its default).
+    #[arg(long, default_value_t = 1.0)]
+    pub max_live_sync_playback_rate: f64,
     /// Starting variant (index in ascending bandwidth order).
     #[arg(long)]
     pub start_rendition: Option<usize>,
@@ -162,6 +166,10 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
         args.ramp <= args.duration,
         "--ramp must not exceed --duration"
     );
+    anyhow::ensure!(
+        (1.0..=2.0).contains(&args.max_live_sync_playback_rate),
+        "--max-live-sync-playback-rate must be between 1 and 2"
+    );
     let trust = match (&args.ca, args.insecure) {
         (Some(path), _) => Trust::CaFile(path.clone()),
         (None, true) => Trust::Insecure,
@@ -190,6 +198,7 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
             use_delta: args.delta,
             abr: !args.no_abr,
             start_rendition: args.start_rendition,
+            max_live_sync_playback_rate: args.max_live_sync_playback_rate,
             ..PlayerConfig::default()
         },
         request_timeout: args.request_timeout,

@@ -9,8 +9,9 @@
 //! chunk that reaches the start position (hls.js in low-latency mode starts
 //! on one part). From then the playhead advances with the clock passed in;
 //! when the buffer runs dry it is stalled from the exact instant it ran dry
-//! until every track has media again. Sans-IO like the rest of the player:
-//! no clock is read here.
+//! until every track has media again. The playhead moves at a playback rate
+//! (1, or more while catching up with live: `latency.rs`). Sans-IO like the
+//! rest of the player: no clock is read here.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -104,6 +105,8 @@ pub struct PlaybackBuffer {
     /// fetched and decoded but not played, as hls.js seeks to its start
     /// position inside the independent part it had to begin loading at.
     start_at: Option<SystemTime>,
+    /// Media seconds played per second (above 1 while catching up).
+    rate: f64,
 }
 
 impl PlaybackBuffer {
@@ -116,7 +119,25 @@ impl PlaybackBuffer {
             stalled_since: None,
             finished: false,
             start_at: None,
+            rate: 1.0,
         }
+    }
+
+    /// Plays out media up to `now` at the old rate, then plays at `rate`
+    /// (clamped to 1..=16).
+    pub fn set_rate(&mut self, now: Instant, rate: f64) -> Option<BufferEvent> {
+        let event = self.advance(now);
+        self.rate = if rate.is_finite() {
+            rate.clamp(1.0, 16.0)
+        } else {
+            1.0
+        };
+        event
+    }
+
+    /// The playback rate.
+    pub fn rate(&self) -> f64 {
+        self.rate
     }
 
     /// Media buffered ahead of the playhead in every track: the least any
@@ -158,7 +179,7 @@ impl PlaybackBuffer {
         if self.stalled_since.is_some() || self.finished {
             return None;
         }
-        clock.checked_add(self.level() + Duration::from_nanos(1))
+        clock.checked_add(self.level().div_f64(self.rate) + Duration::from_nanos(1))
     }
 
     /// Plays out media up to `now`. Returns `StallStart` (dated when the
@@ -173,7 +194,7 @@ impl PlaybackBuffer {
         if self.stalled_since.is_some() {
             return None;
         }
-        let elapsed = now - clock;
+        let elapsed = (now - clock).mul_f64(self.rate);
         let level = self.level();
         let played = elapsed.min(level);
         for queue in &mut self.queues {
@@ -182,7 +203,7 @@ impl PlaybackBuffer {
         if elapsed <= level || self.finished {
             return None;
         }
-        let at = clock + played;
+        let at = clock + played.div_f64(self.rate);
         self.stalled_since = Some(at);
         Some(BufferEvent::StallStart { at })
     }

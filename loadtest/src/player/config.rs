@@ -33,6 +33,12 @@ pub struct PlayerConfig {
     pub retry_base: Duration,
     /// Cap of the exponential retry delay.
     pub retry_max: Duration,
+    /// Fastest playback rate used to catch up with the target latency
+    /// (hls.js `maxLiveSyncPlaybackRate`; 1, the default, never catches up).
+    pub max_live_sync_playback_rate: f64,
+    /// Added to the target latency per stall, at most one target duration
+    /// in all (hls.js `liveSyncOnStallIncrease`).
+    pub live_sync_on_stall_increase: Duration,
 }
 
 impl Default for PlayerConfig {
@@ -50,6 +56,8 @@ impl Default for PlayerConfig {
             retry_503: Duration::from_millis(500),
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_secs(8),
+            max_live_sync_playback_rate: 1.0,
+            live_sync_on_stall_increase: Duration::from_secs(1),
         }
     }
 }

@@ -316,9 +316,14 @@ impl Player {
 
     /// How far behind live the main track starts.
     pub(super) fn start_behind(&self) -> Duration {
-        if let Some(behind) = self.config.start_behind {
-            return behind;
-        }
+        self.config
+            .start_behind
+            .unwrap_or_else(|| self.target_latency())
+    }
+
+    /// The server's target latency: `PART-HOLD-BACK` (else `HOLD-BACK`, else
+    /// three target durations), as hls.js in low-latency mode reads it.
+    pub(super) fn target_latency(&self) -> Duration {
         let Some(pl) = self.st(Track::Main).playlist.as_ref() else {
             return Duration::ZERO;
         };

@@ -22,6 +22,10 @@
 //! never switches, and does not feed ABR. Playback needs both: the buffer is
 //! what both tracks hold, and either running dry stalls the playhead.
 //!
+//! Like hls.js, the player stays as far behind live as its start left it,
+//! unless [`PlayerConfig::max_live_sync_playback_rate`] lets it play faster
+//! to reach its target latency (hls.js's latency controller: `latency.rs`).
+//!
 //! # Drive contract
 //!
 //! The player never reads a clock or touches the network. The driver:
@@ -54,7 +58,8 @@
 //! ```
 //!
 //! Files: `model.rs` (types, state, clock), `track.rs` (per-track loading
-//! state), `config.rs`, `fetch.rs` (what to request next),
+//! state), `config.rs`, `fetch.rs` (what to request next), `latency.rs`
+//! (catching up with live),
 //! `response.rs` (answers), `window.rs` (positions in a playlist, delta
 //! merges, URLs), `buffer.rs` (playback buffer over both tracks), `abr.rs` (throughput
 //! estimate and switching); virtual-clock scenarios against a scripted
@@ -64,6 +69,7 @@ pub mod abr;
 pub mod buffer;
 mod config;
 mod fetch;
+mod latency;
 mod model;
 mod response;
 mod track;

@@ -21,6 +21,10 @@ use super::window::Position;
 /// driver drains events after every call, so this only bounds a broken driver).
 const MAX_EVENTS: usize = 4096;
 
+/// How often Chromium fires `timeupdate` while playing, when hls.js
+/// reconsiders the playback rate.
+const TIMEUPDATE: Duration = Duration::from_millis(250);
+
 /// What a request fetches; also the label of its latency metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RequestKind {
@@ -254,6 +258,10 @@ pub struct Player {
     pub(super) abr: Abr,
     pub(super) last_switch: Option<Instant>,
     pub(super) first_part: bool,
+    /// Stalls since playback started (each raises the target latency).
+    pub(super) stalls: u32,
+    /// When the playback rate is next reconsidered (`timeupdate`).
+    pub(super) rate_check_at: Option<Instant>,
     pub(super) events: VecDeque<Event>,
 }
 
@@ -280,6 +288,8 @@ impl Player {
             abr,
             last_switch: None,
             first_part: false,
+            stalls: 0,
+            rate_check_at: None,
             events: VecDeque::new(),
         }
     }
@@ -300,7 +310,7 @@ impl Player {
                 let st = self.st(t);
                 [st.playlist_wait, st.media_wait, self.plain_reload_at(t)]
             })
-            .chain([self.buffer.dry_at()])
+            .chain([self.buffer.dry_at(), self.rate_check_at])
             .flatten()
             .filter(|&at| at > self.now)
             .min()
@@ -358,9 +368,68 @@ impl Player {
         if wall > self.wall {
             self.wall = wall;
         }
-        if let Some(BufferEvent::StallStart { .. }) = self.buffer.advance(self.now) {
+        let event = self.buffer.advance(self.now);
+        self.on_buffer_event(event);
+        if self.rate_check_at.is_some_and(|at| self.now >= at) {
+            self.update_rate();
+        }
+    }
+
+    /// Reports a stall the buffer saw.
+    pub(super) fn on_buffer_event(&mut self, event: Option<BufferEvent>) {
+        if let Some(BufferEvent::StallStart { .. }) = event {
+            self.stalls = self.stalls.saturating_add(1);
             self.push_event(Event::StallStart);
             self.consider_switch();
+        }
+    }
+
+    /// Sets the playback rate as hls.js's latency controller would, from
+    /// the main playlist's end plus its age (hls.js's live-edge estimate)
+    /// against the playhead, by program date-time. hls.js decides on the
+    /// media element's `timeupdate` (every 250 ms of playback in Chromium)
+    /// and when the main playlist advances (before the new part is loaded),
+    /// and the rate holds in between; so does this.
+    pub(super) fn update_rate(&mut self) {
+        let max_rate = self.config.max_live_sync_playback_rate;
+        if max_rate <= 1.0 || !self.buffer.is_playing() {
+            self.rate_check_at = None;
+            return;
+        }
+        self.rate_check_at = Some(self.now + TIMEUPDATE);
+        if self.buffer.is_stalled() {
+            return;
+        }
+        let main = self.st(Track::Main);
+        let sync = main
+            .playlist
+            .as_ref()
+            .filter(|pl| !pl.end_list)
+            .and_then(|pl| {
+                let edge = super::window::playlist_end_pdt(pl)?;
+                let age = self.now.saturating_duration_since(main.playlist_at?);
+                let head = self.buffer.playhead_pdt()?;
+                let latency = match (edge + age).duration_since(head) {
+                    Ok(ahead) => ahead.as_secs_f64(),
+                    Err(behind) => -behind.duration().as_secs_f64(),
+                };
+                let target_duration = pl.target_duration as f64;
+                let part_target = pl.part_target.unwrap_or(target_duration);
+                let increase =
+                    self.config.live_sync_on_stall_increase.as_secs_f64() * f64::from(self.stalls);
+                Some(super::latency::LiveSync {
+                    latency,
+                    target: self.target_latency().as_secs_f64() + increase.min(target_duration),
+                    target_duration,
+                    forward_buffer: self.buffer.level().as_secs_f64(),
+                    edge_stalled: (age.as_secs_f64() - 3.0 * part_target).max(0.0),
+                    max_rate,
+                })
+            });
+        let rate = sync.map_or(1.0, |s| s.rate());
+        if rate != self.buffer.rate() {
+            let event = self.buffer.set_rate(self.now, rate);
+            self.on_buffer_event(event);
         }
     }
 

@@ -248,6 +248,10 @@ impl Player {
             // The audio track may have been waiting for the start point.
             self.place_playhead(Track::Audio);
         }
+        if track == Track::Main && previous_edge.is_some_and(|e| e != edge) {
+            // hls.js's latency controller runs when the playlist advances.
+            self.update_rate();
+        }
     }
 
     /// A delta update that cannot be merged: drop the playlist, so the next
@@ -374,7 +378,8 @@ impl Player {
             Some(BufferEvent::StallEnd { duration }) => {
                 self.push_event(Event::StallEnd { duration })
             }
-            Some(BufferEvent::Started | BufferEvent::StallStart { .. }) | None => {}
+            Some(BufferEvent::Started) => self.update_rate(),
+            Some(BufferEvent::StallStart { .. }) | None => {}
         }
         if !self.first_part && track == Track::Main {
             self.first_part = true;

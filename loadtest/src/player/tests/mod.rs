@@ -5,6 +5,7 @@
 
 mod abr_delta;
 mod audio;
+mod catch_up;
 mod errors;
 mod recorded;
 mod server;

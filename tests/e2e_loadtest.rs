@@ -4,9 +4,11 @@
 //!   h1 (the edge's cleartext port), h2 and h3 (its TLS port, `--insecure`)
 //!   while headless Chromium plays the same stream through the same edge
 //!   over the same protocol. The harness's JSON report must show bytes, no
-//!   errors, every viewer playing, and a latency behind live within 300 ms of
-//!   the figure hls.js itself reports (`hls.latency`, read by
-//!   `player/test/play.mjs` at the end of its run).
+//!   errors, every viewer playing (video and audio rendition), and a latency
+//!   behind live within 300 ms of the figure hls.js itself reports (wall
+//!   clock minus `hls.playingDate`, read by `player/test/play.mjs` at the
+//!   end of its run), both catching up with live as hls.js does with
+//!   `maxLiveSyncPlaybackRate` 1.5 (see the test's doc for why).
 //! * `publish`: 20 synthetic RTMP publishers into one origin each produce a
 //!   stream whose playlists parse and whose media decodes.
 //!
@@ -84,6 +86,9 @@ fn run_bounded(mut cmd: Command, name: &str, limit: Duration) -> Finished {
     done
 }
 
+/// hls.js's `maxLiveSyncPlaybackRate` for both players (see the test's doc).
+const LIVE_SYNC_RATE: &str = "1.5";
+
 /// One protocol's setup: where the harness and Chromium go.
 struct Case {
     protocol: &'static str,
@@ -104,21 +109,27 @@ fn cases(up: &Up) -> Vec<Case> {
         Case {
             protocol: "h1",
             stream_url: format!("http://127.0.0.1:{http}/live/demo/master.m3u8"),
-            page_url: format!("http://127.0.0.1:{http}/?stream=demo"),
+            page_url: format!(
+                "http://127.0.0.1:{http}/?stream=demo&maxLiveSyncPlaybackRate={LIVE_SYNC_RATE}"
+            ),
             chromium_flags: Vec::new(),
             browser_protocol: "http/1.1",
         },
         Case {
             protocol: "h2",
             stream_url: format!("https://127.0.0.1:{https}/live/demo/master.m3u8"),
-            page_url: format!("https://localhost:{https}/?stream=demo"),
+            page_url: format!(
+                "https://localhost:{https}/?stream=demo&maxLiveSyncPlaybackRate={LIVE_SYNC_RATE}"
+            ),
             chromium_flags: vec![pin.clone(), "--disable-quic".into()],
             browser_protocol: "h2",
         },
         Case {
             protocol: "h3",
             stream_url: format!("https://127.0.0.1:{https}/live/demo/master.m3u8"),
-            page_url: format!("https://localhost:{https}/?stream=demo"),
+            page_url: format!(
+                "https://localhost:{https}/?stream=demo&maxLiveSyncPlaybackRate={LIVE_SYNC_RATE}"
+            ),
             chromium_flags: vec![
                 pin,
                 "--enable-quic".into(),
@@ -139,9 +150,11 @@ fn harness_command(case: &Case, json: &Path) -> Command {
         .args(["--protocol", case.protocol])
         .args(["--duration", &format!("{}s", RUN.as_secs())])
         .args(["--ramp", "5s"])
-        // 500 viewers x 2 requests in flight over 16 connections stays
+        // 500 viewers x 4 requests in flight (a held reload and a part, for
+        // the video and for the audio rendition) over 24 connections stays
         // below the edge's 128 concurrent streams per connection.
-        .args(["--connections", "16"])
+        .args(["--connections", "24"])
+        .args(["--max-live-sync-playback-rate", LIVE_SYNC_RATE])
         .arg("--json")
         .arg(json);
     if case.stream_url.starts_with("https:") {
@@ -217,6 +230,10 @@ fn run_case(case: &Case) -> Measured {
         s["time_to_first_part"]["count"], VIEWERS,
         "every viewer played: {context}"
     );
+    assert_eq!(
+        s["audio_requests_by_kind"]["init"]["total"]["count"], VIEWERS,
+        "every viewer followed the audio rendition: {context}"
+    );
 
     let line = browser.stdout.lines().last().unwrap_or_default();
     let chromium: Value = serde_json::from_str(line).unwrap_or_else(|e| {
@@ -286,16 +303,30 @@ async fn up() -> Up {
     up
 }
 
-/// Not yet reliable enough for CI, so it runs on request
-/// (`cargo test --test e2e_loadtest -- --ignored`). Like hls.js, the
-/// harness now presents from PART-HOLD-BACK behind the live edge (not from
-/// the keyframe it loads from) and is steady at 1.33-1.38 s behind live on
-/// every protocol; hls.js in Chromium, starting beside 500 viewers on two
-/// cores, reads 1.49-1.76 s (its start-up takes longer under that load).
-/// Last run: h3 -0.15 s, h2 -0.26 s, h1 -0.44 s. With 20 viewers the two
-/// agree (1.28-1.30 s against 1.37-1.52 s).
+/// The harness and hls.js agree on latency behind live, per protocol.
+///
+/// Both catch up with live as hls.js does with `maxLiveSyncPlaybackRate`
+/// above 1 (the harness models hls.js's latency controller), because with
+/// hls.js's default of 1 a player stays as far behind live as its start-up
+/// left it, and Chromium's cold start-up is not the harness's: its
+/// sequential part loads from the keyframe part (10-50 ms each in the
+/// browser, about 1 ms in the harness), MSE set-up, seek and decoder start
+/// take 0.35-0.6 s, so one hls.js session read 1.35-1.67 s behind live on an
+/// idle machine against the harness's 1.32 s median (release builds), and
+/// 1.69-1.92 s against 1.42-1.43 s beside 500 viewers. Caught up, hls.js
+/// settles at 1.29-1.37 s run after run (Chromium loses a little on each
+/// rate change, so it settles somewhat behind the harness) and the harness
+/// at 1.16-1.25 s: measured beside 500 viewers, h1 1.247 against 1.370 s,
+/// h2 1.231 against 1.368 s.
+///
+/// Two more causes were found and fixed: the demo's audio ran 2.7 ms/s
+/// ahead of its video (the synthetic publisher looped 188 AAC frames per
+/// 4 s clip), so hls.js, which aligns the two by timestamps, started ever
+/// closer to live the longer the demo ran (h1, run first, read highest);
+/// and the origin, edge and harness built unoptimised (the test profile)
+/// starved Chromium on two cores (the workspace now builds them at
+/// opt-level 1 in dev and test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hls.js's start-up under 500 viewers on two cores adds 0.1-0.45 s (load-test issue open)"]
 async fn five_hundred_viewers_per_protocol_agree_with_hlsjs_on_latency() {
     if !support::browser_ready() {
         return;

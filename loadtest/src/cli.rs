@@ -63,10 +63,13 @@ pub struct PlayArgs {
     /// Shared connections for h2 and h3.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
-    /// Connections each viewer may open for h1. Two, like a browser: with
-    /// one, the part fetch queues behind the held blocking reload and the
-    /// viewer drifts behind live (an h1 artefact, not the server's latency).
-    #[arg(long, default_value_t = 2)]
+    /// Connections each viewer may open for h1. Six, like Chromium per
+    /// host: a viewer has up to four requests in flight (a held blocking
+    /// reload and a part for the variant and for a separate audio
+    /// rendition), opened as needed; with fewer, a part fetch queues behind
+    /// a held reload and the viewer drifts behind live (an h1 artefact, not
+    /// the server's latency).
+    #[arg(long, default_value_t = 6)]
     pub h1_pool: usize,
     /// Bound on each request.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -77,6 +80,10 @@ pub struct PlayArgs {
     /// Stay on the starting rendition.
     #[arg(long)]
     pub no_abr: bool,
+    /// Play up to this much faster to catch up with the target latency, as
+    /// hls.js does with `maxLiveSyncPlaybackRate` (1: never, its default).
+    #[arg(long, default_value_t = 1.0)]
+    pub max_live_sync_playback_rate: f64,
     /// Starting variant (index in ascending bandwidth order).
     #[arg(long)]
     pub start_rendition: Option<usize>,
@@ -159,6 +166,10 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
         args.ramp <= args.duration,
         "--ramp must not exceed --duration"
     );
+    anyhow::ensure!(
+        (1.0..=2.0).contains(&args.max_live_sync_playback_rate),
+        "--max-live-sync-playback-rate must be between 1 and 2"
+    );
     let trust = match (&args.ca, args.insecure) {
         (Some(path), _) => Trust::CaFile(path.clone()),
         (None, true) => Trust::Insecure,
@@ -187,18 +198,21 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
             use_delta: args.delta,
             abr: !args.no_abr,
             start_rendition: args.start_rendition,
+            max_live_sync_playback_rate: args.max_live_sync_playback_rate,
             ..PlayerConfig::default()
         },
         request_timeout: args.request_timeout,
     };
     if !matches!(args.protocol, ProtocolArg::H1) {
-        let per_connection = args.viewers * options.player.max_parallel / args.connections.max(1);
+        // Two tracks when the variant has a separate audio rendition.
+        let in_flight = args.viewers * options.player.max_parallel * 2;
+        let per_connection = in_flight / args.connections.max(1);
         if per_connection > 100 {
             eprintln!(
                 "warning: up to {per_connection} concurrent streams per connection; servers often \
                  allow 100-128 (livecdn's edge: 128), beyond which requests queue in the client. \
                  Consider --connections {}",
-                (args.viewers * options.player.max_parallel).div_ceil(100)
+                in_flight.div_ceil(100)
             );
         }
     }

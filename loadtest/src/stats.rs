@@ -16,7 +16,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::player::{Event, RequestKind};
+use crate::player::{Event, RequestKind, Track};
 
 /// Most one-second intervals kept (an hour); later seconds still count in the
 /// overall figures, and [`Summary::dropped_intervals`] says how many were lost.
@@ -160,8 +160,13 @@ pub struct Summary {
     pub stalls: u64,
     /// Rendition switches.
     pub switches: u64,
-    /// Request latency and ttfb by kind label.
+    /// Request latency and ttfb by kind label: the main track's (the
+    /// variant's playlists and media, and the URL given).
     pub requests_by_kind: BTreeMap<String, KindSummary>,
+    /// The same for the separate audio rendition's requests (empty when the
+    /// variant has none). `requests`, `bytes` and `throughput_bps` count
+    /// both tracks.
+    pub audio_requests_by_kind: BTreeMap<String, KindSummary>,
     /// Time from player start to the first media.
     pub time_to_first_part: Option<Percentiles>,
     /// Wall clock minus the playhead's program date-time.
@@ -177,7 +182,7 @@ pub struct Summary {
 /// Accumulated measurements; see the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    kinds: BTreeMap<RequestKind, KindStats>,
+    kinds: BTreeMap<(Track, RequestKind), KindStats>,
     first_part: Hist,
     latency: Hist,
     stall_durations: Hist,
@@ -211,6 +216,7 @@ impl Stats {
         match *event {
             Event::Request {
                 kind,
+                track,
                 status,
                 ttfb,
                 total,
@@ -224,7 +230,7 @@ impl Stats {
                     self.media_bytes += bytes;
                     self.current_media_bytes += bytes;
                 }
-                let entry = self.kinds.entry(kind).or_default();
+                let entry = self.kinds.entry((track, kind)).or_default();
                 entry.bytes += bytes;
                 if status.is_none() {
                     entry.failed += 1;
@@ -350,19 +356,8 @@ impl Stats {
                 .collect(),
             stalls: self.stalls,
             switches: self.switches,
-            requests_by_kind: self
-                .kinds
-                .iter()
-                .map(|(kind, s)| {
-                    let summary = KindSummary {
-                        failed: s.failed,
-                        bytes: s.bytes,
-                        total: s.total.percentiles(1000.0),
-                        ttfb: s.ttfb.percentiles(1000.0),
-                    };
-                    (kind.as_str().to_owned(), summary)
-                })
-                .collect(),
+            requests_by_kind: self.kind_summaries(Track::Main),
+            audio_requests_by_kind: self.kind_summaries(Track::Audio),
             time_to_first_part: self.first_part.percentiles(1000.0),
             latency_behind_live: self.latency.percentiles(1.0),
             stall_duration: self.stall_durations.percentiles(1000.0),
@@ -371,9 +366,30 @@ impl Stats {
         }
     }
 
-    /// Requests recorded with a response, of one kind.
+    fn kind_summaries(&self, track: Track) -> BTreeMap<String, KindSummary> {
+        self.kinds
+            .iter()
+            .filter(|((t, _), _)| *t == track)
+            .map(|((_, kind), s)| {
+                let summary = KindSummary {
+                    failed: s.failed,
+                    bytes: s.bytes,
+                    total: s.total.percentiles(1000.0),
+                    ttfb: s.ttfb.percentiles(1000.0),
+                };
+                (kind.as_str().to_owned(), summary)
+            })
+            .collect()
+    }
+
+    /// Requests of the main track recorded with a response, of one kind.
     pub fn request_count(&self, kind: RequestKind) -> u64 {
-        self.kinds.get(&kind).map_or(0, |k| k.total.len())
+        self.track_request_count(Track::Main, kind)
+    }
+
+    /// Requests of one track recorded with a response, of one kind.
+    pub fn track_request_count(&self, track: Track, kind: RequestKind) -> u64 {
+        self.kinds.get(&(track, kind)).map_or(0, |k| k.total.len())
     }
 }
 

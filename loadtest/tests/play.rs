@@ -1,6 +1,7 @@
 //! `loadtest play` end to end against an in-process LL-HLS server on
-//! 127.0.0.1: 50 viewers for 4 s over h1 and over h2, checked through the
-//! JSON report the CLI writes.
+//! 127.0.0.1: 50 viewers for 4 s over h1 and over h2 (the master with its
+//! audio rendition, and a media playlist alone), checked through the JSON
+//! report the CLI writes.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -11,7 +12,10 @@ use livecdn_loadtest::cli::{run, LoadtestArgs};
 use serde_json::Value;
 
 fn play(protocol: &str, playlist: &str) -> Value {
-    let addr = support::start();
+    play_at(support::start(), protocol, playlist)
+}
+
+fn play_at(addr: std::net::SocketAddr, protocol: &str, playlist: &str) -> Value {
     let dir = std::env::temp_dir().join(format!(
         "livecdn-loadtest-{protocol}-{}",
         std::process::id()
@@ -98,6 +102,33 @@ fn fifty_h1_viewers_play_a_master_playlist() {
     let report = play("h1", "master.m3u8");
     assert_eq!(report["run"]["protocol"], "h1");
     check(&report);
+    check_audio(&report);
+}
+
+/// The audio rendition's requests are counted on their own, by kind: each
+/// viewer follows it with blocking reloads and parts like the variant.
+fn check_audio(report: &Value) {
+    let audio = &report["summary"]["audio_requests_by_kind"];
+    let count = |k: &str| audio[k]["total"]["count"].as_u64().unwrap_or(0);
+    assert_eq!(count("playlist"), 50, "{audio}");
+    assert_eq!(count("init"), 50, "{audio}");
+    assert!(count("blocking_playlist") > 50 * 10, "{audio}");
+    assert!(count("part") + count("hinted_part") > 50 * 10, "{audio}");
+    for kind in audio.as_object().unwrap().values() {
+        assert_eq!(kind["failed"], 0);
+    }
+    assert!(audio["hinted_part"]["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn fifty_h2_viewers_play_video_and_audio_over_the_same_shared_connections() {
+    let (addr, accepted) = support::start_counting();
+    let report = play_at(addr, "h2", "master.m3u8");
+    assert_eq!(report["run"]["connections"], 4);
+    check(&report);
+    check_audio(&report);
+    let opened = accepted.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(opened, 4, "audio rides the video's four h2 connections");
 }
 
 #[test]
@@ -105,4 +136,6 @@ fn fifty_h2_viewers_play_a_media_playlist_over_shared_connections() {
     let report = play("h2", "v0/index.m3u8");
     assert_eq!(report["run"]["connections"], 4);
     check(&report);
+    let audio = &report["summary"]["audio_requests_by_kind"];
+    assert_eq!(audio, &serde_json::json!({}), "no audio without a master");
 }

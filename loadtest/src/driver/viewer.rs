@@ -1,10 +1,16 @@
 //! One viewer: a [`Player`] driven by a tokio task until the run's deadline.
 //!
 //! The loop: send every request the player wants (it bounds them itself by
-//! `max_parallel`; they run concurrently inside this task, so no spawn and
-//! no channel per request), hand the batch of events to the recorder, then
-//! wait for whichever comes first: a response, the player's timeout, or the
-//! deadline. Requests still in flight at the deadline are dropped.
+//! `max_parallel` per track; they run concurrently inside this task, so no
+//! spawn and no channel per request), hand the batch of events to the
+//! recorder, then wait for whichever comes first: a response, the player's
+//! timeout, or the deadline. Requests still in flight at the deadline are
+//! dropped.
+//!
+//! Both tracks' requests (the variant's and a separate audio rendition's) go
+//! through the viewer's one [`HttpClient`], as a browser tab's do: over h1 the
+//! viewer's own keep-alive connections, over h2/h3 streams of the viewer's
+//! shared connection.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -5,7 +5,8 @@ use std::time::Duration;
 /// How a player behaves. `Default` is hls.js in low-latency mode.
 #[derive(Debug, Clone)]
 pub struct PlayerConfig {
-    /// Most requests in flight at once (hls.js: a playlist and a part).
+    /// Most requests in flight at once per track (hls.js: a playlist and a
+    /// part for the variant, and the same for a separate audio rendition).
     pub max_parallel: usize,
     /// How far behind the live edge to start; `None` uses `PART-HOLD-BACK`
     /// (else `HOLD-BACK`, else three target durations).
@@ -32,6 +33,12 @@ pub struct PlayerConfig {
     pub retry_base: Duration,
     /// Cap of the exponential retry delay.
     pub retry_max: Duration,
+    /// Fastest playback rate used to catch up with the target latency
+    /// (hls.js `maxLiveSyncPlaybackRate`; 1, the default, never catches up).
+    pub max_live_sync_playback_rate: f64,
+    /// Added to the target latency per stall, at most one target duration
+    /// in all (hls.js `liveSyncOnStallIncrease`).
+    pub live_sync_on_stall_increase: Duration,
 }
 
 impl Default for PlayerConfig {
@@ -49,6 +56,8 @@ impl Default for PlayerConfig {
             retry_503: Duration::from_millis(500),
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_secs(8),
+            max_live_sync_playback_rate: 1.0,
+            live_sync_on_stall_increase: Duration::from_secs(1),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! What to request next: [`Player::poll_request`].
 //!
-//! Priority, within `max_parallel` requests in flight:
+//! Priority, for each track in turn (main, then audio), within
+//! `max_parallel` requests in flight per track:
 //! 1. the URL the player was given (once, retried with backoff);
-//! 2. the current rendition's playlist, plain, when the player has none;
+//! 2. the track's playlist, plain, when the player has none;
 //! 3. the init section the next media needs, then the next media itself,
 //!    sequentially (one part or segment at a time, as hls.js loads fragments);
 //! 4. once every listed part is fetched (or the buffer is full, or a part was
@@ -10,14 +11,19 @@
 //!    block, else plain, paced at one part target;
 //! 5. the preload-hinted part, when it is the next media (one at a time).
 //!
-//! At most one playlist request per rendition is ever in flight, so there is
-//! no polling storm whatever the server answers.
+//! The audio track loads no media before its start point is known (the main
+//! track's) and the main track's first media has arrived: hls.js's audio
+//! stream controller waits for the main playlist, then for the main
+//! fragment's timestamps (`WAITING_INIT_PTS`) before it loads audio.
+//!
+//! At most one playlist request per track and rendition is ever in flight, so
+//! there is no polling storm whatever the server answers.
 
 use std::time::{Duration, Instant};
 
 use livecdn_shared::playlist::PreloadHintType;
 
-use super::model::{Flight, Player, Request, RequestKind, Target};
+use super::model::{Flight, Player, Request, RequestKind, Target, Track};
 use super::window::{live_edge, lookup, resolve_url, with_query, Lookup, Position};
 
 /// Most gap or already-fetched parts skipped in one poll.
@@ -37,96 +43,115 @@ impl Player {
     /// The next request to send, or `None` until an answer or a timeout
     /// changes something. Call until `None` after every `handle_*`.
     pub fn poll_request(&mut self) -> Option<Request> {
-        if self.flights.len() >= self.config.max_parallel.max(1) {
-            return None;
-        }
         if !self.master_loaded {
             let in_flight = self
                 .flights
                 .iter()
                 .any(|f| matches!(f.target, Target::Master));
-            if in_flight || self.waiting(self.playlist_wait) {
+            if in_flight || self.waiting(self.st(Track::Main).playlist_wait) {
                 return None;
             }
-            return Some(self.issue(self.url.clone(), RequestKind::Master, Target::Master));
+            let (url, target) = (self.url.clone(), Target::Master);
+            return Some(self.issue(Track::Main, url, RequestKind::Master, target));
         }
-        let base = self.renditions.get(self.current)?.url.clone();
-        let current = self.current;
-        let playlist_in_flight = self
-            .flights
-            .iter()
-            .any(|f| matches!(f.target, Target::Playlist) && f.rendition == current);
-        if self.playlist.is_none() {
-            if playlist_in_flight || self.waiting(self.playlist_wait) {
-                return None;
-            }
-            let target = Target::Playlist;
-            return Some(self.issue(base, RequestKind::Playlist, target));
-        }
-        if let Some(request) = self.poll_media(&base) {
-            return Some(request);
-        }
-        if !playlist_in_flight {
-            if let Some(request) = self.poll_reload(&base) {
+        for &track in self.active_tracks() {
+            if let Some(request) = self.poll_track(track) {
                 return Some(request);
             }
         }
-        self.poll_hint(&base)
+        None
     }
 
-    /// When a plain (non-blocking) reload is next due.
-    pub(super) fn plain_reload_at(&self) -> Option<Instant> {
-        let pl = self.playlist.as_ref()?;
-        if pl.end_list || self.can_block() {
+    /// The playlist URL of `track`.
+    fn track_url(&self, track: Track) -> Option<String> {
+        match track {
+            Track::Main => self.renditions.get(self.current).map(|r| r.url.clone()),
+            Track::Audio => self.audio_url.clone(),
+        }
+    }
+
+    fn poll_track(&mut self, track: Track) -> Option<Request> {
+        let in_flight = self.flights.iter().filter(|f| f.track == track).count();
+        if in_flight >= self.config.max_parallel.max(1) {
+            return None;
+        }
+        let base = self.track_url(track)?;
+        let current = self.current;
+        let playlist_in_flight = self.flights.iter().any(|f| {
+            f.track == track
+                && matches!(f.target, Target::Playlist)
+                && (track == Track::Audio || f.rendition == current)
+        });
+        if self.st(track).playlist.is_none() {
+            if playlist_in_flight || self.waiting(self.st(track).playlist_wait) {
+                return None;
+            }
+            return Some(self.issue(track, base, RequestKind::Playlist, Target::Playlist));
+        }
+        if let Some(request) = self.poll_media(track, &base) {
+            return Some(request);
+        }
+        if !playlist_in_flight {
+            if let Some(request) = self.poll_reload(track, &base) {
+                return Some(request);
+            }
+        }
+        self.poll_hint(track, &base)
+    }
+
+    /// When a plain (non-blocking) reload of `track` is next due.
+    pub(super) fn plain_reload_at(&self, track: Track) -> Option<Instant> {
+        let st = self.st(track);
+        let pl = st.playlist.as_ref()?;
+        if pl.end_list || st.can_block() {
             return None;
         }
         let interval = pl.part_target.unwrap_or(pl.target_duration as f64);
-        Some(self.playlist_at? + super::window::secs(interval.max(0.1)))
-    }
-
-    fn can_block(&self) -> bool {
-        let server = self
-            .playlist
-            .as_ref()
-            .and_then(|p| p.server_control.as_ref());
-        self.blocking_ok && server.is_some_and(|s| s.can_block_reload)
+        Some(st.playlist_at? + super::window::secs(interval.max(0.1)))
     }
 
     pub(super) fn waiting(&self, until: Option<Instant>) -> bool {
         until.is_some_and(|at| self.now < at)
     }
 
-    fn media_blocked(&self) -> bool {
-        self.media_needs_playlist
-            || self.waiting(self.media_wait)
-            || self.buffer.level() >= self.config.max_buffer
+    fn media_blocked(&self, track: Track) -> bool {
+        let st = self.st(track);
+        let audio_waits = track == Track::Audio && !self.st(Track::Main).got_media;
+        audio_waits
+            || st.media_needs_playlist
+            || self.waiting(st.media_wait)
+            || self.buffer.track_level(track.index()) >= self.config.max_buffer
             || self
                 .flights
                 .iter()
-                .any(|f| matches!(f.target, Target::Init { .. }))
+                .any(|f| f.track == track && matches!(f.target, Target::Init { .. }))
     }
 
-    /// The in-flight hinted part for `pos`, if any.
-    fn hint_covers(&self, pos: Position) -> bool {
+    /// The in-flight hinted part of `track` for `pos`, if any.
+    fn hint_covers(&self, track: Track, pos: Position) -> bool {
+        let epoch = self.st(track).epoch;
         self.flights.iter().any(|f| {
-            f.kind == RequestKind::HintedPart
-                && matches!(f.target, Target::Media { pos: p, epoch } if p == pos && epoch == self.epoch)
+            f.track == track
+                && f.kind == RequestKind::HintedPart
+                && matches!(f.target, Target::Media { pos: p, epoch: e } if p == pos && e == epoch)
         })
     }
 
-    fn poll_media(&mut self, base: &str) -> Option<Request> {
-        if self.media_blocked() {
+    fn poll_media(&mut self, track: Track, base: &str) -> Option<Request> {
+        if self.media_blocked(track) {
             return None;
         }
+        let st = self.st(track);
         let sequential_busy = self.flights.iter().any(|f| {
-            f.kind != RequestKind::HintedPart
-                && matches!(f.target, Target::Media { epoch, .. } if epoch == self.epoch)
+            f.track == track
+                && f.kind != RequestKind::HintedPart
+                && matches!(f.target, Target::Media { epoch, .. } if epoch == st.epoch)
         });
         if sequential_busy {
             return None;
         }
-        let pl = self.playlist.as_ref()?;
-        let mut pos = self.pos?;
+        let pl = st.playlist.as_ref()?;
+        let mut pos = st.pos?;
         let mut next = None;
         for _ in 0..MAX_SKIPS {
             let (at, found) = lookup(pl, pos);
@@ -144,7 +169,7 @@ impl Player {
                 Lookup::Part { part, .. } => part.gap,
                 _ => pl.segments.get(index).is_some_and(|s| s.gap),
             };
-            if gap || self.hinted_url.as_deref() == Some(url.as_str()) {
+            if gap || st.hinted_url.as_deref() == Some(url.as_str()) {
                 pos = if kind == RequestKind::Segment {
                     pos.next_segment()
                 } else {
@@ -155,17 +180,17 @@ impl Player {
             // A hint names its part by URL: when the server hinted the next
             // segment's first part, the in-flight hint was filed under the
             // position after the last listed part, not this one.
-            if self.hint_covers(pos)
+            if self.hint_covers(track, pos)
                 || self
                     .flights
                     .iter()
-                    .any(|f| f.kind == RequestKind::HintedPart && f.url == url)
+                    .any(|f| f.track == track && f.kind == RequestKind::HintedPart && f.url == url)
             {
                 break;
             }
             if let Some(map) = pl.map_uri_for(index) {
                 let map = resolve_url(base, map);
-                if self.init.as_deref() != Some(map.as_str()) {
+                if st.init.as_deref() != Some(map.as_str()) {
                     next = Some(Next::Init(map));
                     break;
                 }
@@ -173,40 +198,39 @@ impl Player {
             next = Some(Next::Media { url, kind, pos });
             break;
         }
-        self.pos = Some(pos);
+        self.st_mut(track).pos = Some(pos);
         match next? {
             Next::Init(url) => {
-                Some(self.issue(url.clone(), RequestKind::Init, Target::Init { url }))
+                let target = Target::Init { url: url.clone() };
+                Some(self.issue(track, url, RequestKind::Init, target))
             }
             Next::Media { url, kind, pos } => {
-                let target = Target::Media {
-                    pos,
-                    epoch: self.epoch,
-                };
-                Some(self.issue(url, kind, target))
+                let epoch = self.st(track).epoch;
+                Some(self.issue(track, url, kind, Target::Media { pos, epoch }))
             }
         }
     }
 
-    fn poll_reload(&mut self, base: &str) -> Option<Request> {
-        let pl = self.playlist.as_ref()?;
-        if pl.end_list || self.waiting(self.playlist_wait) {
+    fn poll_reload(&mut self, track: Track, base: &str) -> Option<Request> {
+        let st = self.st(track);
+        let pl = st.playlist.as_ref()?;
+        if pl.end_list || self.waiting(st.playlist_wait) {
             return None;
         }
-        if !self.can_block() {
-            let due = self.plain_reload_at().is_none_or(|at| self.now >= at);
+        if !st.can_block() {
+            let due = self.plain_reload_at(track).is_none_or(|at| self.now >= at);
             let target = Target::Playlist;
-            return due.then(|| self.issue(base.to_owned(), RequestKind::Playlist, target));
+            return due.then(|| self.issue(track, base.to_owned(), RequestKind::Playlist, target));
         }
-        let caught_up = match self.pos {
+        let caught_up = match st.pos {
             None => true,
             Some(pos) => {
                 let (pos, found) = lookup(pl, pos);
-                matches!(found, Lookup::NotYet | Lookup::Gone) || self.hint_covers(pos)
+                matches!(found, Lookup::NotYet | Lookup::Gone) || self.hint_covers(track, pos)
             }
         };
-        let full = self.buffer.level() >= self.config.max_buffer;
-        if !(caught_up || full || self.media_needs_playlist) {
+        let full = self.buffer.track_level(track.index()) >= self.config.max_buffer;
+        if !(caught_up || full || st.media_needs_playlist) {
             return None;
         }
         let mut query = if pl.part_target.is_some() {
@@ -217,7 +241,7 @@ impl Player {
         };
         let skip_until = pl.server_control.as_ref().and_then(|s| s.can_skip_until);
         let fresh = |until: f64| {
-            let age = self
+            let age = st
                 .playlist_at
                 .map(|at| self.now.saturating_duration_since(at));
             age.is_some_and(|age| age < super::window::secs(until / 2.0))
@@ -227,47 +251,49 @@ impl Player {
             query.push_str("&_HLS_skip=YES");
         }
         let url = with_query(base, &query);
-        Some(self.issue(url, RequestKind::BlockingPlaylist, Target::Playlist))
+        Some(self.issue(track, url, RequestKind::BlockingPlaylist, Target::Playlist))
     }
 
-    fn poll_hint(&mut self, base: &str) -> Option<Request> {
-        if self.media_blocked()
+    fn poll_hint(&mut self, track: Track, base: &str) -> Option<Request> {
+        if self.media_blocked(track)
             || self
                 .flights
                 .iter()
-                .any(|f| f.kind == RequestKind::HintedPart)
+                .any(|f| f.track == track && f.kind == RequestKind::HintedPart)
         {
             return None;
         }
-        let pl = self.playlist.as_ref()?;
+        let st = self.st(track);
+        let pl = st.playlist.as_ref()?;
         let hint = pl
             .preload_hint
             .as_ref()
             .filter(|h| h.hint_type == PreloadHintType::Part)?;
-        let pos = self.pos?;
+        let pos = st.pos?;
         let edge = live_edge(pl);
         if lookup(pl, pos).0 != edge {
             return None;
         }
         let url = resolve_url(base, &hint.uri);
-        if self.hinted_url.as_deref() == Some(url.as_str()) {
+        if st.hinted_url.as_deref() == Some(url.as_str()) {
             return None;
         }
         let last = pl.segments.len().checked_sub(1)?;
         if let Some(map) = pl.map_uri_for(last) {
             let map = resolve_url(base, map);
-            if self.init.as_deref() != Some(map.as_str()) {
-                return Some(self.issue(map.clone(), RequestKind::Init, Target::Init { url: map }));
+            if st.init.as_deref() != Some(map.as_str()) {
+                let target = Target::Init { url: map.clone() };
+                return Some(self.issue(track, map, RequestKind::Init, target));
             }
         }
         let target = Target::Media {
             pos: edge,
-            epoch: self.epoch,
+            epoch: st.epoch,
         };
-        Some(self.issue(url, RequestKind::HintedPart, target))
+        Some(self.issue(track, url, RequestKind::HintedPart, target))
     }
 
-    fn issue(&mut self, url: String, kind: RequestKind, target: Target) -> Request {
+    fn issue(&mut self, track: Track, url: String, kind: RequestKind, target: Target) -> Request {
         let id = self.next_id;
         self.next_id += 1;
         let rendition = self.current;
@@ -275,6 +301,7 @@ impl Player {
             id,
             url: url.clone(),
             kind,
+            track,
             rendition,
             target,
         });
@@ -282,16 +309,22 @@ impl Player {
             id,
             url,
             kind,
+            track,
             rendition,
         }
     }
 
-    /// How far behind live to start in `pl`.
+    /// How far behind live the main track starts.
     pub(super) fn start_behind(&self) -> Duration {
-        if let Some(behind) = self.config.start_behind {
-            return behind;
-        }
-        let Some(pl) = self.playlist.as_ref() else {
+        self.config
+            .start_behind
+            .unwrap_or_else(|| self.target_latency())
+    }
+
+    /// The server's target latency: `PART-HOLD-BACK` (else `HOLD-BACK`, else
+    /// three target durations), as hls.js in low-latency mode reads it.
+    pub(super) fn target_latency(&self) -> Duration {
+        let Some(pl) = self.st(Track::Main).playlist.as_ref() else {
             return Duration::ZERO;
         };
         let control = pl.server_control.as_ref();

@@ -13,6 +13,19 @@
 //! playback buffer drains in real time; a dry buffer is a stall. Throughput
 //! measured on media downloads drives rendition switches ([`abr`]).
 //!
+//! When the starting variant names an `AUDIO` group whose rendition has a
+//! `URI` (livecdn's master always does), the player also follows that audio
+//! rendition, like hls.js's audio stream controller: a second [`Track`] with
+//! its own playlist loop, blocking reloads, parts, preload hints, init section
+//! and delta updates. It starts at the presentation point the main track
+//! chose (by program date-time) once the main track's first media is in,
+//! never switches, and does not feed ABR. Playback needs both: the buffer is
+//! what both tracks hold, and either running dry stalls the playhead.
+//!
+//! Like hls.js, the player stays as far behind live as its start left it,
+//! unless [`PlayerConfig::max_live_sync_playback_rate`] lets it play faster
+//! to reach its target latency (hls.js's latency controller: `latency.rs`).
+//!
 //! # Drive contract
 //!
 //! The player never reads a clock or touches the network. The driver:
@@ -44,9 +57,11 @@
 //! }
 //! ```
 //!
-//! Files: `model.rs` (types, state, clock), `config.rs`, `fetch.rs` (what to request next),
+//! Files: `model.rs` (types, state, clock), `track.rs` (per-track loading
+//! state), `config.rs`, `fetch.rs` (what to request next), `latency.rs`
+//! (catching up with live),
 //! `response.rs` (answers), `window.rs` (positions in a playlist, delta
-//! merges, URLs), `buffer.rs` (playback buffer), `abr.rs` (throughput
+//! merges, URLs), `buffer.rs` (playback buffer over both tracks), `abr.rs` (throughput
 //! estimate and switching); virtual-clock scenarios against a scripted
 //! server in `tests/`.
 
@@ -54,12 +69,14 @@ pub mod abr;
 pub mod buffer;
 mod config;
 mod fetch;
+mod latency;
 mod model;
 mod response;
+mod track;
 mod window;
 
 #[cfg(test)]
 mod tests;
 
-pub use model::{Event, Outcome, Player, PlayerConfig, Request, RequestKind};
+pub use model::{Event, Outcome, Player, PlayerConfig, Request, RequestKind, Track};
 pub use window::{resolve_url, MergeError, Position};

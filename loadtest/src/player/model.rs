@@ -1,24 +1,29 @@
 //! The player's public types and its sans-IO entry points.
 //!
-//! Decisions live in two sibling files: `fetch.rs` decides what to request next
+//! Decisions live in sibling files: `fetch.rs` decides what to request next
 //! ([`Player::poll_request`]) and `response.rs` digests answers
-//! ([`Player::handle_response`]). This file holds the state they share, the
-//! clock handling and the event queue.
+//! ([`Player::handle_response`]); `track.rs` holds what each track (the
+//! variant's, and the separate audio rendition's) is loading. This file holds
+//! the state they share, the clock handling and the event queue.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use livecdn_shared::playlist::MediaPlaylist;
 
 use super::abr::Abr;
 use super::buffer::{BufferEvent, PlaybackBuffer};
 pub use super::config::PlayerConfig;
+use super::track::TrackState;
 use super::window::Position;
 
 /// Most events held for [`Player::poll_event`]; later ones are dropped (the
 /// driver drains events after every call, so this only bounds a broken driver).
 const MAX_EVENTS: usize = 4096;
+
+/// How often Chromium fires `timeupdate` while playing, when hls.js
+/// reconsiders the playback rate.
+const TIMEUPDATE: Duration = Duration::from_millis(250);
 
 /// What a request fetches; also the label of its latency metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +78,40 @@ impl RequestKind {
     }
 }
 
+/// Which media a request serves. hls.js loads a variant's playlist and media
+/// in its main stream controller and a separate audio rendition
+/// (`EXT-X-MEDIA:TYPE=AUDIO` of the variant's `AUDIO` group) in its audio
+/// stream controller, each with its own playlist loop; so does the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Track {
+    /// The variant: its playlist and media (video, with audio when muxed),
+    /// and the URL the player was given.
+    Main,
+    /// The separate audio rendition.
+    Audio,
+}
+
+impl Track {
+    /// Both tracks, main first.
+    pub const ALL: [Track; 2] = [Track::Main, Track::Audio];
+
+    /// A metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Main => "main",
+            Track::Audio => "audio",
+        }
+    }
+
+    /// Index into per-track arrays.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Track::Main => 0,
+            Track::Audio => 1,
+        }
+    }
+}
+
 /// A request for the driver to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -82,7 +121,11 @@ pub struct Request {
     pub url: String,
     /// What it fetches.
     pub kind: RequestKind,
-    /// Index of the variant it belongs to (ascending bandwidth order).
+    /// Which track it serves.
+    pub track: Track,
+    /// Index of the variant it belongs to (ascending bandwidth order); for
+    /// audio requests the variant playing when it was sent (the audio
+    /// rendition does not switch).
     pub rendition: usize,
 }
 
@@ -114,6 +157,8 @@ pub enum Event {
     Request {
         /// What it fetched.
         kind: RequestKind,
+        /// Which track it served.
+        track: Track,
         /// HTTP status; `None` when the request failed without a response.
         status: Option<u16>,
         /// Time to first byte.
@@ -134,7 +179,8 @@ pub enum Event {
         /// Distance behind live.
         behind_live: Duration,
     },
-    /// Playback stalled: the buffer ran dry.
+    /// Playback stalled: the buffer of a track ran dry (with a separate
+    /// audio rendition, the playhead needs both).
     StallStart,
     /// Playback resumed.
     StallEnd {
@@ -163,6 +209,8 @@ pub enum Event {
 pub(super) struct Rendition {
     pub(super) url: String,
     pub(super) bandwidth: u64,
+    /// `AUDIO`: the group of its separate audio renditions.
+    pub(super) audio_group: Option<String>,
 }
 
 /// What an in-flight request is for.
@@ -180,6 +228,7 @@ pub(super) struct Flight {
     pub(super) id: u64,
     pub(super) url: String,
     pub(super) kind: RequestKind,
+    pub(super) track: Track,
     pub(super) rendition: usize,
     pub(super) target: Target,
 }
@@ -196,36 +245,23 @@ pub struct Player {
     pub(super) master_loaded: bool,
     pub(super) renditions: Vec<Rendition>,
     pub(super) current: usize,
-    /// The current rendition's playlist (delta updates merged in).
-    pub(super) playlist: Option<MediaPlaylist>,
-    pub(super) playlist_at: Option<Instant>,
-    /// `PART-TARGET` of the last playlist, kept across switches: the length
-    /// of a hinted part that is not listed yet.
-    pub(super) part_target: Option<f64>,
-    /// Next media to fetch; `None` until a start point is chosen.
-    pub(super) pos: Option<Position>,
-    /// Bumped on a jump, so answers for the old positions are not appended.
-    pub(super) epoch: u64,
+    /// URL of the separate audio rendition's playlist, when the starting
+    /// variant names an `AUDIO` group with a `URI`.
+    pub(super) audio_url: Option<String>,
+    /// What each track is loading, by [`Track::index`].
+    pub(super) tracks: [TrackState; 2],
+    /// Where presentation starts (program date-time), once the main track
+    /// has chosen it; the audio track starts at the same point.
+    pub(super) start_pdt: Option<SystemTime>,
     pub(super) flights: Vec<Flight>,
-    /// URL of the loaded initialisation section.
-    pub(super) init: Option<String>,
-    /// Playlist requests wait until then (retry backoff, no-progress guard).
-    pub(super) playlist_wait: Option<Instant>,
-    /// Media requests wait until then.
-    pub(super) media_wait: Option<Instant>,
-    pub(super) playlist_failures: u32,
-    pub(super) media_failures: u32,
-    /// A part was 404: fetch no media until the next playlist.
-    pub(super) media_needs_playlist: bool,
-    /// The server took blocking reloads (cleared on 400).
-    pub(super) blocking_ok: bool,
-    /// URL of the last part fetched through a preload hint, so it is not
-    /// fetched again when the playlist lists it.
-    pub(super) hinted_url: Option<String>,
     pub(super) buffer: PlaybackBuffer,
     pub(super) abr: Abr,
     pub(super) last_switch: Option<Instant>,
     pub(super) first_part: bool,
+    /// Stalls since playback started (each raises the target latency).
+    pub(super) stalls: u32,
+    /// When the playback rate is next reconsidered (`timeupdate`).
+    pub(super) rate_check_at: Option<Instant>,
     pub(super) events: VecDeque<Event>,
 }
 
@@ -244,24 +280,16 @@ impl Player {
             master_loaded: false,
             renditions: Vec::new(),
             current: 0,
-            playlist: None,
-            playlist_at: None,
-            part_target: None,
-            pos: None,
-            epoch: 0,
+            audio_url: None,
+            tracks: [TrackState::new(), TrackState::new()],
+            start_pdt: None,
             flights: Vec::new(),
-            init: None,
-            playlist_wait: None,
-            media_wait: None,
-            playlist_failures: 0,
-            media_failures: 0,
-            media_needs_playlist: false,
-            blocking_ok: true,
-            hinted_url: None,
-            buffer: PlaybackBuffer::new(),
+            buffer: PlaybackBuffer::new(1),
             abr,
             last_switch: None,
             first_part: false,
+            stalls: 0,
+            rate_check_at: None,
             events: VecDeque::new(),
         }
     }
@@ -276,16 +304,16 @@ impl Player {
     /// the buffer running dry or a retry becoming due. Always after the last
     /// `now` passed in.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.playlist_wait,
-            self.media_wait,
-            self.plain_reload_at(),
-            self.buffer.dry_at(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|&at| at > self.now)
-        .min()
+        self.active_tracks()
+            .iter()
+            .flat_map(|&t| {
+                let st = self.st(t);
+                [st.playlist_wait, st.media_wait, self.plain_reload_at(t)]
+            })
+            .chain([self.buffer.dry_at(), self.rate_check_at])
+            .flatten()
+            .filter(|&at| at > self.now)
+            .min()
     }
 
     /// The next measurement; drain after every `handle_*` call.
@@ -298,9 +326,32 @@ impl Player {
         self.current
     }
 
-    /// Media buffered ahead of the playhead.
+    /// Media buffered ahead of the playhead (what every track has).
     pub fn buffer_level(&self) -> Duration {
         self.buffer.level()
+    }
+
+    /// Whether the player follows a separate audio rendition.
+    pub fn has_audio(&self) -> bool {
+        self.audio_url.is_some()
+    }
+
+    /// The tracks being loaded: main, and audio when the variant has a
+    /// separate audio rendition.
+    pub(super) fn active_tracks(&self) -> &'static [Track] {
+        if self.audio_url.is_some() {
+            &Track::ALL
+        } else {
+            &Track::ALL[..1]
+        }
+    }
+
+    pub(super) fn st(&self, track: Track) -> &TrackState {
+        &self.tracks[track.index()]
+    }
+
+    pub(super) fn st_mut(&mut self, track: Track) -> &mut TrackState {
+        &mut self.tracks[track.index()]
     }
 
     pub(super) fn push_event(&mut self, event: Event) {
@@ -317,9 +368,68 @@ impl Player {
         if wall > self.wall {
             self.wall = wall;
         }
-        if let Some(BufferEvent::StallStart { .. }) = self.buffer.advance(self.now) {
+        let event = self.buffer.advance(self.now);
+        self.on_buffer_event(event);
+        if self.rate_check_at.is_some_and(|at| self.now >= at) {
+            self.update_rate();
+        }
+    }
+
+    /// Reports a stall the buffer saw.
+    pub(super) fn on_buffer_event(&mut self, event: Option<BufferEvent>) {
+        if let Some(BufferEvent::StallStart { .. }) = event {
+            self.stalls = self.stalls.saturating_add(1);
             self.push_event(Event::StallStart);
             self.consider_switch();
+        }
+    }
+
+    /// Sets the playback rate as hls.js's latency controller would, from
+    /// the main playlist's end plus its age (hls.js's live-edge estimate)
+    /// against the playhead, by program date-time. hls.js decides on the
+    /// media element's `timeupdate` (every 250 ms of playback in Chromium)
+    /// and when the main playlist advances (before the new part is loaded),
+    /// and the rate holds in between; so does this.
+    pub(super) fn update_rate(&mut self) {
+        let max_rate = self.config.max_live_sync_playback_rate;
+        if max_rate <= 1.0 || !self.buffer.is_playing() {
+            self.rate_check_at = None;
+            return;
+        }
+        self.rate_check_at = Some(self.now + TIMEUPDATE);
+        if self.buffer.is_stalled() {
+            return;
+        }
+        let main = self.st(Track::Main);
+        let sync = main
+            .playlist
+            .as_ref()
+            .filter(|pl| !pl.end_list)
+            .and_then(|pl| {
+                let edge = super::window::playlist_end_pdt(pl)?;
+                let age = self.now.saturating_duration_since(main.playlist_at?);
+                let head = self.buffer.playhead_pdt()?;
+                let latency = match (edge + age).duration_since(head) {
+                    Ok(ahead) => ahead.as_secs_f64(),
+                    Err(behind) => -behind.duration().as_secs_f64(),
+                };
+                let target_duration = pl.target_duration as f64;
+                let part_target = pl.part_target.unwrap_or(target_duration);
+                let increase =
+                    self.config.live_sync_on_stall_increase.as_secs_f64() * f64::from(self.stalls);
+                Some(super::latency::LiveSync {
+                    latency,
+                    target: self.target_latency().as_secs_f64() + increase.min(target_duration),
+                    target_duration,
+                    forward_buffer: self.buffer.level().as_secs_f64(),
+                    edge_stalled: (age.as_secs_f64() - 3.0 * part_target).max(0.0),
+                    max_rate,
+                })
+            });
+        let rate = sync.map_or(1.0, |s| s.rate());
+        if rate != self.buffer.rate() {
+            let event = self.buffer.set_rate(self.now, rate);
+            self.on_buffer_event(event);
         }
     }
 
@@ -337,7 +447,7 @@ impl Player {
         let state = super::abr::AbrState {
             current: self.current,
             bandwidths: &bandwidths,
-            buffer: self.buffer.level(),
+            buffer: self.buffer.track_level(Track::Main.index()),
             healthy_buffer: self.config.abr_healthy_buffer,
             stalled: self.buffer.is_stalled(),
         };
@@ -347,7 +457,8 @@ impl Player {
     }
 
     /// Changes rendition; the new playlist is fetched and playback continues
-    /// at the same position (renditions are aligned).
+    /// at the same position (renditions are aligned). The audio rendition
+    /// stays (hls.js's audio stream controller does not follow ABR).
     pub(super) fn switch_to(&mut self, to: usize, reason: &'static str) {
         if to == self.current || to >= self.renditions.len() {
             return;
@@ -358,9 +469,10 @@ impl Player {
             reason,
         });
         self.current = to;
-        self.playlist = None;
-        self.playlist_at = None;
-        self.playlist_wait = None;
+        let main = self.st_mut(Track::Main);
+        main.playlist = None;
+        main.playlist_at = None;
+        main.playlist_wait = None;
         self.last_switch = Some(self.now);
     }
 

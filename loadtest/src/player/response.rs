@@ -7,6 +7,9 @@
 //! * 404 on media: no media until the next playlist. 404 elsewhere, other
 //!   statuses and network failures: retry with capped exponential backoff.
 //! * 400 on a blocking reload: the server cannot block; reload plainly.
+//!
+//! Each answer acts on the track its request served; a track's failures
+//! and retries do not hold up the other's.
 
 use std::time::Duration;
 
@@ -14,10 +17,10 @@ use bytes::Bytes;
 use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
 
 use super::buffer::BufferEvent;
-use super::model::{Event, Flight, Outcome, Player, Rendition, RequestKind, Target};
+use super::model::{Event, Flight, Outcome, Player, Rendition, RequestKind, Target, Track};
 use super::window::{
-    live_edge, lookup, merge_delta, part_pdt, pdt_at, playlist_end_pdt, resolve_url, secs,
-    start_position, Lookup,
+    live_edge, lookup, merge_delta, part_pdt, pdt_at, playlist_end_pdt, position_at_pdt,
+    resolve_url, secs, start_position, Lookup, Position,
 };
 
 impl Player {
@@ -38,6 +41,7 @@ impl Player {
             Outcome::Failed { .. } => {
                 self.push_event(Event::Request {
                     kind: flight.kind,
+                    track: flight.track,
                     status: None,
                     ttfb: Duration::ZERO,
                     total: Duration::ZERO,
@@ -55,6 +59,7 @@ impl Player {
                 let bytes = body.len() as u64;
                 self.push_event(Event::Request {
                     kind: flight.kind,
+                    track: flight.track,
                     status: Some(status),
                     ttfb,
                     total,
@@ -73,18 +78,20 @@ impl Player {
     /// exponential backoff when `None`.
     fn retry_later(&mut self, flight: &Flight, delay: Option<Duration>) {
         let playlist = matches!(flight.target, Target::Master | Target::Playlist);
+        let st = self.st_mut(flight.track);
         let failures = if playlist {
-            &mut self.playlist_failures
+            &mut st.playlist_failures
         } else {
-            &mut self.media_failures
+            &mut st.media_failures
         };
         *failures = failures.saturating_add(1);
         let failures = *failures;
         let at = self.now + delay.unwrap_or_else(|| self.backoff(failures));
+        let st = self.st_mut(flight.track);
         if playlist {
-            self.playlist_wait = Some(at);
+            st.playlist_wait = Some(at);
         } else {
-            self.media_wait = Some(at);
+            st.media_wait = Some(at);
         }
     }
 
@@ -100,8 +107,10 @@ impl Player {
         self.push_event(Event::Error { kind });
         match (status, &flight.target) {
             (503, _) => self.retry_later(flight, Some(self.config.retry_503)),
-            (404, Target::Media { .. }) => self.media_needs_playlist = true,
-            (400, _) if flight.kind == RequestKind::BlockingPlaylist => self.blocking_ok = false,
+            (404, Target::Media { .. }) => self.st_mut(flight.track).media_needs_playlist = true,
+            (400, _) if flight.kind == RequestKind::BlockingPlaylist => {
+                self.st_mut(flight.track).blocking_ok = false;
+            }
             _ => self.retry_later(flight, None),
         }
     }
@@ -111,13 +120,14 @@ impl Player {
             Target::Master => self.on_master(&body),
             Target::Playlist => {
                 let blocking = flight.kind == RequestKind::BlockingPlaylist;
-                self.on_playlist(flight.rendition, &body, blocking);
+                self.on_playlist(flight.track, flight.rendition, &body, blocking);
             }
             Target::Init { url } => {
-                self.init = Some(url);
-                self.media_failures = 0;
+                let st = self.st_mut(flight.track);
+                st.init = Some(url);
+                st.media_failures = 0;
             }
-            Target::Media { pos, epoch } if epoch == self.epoch => {
+            Target::Media { pos, epoch } if epoch == self.st(flight.track).epoch => {
                 let transfer = if flight.kind == RequestKind::HintedPart {
                     total.saturating_sub(ttfb)
                 } else {
@@ -129,29 +139,32 @@ impl Player {
         }
     }
 
-    fn parse_failed(&mut self, flight_like_playlist: bool) {
+    /// An unparsable playlist of `track`: retried after a backoff.
+    fn parse_failed(&mut self, track: Track) {
         self.push_event(Event::Error { kind: "parse" });
-        self.playlist_failures = self.playlist_failures.saturating_add(1);
-        if flight_like_playlist {
-            self.playlist_wait = Some(self.now + self.backoff(self.playlist_failures));
-        }
+        let st = self.st_mut(track);
+        st.playlist_failures = st.playlist_failures.saturating_add(1);
+        let failures = st.playlist_failures;
+        let at = self.now + self.backoff(failures);
+        self.st_mut(track).playlist_wait = Some(at);
     }
 
     fn on_master(&mut self, body: &Bytes) {
         let Ok(text) = std::str::from_utf8(body) else {
-            return self.parse_failed(true);
+            return self.parse_failed(Track::Main);
         };
         if !text.contains("#EXT-X-STREAM-INF") {
             self.renditions = vec![Rendition {
                 url: self.url.clone(),
                 bandwidth: 0,
+                audio_group: None,
             }];
             self.master_loaded = true;
             self.current = 0;
-            return self.on_playlist(0, body, false);
+            return self.on_playlist(Track::Main, 0, body, false);
         }
         let Ok(master) = MultivariantPlaylist::parse(text) else {
-            return self.parse_failed(true);
+            return self.parse_failed(Track::Main);
         };
         let mut renditions: Vec<Rendition> = master
             .variants
@@ -159,10 +172,11 @@ impl Player {
             .map(|v| Rendition {
                 url: resolve_url(&self.url, &v.uri),
                 bandwidth: v.bandwidth,
+                audio_group: v.audio_group.clone(),
             })
             .collect();
         if renditions.is_empty() {
-            return self.parse_failed(true);
+            return self.parse_failed(Track::Main);
         }
         renditions.sort_by_key(|r| r.bandwidth);
         self.current = self
@@ -170,72 +184,128 @@ impl Player {
             .start_rendition
             .unwrap_or(0)
             .min(renditions.len() - 1);
+        // The starting variant's AUDIO group decides the audio rendition
+        // (its DEFAULT one, else its first); one with no URI is muxed into
+        // the variant. Like hls.js, the rendition is kept across switches.
+        let group = renditions
+            .get(self.current)
+            .and_then(|r| r.audio_group.as_ref());
+        let audio = group.and_then(|group| {
+            let in_group = || master.audio.iter().filter(|a| &a.group_id == group);
+            in_group()
+                .find(|a| a.default)
+                .or_else(|| in_group().next())
+                .filter(|a| !a.uri.is_empty())
+        });
+        self.audio_url = audio.map(|a| resolve_url(&self.url, &a.uri));
+        if self.audio_url.is_some() {
+            self.buffer = super::buffer::PlaybackBuffer::new(2);
+        }
         self.renditions = renditions;
         self.master_loaded = true;
-        self.playlist_failures = 0;
+        self.st_mut(Track::Main).playlist_failures = 0;
     }
 
-    fn on_playlist(&mut self, rendition: usize, body: &Bytes, blocking: bool) {
-        if rendition != self.current {
+    fn on_playlist(&mut self, track: Track, rendition: usize, body: &Bytes, blocking: bool) {
+        if track == Track::Main && rendition != self.current {
             return;
         }
         let parsed = std::str::from_utf8(body)
             .ok()
             .and_then(|t| MediaPlaylist::parse(t).ok());
         let Some(parsed) = parsed else {
-            return self.parse_failed(true);
+            return self.parse_failed(track);
         };
-        let playlist = match (parsed.is_delta(), self.playlist.as_ref()) {
+        let st = self.st(track);
+        let playlist = match (parsed.is_delta(), st.playlist.as_ref()) {
             (false, _) => parsed,
             (true, Some(previous)) => match merge_delta(previous, parsed) {
                 Ok(merged) => merged,
-                Err(_) => return self.delta_failed(),
+                Err(_) => return self.delta_failed(track),
             },
-            (true, None) => return self.delta_failed(),
+            (true, None) => return self.delta_failed(track),
         };
-        let previous_edge = self.playlist.as_ref().map(live_edge);
+        let previous_edge = st.playlist.as_ref().map(live_edge);
         let edge = live_edge(&playlist);
         if blocking && previous_edge == Some(edge) {
             // The server answered a blocking reload without the part: do not
             // ask again at once.
             let wait = playlist.part_target.map_or(self.config.retry_503, secs);
-            self.playlist_wait = Some(self.now + wait);
+            self.st_mut(track).playlist_wait = Some(self.now + wait);
         }
         if playlist.end_list {
             self.buffer.finish();
         }
-        self.part_target = playlist.part_target.or(self.part_target);
-        self.playlist = Some(playlist);
-        self.playlist_at = Some(self.now);
-        self.playlist_failures = 0;
-        self.media_needs_playlist = false;
-        self.place_playhead();
+        let now = self.now;
+        let st = self.st_mut(track);
+        st.part_target = playlist.part_target.or(st.part_target);
+        st.playlist = Some(playlist);
+        st.playlist_at = Some(now);
+        st.playlist_failures = 0;
+        st.media_needs_playlist = false;
+        self.place_playhead(track);
+        if track == Track::Main && self.audio_url.is_some() {
+            // The audio track may have been waiting for the start point.
+            self.place_playhead(Track::Audio);
+        }
+        if track == Track::Main && previous_edge.is_some_and(|e| e != edge) {
+            // hls.js's latency controller runs when the playlist advances.
+            self.update_rate();
+        }
     }
 
     /// A delta update that cannot be merged: drop the playlist, so the next
     /// request is a plain full reload.
-    fn delta_failed(&mut self) {
+    fn delta_failed(&mut self, track: Track) {
         self.push_event(Event::Error {
             kind: "delta_merge",
         });
-        self.playlist = None;
-        self.playlist_at = None;
+        let st = self.st_mut(track);
+        st.playlist = None;
+        st.playlist_at = None;
+    }
+
+    /// Where `track` starts. Main: the independent part at or before
+    /// `PART-HOLD-BACK` behind the live edge, presenting from the hold-back
+    /// point itself. Audio (hls.js aligns it to the main playlist by
+    /// program date-time): the part holding that same presentation point;
+    /// `None` until the main track has chosen it.
+    fn start_of(&self, track: Track) -> Option<Position> {
+        let pl = self.st(track).playlist.as_ref()?;
+        match track {
+            Track::Main => start_position(pl, self.start_behind()),
+            Track::Audio => {
+                self.st(Track::Main).pos?;
+                match self.start_pdt {
+                    Some(pdt) => {
+                        position_at_pdt(pl, pdt).or_else(|| start_position(pl, self.start_behind()))
+                    }
+                    None => start_position(pl, self.start_behind()),
+                }
+            }
+        }
     }
 
     /// Chooses the start point, or checks the next position still makes sense
     /// in the new playlist and jumps back to the hold-back point when not.
-    fn place_playhead(&mut self) {
+    fn place_playhead(&mut self, track: Track) {
         let behind = self.start_behind();
-        let Some(pl) = self.playlist.as_ref() else {
+        let st = self.st(track);
+        let Some(pl) = st.playlist.as_ref() else {
             return;
         };
-        let Some(pos) = self.pos else {
-            self.pos = start_position(pl, behind);
-            // Like hls.js: load from the independent part, present from the
-            // hold-back point behind the live edge.
-            if let Some(target) = playlist_end_pdt(pl).and_then(|end| end.checked_sub(behind)) {
-                self.buffer.start_at(target);
+        let Some(pos) = st.pos else {
+            let start = self.start_of(track);
+            if track == Track::Main {
+                // Like hls.js: load from the independent part, present from
+                // the hold-back point behind the live edge.
+                let target = playlist_end_pdt(pl).and_then(|end| end.checked_sub(behind));
+                if let Some(target) = target {
+                    self.buffer.start_at(target);
+                    self.start_pdt = Some(target);
+                }
             }
+            self.st_mut(track).pos = start;
             return;
         };
         let (pos, found) = lookup(pl, pos);
@@ -246,11 +316,13 @@ impl Player {
         } else {
             None
         };
-        self.pos = Some(pos);
+        let restart = start_position(pl, behind);
+        let st = self.st_mut(track);
+        st.pos = Some(pos);
         if let Some(kind) = jump {
-            self.pos = start_position(pl, behind);
-            self.epoch += 1;
-            self.hinted_url = None;
+            st.pos = restart;
+            st.epoch += 1;
+            st.hinted_url = None;
             self.push_event(Event::Error { kind });
         }
     }
@@ -262,11 +334,12 @@ impl Player {
         bytes: u64,
         transfer: Duration,
     ) {
+        let track = flight.track;
         let segment = flight.kind == RequestKind::Segment;
         let mut duration = None;
         let mut pdt = None;
         let mut at = pos;
-        if let Some(pl) = self.playlist.as_ref() {
+        if let Some(pl) = self.st(track).playlist.as_ref() {
             // Renditions are aligned, so a position means the same media in
             // any of them (a part fetched before a switch included).
             let (normal, found) = lookup(pl, pos);
@@ -283,26 +356,32 @@ impl Player {
                 Lookup::NotYet | Lookup::Gone => {}
             }
         }
-        let fallback = self.part_target.unwrap_or(0.0);
+        let fallback = self.st(track).part_target.unwrap_or(0.0);
         let duration = secs(duration.unwrap_or(fallback));
-        let pdt = pdt.or_else(|| self.buffer.end_pdt());
-        self.abr.sample(bytes, transfer, duration);
-        self.pos = Some(if segment {
+        let pdt = pdt.or_else(|| self.buffer.end_pdt(track.index()));
+        if track == Track::Main {
+            // hls.js's bandwidth estimate ignores audio fragments.
+            self.abr.sample(bytes, transfer, duration);
+        }
+        let st = self.st_mut(track);
+        st.pos = Some(if segment {
             at.next_segment()
         } else {
             at.next_part()
         });
         if flight.kind == RequestKind::HintedPart {
-            self.hinted_url = Some(flight.url.clone());
+            st.hinted_url = Some(flight.url.clone());
         }
-        self.media_failures = 0;
-        match self.buffer.append(self.now, duration, pdt) {
+        st.media_failures = 0;
+        st.got_media = true;
+        match self.buffer.append(track.index(), self.now, duration, pdt) {
             Some(BufferEvent::StallEnd { duration }) => {
                 self.push_event(Event::StallEnd { duration })
             }
-            Some(BufferEvent::Started | BufferEvent::StallStart { .. }) | None => {}
+            Some(BufferEvent::Started) => self.update_rate(),
+            Some(BufferEvent::StallStart { .. }) | None => {}
         }
-        if !self.first_part {
+        if !self.first_part && track == Track::Main {
             self.first_part = true;
             let after = self.now.saturating_duration_since(self.created);
             self.push_event(Event::FirstPart { after });

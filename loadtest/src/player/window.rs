@@ -188,6 +188,48 @@ pub(crate) fn start_position(pl: &MediaPlaylist, behind: Duration) -> Option<Pos
     earliest
 }
 
+/// The position holding program date-time `at`: the last part (or
+/// segment, where no parts are listed) starting at or before it, walked
+/// back to an independent part. Where `at` is older than the window, the
+/// first listed position; `None` when no program date-time is known.
+/// A second track starts here, at the presentation point the first chose.
+pub(crate) fn position_at_pdt(pl: &MediaPlaylist, at: SystemTime) -> Option<Position> {
+    let any_independent = pl
+        .segments
+        .iter()
+        .flat_map(|s| &s.parts)
+        .any(|p| p.independent);
+    // Half a millisecond of slack: playlists carry date-times in ms.
+    let at = at.checked_add(Duration::from_micros(500))?;
+    let mut earliest = None;
+    for (index, segment) in pl.segments.iter().enumerate().rev() {
+        let msn = pl.segment_msn(index);
+        if segment.parts.is_empty() {
+            if !segment.is_complete() || segment.gap {
+                continue;
+            }
+            let pos = Position { msn, part: 0 };
+            earliest = Some(pos);
+            if pdt_at(pl, index, 0.0)? <= at {
+                return Some(pos);
+            }
+            continue;
+        }
+        for (p, part) in segment.parts.iter().enumerate().rev() {
+            let pos = Position {
+                msn,
+                part: p as u64,
+            };
+            earliest = Some(pos);
+            let independent = part.independent || (!any_independent && p == 0);
+            if independent && !part.gap && part_pdt(pl, index, p as u64)? <= at {
+                return Some(pos);
+            }
+        }
+    }
+    earliest
+}
+
 /// Why a delta update could not be merged into the previous playlist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {

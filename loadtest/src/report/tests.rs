@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::player::{Event, RequestKind};
+use crate::player::{Event, RequestKind, Track};
 use crate::stats::Stats;
 
 fn report() -> PlayReport {
@@ -16,6 +16,7 @@ fn report() -> PlayReport {
         for i in 0..20u64 {
             stats.record(&Event::Request {
                 kind: RequestKind::Part,
+                track: Track::Main,
                 status: Some(200),
                 ttfb: Duration::from_millis(5 + i),
                 total: Duration::from_millis(10 + i),

@@ -61,7 +61,16 @@ pub fn play(report: &PlayReport) -> String {
         "  stall duration       {}",
         dist(s.stall_duration.as_ref())
     );
-    for (kind, k) in &s.requests_by_kind {
+    let audio = s
+        .audio_requests_by_kind
+        .iter()
+        .map(|(k, v)| (format!("audio {k}"), v));
+    for (kind, k) in s
+        .requests_by_kind
+        .iter()
+        .map(|(k, v)| (k.clone(), v))
+        .chain(audio)
+    {
         let n = k.total.as_ref().map_or(0, |p| p.count);
         let _ = writeln!(
             out,

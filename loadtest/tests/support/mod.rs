@@ -2,7 +2,10 @@
 //! prior-knowledge h2c): one live rendition advancing one 200 ms part at a
 //! time, five parts a segment, PROGRAM-DATE-TIME on every segment, blocking
 //! reloads and not-yet-existing parts held until the part exists (up to 3 s).
-//! [`start_paused`] starts one that stops producing parts for a while.
+//! The master also names a separate audio rendition (`a/`, the same timing,
+//! smaller parts). [`start_paused`] starts one that stops producing parts
+//! for a while; [`start_counting`] one that counts the connections it
+//! accepts.
 
 #![allow(clippy::unwrap_used, reason = "test support")]
 
@@ -17,8 +20,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use livecdn_shared::playlist::{
-    HlsQuery, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint, PreloadHintType, Segment,
-    ServerControl, Variant,
+    AudioRendition, HlsQuery, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint,
+    PreloadHintType, Segment, ServerControl, Variant,
 };
 use tokio::time::Instant;
 
@@ -29,6 +32,8 @@ const INITIAL_PARTS: u64 = 25;
 const WINDOW_SEGMENTS: u64 = 6;
 const HOLD_LIMIT: Duration = Duration::from_secs(3);
 pub const PART_BYTES: usize = 600;
+/// Size of an audio part.
+pub const AUDIO_PART_BYTES: usize = 200;
 
 struct Clock {
     t0: Instant,
@@ -147,14 +152,24 @@ async fn handle(clock: Arc<Clock>, req: Request<hyper::body::Incoming>) -> Respo
             let master = MultivariantPlaylist {
                 variants: vec![Variant {
                     uri: "v0/index.m3u8".into(),
-                    bandwidth: 24_000,
+                    bandwidth: 32_000,
+                    audio_group: Some("aud".into()),
                     ..Variant::default()
+                }],
+                audio: vec![AudioRendition {
+                    group_id: "aud".into(),
+                    name: "audio".into(),
+                    uri: "a/index.m3u8".into(),
+                    default: true,
+                    autoselect: true,
+                    channels: Some(2),
+                    language: None,
                 }],
                 ..MultivariantPlaylist::default()
             };
             return reply(200, master.render());
         }
-        "/v0/index.m3u8" => {
+        "/v0/index.m3u8" | "/a/index.m3u8" => {
             let Ok(q) = HlsQuery::parse(&query) else {
                 return reply(400, "bad query");
             };
@@ -166,24 +181,26 @@ async fn handle(clock: Arc<Clock>, req: Request<hyper::body::Incoming>) -> Respo
             }
             return reply(200, clock.playlist(clock.count()));
         }
-        "/v0/init.mp4" => return reply(200, vec![0u8; 100]),
+        "/v0/init.mp4" | "/a/init.mp4" => return reply(200, vec![0u8; 100]),
         _ => {}
     }
-    let Some(name) = path
-        .strip_prefix("/v0/")
-        .and_then(|f| f.strip_suffix(".m4s"))
-    else {
+    let (name, part_bytes) = match (path.strip_prefix("/v0/"), path.strip_prefix("/a/")) {
+        (Some(file), _) => (file, PART_BYTES),
+        (None, Some(file)) => (file, AUDIO_PART_BYTES),
+        (None, None) => return reply(404, "not found"),
+    };
+    let Some(name) = name.strip_suffix(".m4s") else {
         return reply(404, "not found");
     };
     let (k, len) = if let Some((msn, p)) = name.strip_prefix('p').and_then(|s| s.split_once('.')) {
         let (Ok(msn), Ok(p)) = (msn.parse::<u64>(), p.parse::<u64>()) else {
             return reply(404, "not found");
         };
-        (msn * PARTS_PER_SEGMENT + p, PART_BYTES)
+        (msn * PARTS_PER_SEGMENT + p, part_bytes)
     } else if let Some(Ok(msn)) = name.strip_prefix('s').map(str::parse::<u64>) {
         (
             msn * PARTS_PER_SEGMENT + PARTS_PER_SEGMENT - 1,
-            PART_BYTES * PARTS_PER_SEGMENT as usize,
+            part_bytes * PARTS_PER_SEGMENT as usize,
         )
     } else {
         return reply(404, "not found");
@@ -197,6 +214,12 @@ async fn handle(clock: Arc<Clock>, req: Request<hyper::body::Incoming>) -> Respo
 /// Starts the server on its own runtime thread; returns its address. The
 /// thread lives as long as the test process.
 pub fn start() -> SocketAddr {
+    serve(None).0
+}
+
+/// Like [`start`], with the count of connections accepted so far.
+#[allow(dead_code, reason = "not every test binary counts")]
+pub fn start_counting() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
     serve(None)
 }
 
@@ -205,11 +228,13 @@ pub fn start() -> SocketAddr {
 /// held (or refused past the hold limit) as for parts not yet made.
 #[allow(dead_code, reason = "not every test binary pauses")]
 pub fn start_paused(at: Duration, len: Duration) -> SocketAddr {
-    serve(Some((at, len)))
+    serve(Some((at, len))).0
 }
 
-fn serve(pause: Option<(Duration, Duration)>) -> SocketAddr {
+fn serve(pause: Option<(Duration, Duration)>) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = counter.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -228,6 +253,7 @@ fn serve(pause: Option<(Duration, Duration)>) -> SocketAddr {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let clock = clock.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
@@ -241,5 +267,5 @@ fn serve(pause: Option<(Duration, Duration)>) -> SocketAddr {
             }
         });
     });
-    rx.recv_timeout(Duration::from_secs(5)).unwrap()
+    (rx.recv_timeout(Duration::from_secs(5)).unwrap(), counter)
 }

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod abr_delta;
+mod audio;
+mod catch_up;
 mod errors;
+mod recorded;
 mod server;
 mod steady;
 mod units;
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use server::{Server, BASE};
 
-use super::{Event, Player, PlayerConfig, Request, RequestKind};
+use super::{Event, Player, PlayerConfig, Request, RequestKind, Track};
 
 /// Most clock steps in one `run_until`.
 const STEP_BOUND: usize = 200_000;
@@ -29,14 +32,30 @@ pub struct Sim {
     pub events: Vec<(Instant, Event)>,
     /// Requests not answered yet.
     pub outstanding: Vec<Request>,
-    /// Most blocking reloads in flight at once for one rendition.
+    /// Most blocking reloads in flight at once for one rendition (or the
+    /// audio).
     pub max_blocking_in_flight: usize,
 }
 
 impl Sim {
     pub fn new(config: PlayerConfig, bandwidths: Vec<u64>) -> Sim {
+        Sim::with_server(config, bandwidths, |_| {})
+    }
+
+    /// A player against a server whose master names an audio rendition.
+    pub fn with_audio(config: PlayerConfig, bandwidths: Vec<u64>) -> Sim {
+        Sim::with_server(config, bandwidths, |s| s.audio = true)
+    }
+
+    /// A player against a server set up by `setup` before the first request.
+    pub fn with_server(
+        config: PlayerConfig,
+        bandwidths: Vec<u64>,
+        setup: impl FnOnce(&mut Server),
+    ) -> Sim {
         let now = Instant::now();
-        let server = Server::new(now, bandwidths);
+        let mut server = Server::new(now, bandwidths);
+        setup(&mut server);
         let url = format!("{BASE}/master.m3u8");
         let player = Player::new(&url, config, now, server.wall(now));
         Sim {
@@ -61,12 +80,15 @@ impl Sim {
             self.sent.push((self.now, request));
         }
         for rendition in 0..self.server.bandwidths.len() {
-            let blocking = self
-                .outstanding
-                .iter()
-                .filter(|r| r.kind == RequestKind::BlockingPlaylist && r.rendition == rendition)
-                .count();
-            self.max_blocking_in_flight = self.max_blocking_in_flight.max(blocking);
+            for track in Track::ALL {
+                let blocking = self
+                    .outstanding
+                    .iter()
+                    .filter(|r| r.kind == RequestKind::BlockingPlaylist && r.track == track)
+                    .filter(|r| track == Track::Audio || r.rendition == rendition)
+                    .count();
+                self.max_blocking_in_flight = self.max_blocking_in_flight.max(blocking);
+            }
         }
         while let Some(event) = self.player.poll_event() {
             self.events.push((self.now, event));

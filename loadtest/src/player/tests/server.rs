@@ -1,13 +1,16 @@
 //! A scripted LL-HLS server on a virtual clock: one part every 333 ms, six
 //! parts a segment, a window of ten segments with parts on the newest three,
 //! blocking reloads, preload hints, delta updates, and switchable faults.
+//! With [`Server::audio`], the master names a separate audio rendition
+//! (`a/index.m3u8`, the variants' `AUDIO` group) with the same timing, as
+//! livecdn's origin does.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use livecdn_shared::playlist::{
-    HlsQuery, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint, PreloadHintType, Segment,
-    ServerControl, Skip, SkipRequest, Variant,
+    AudioRendition, HlsQuery, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint,
+    PreloadHintType, Segment, ServerControl, Skip, SkipRequest, Variant,
 };
 
 use crate::player::{Outcome, Request};
@@ -20,6 +23,8 @@ pub const INITIAL_PARTS: u64 = 62;
 const WINDOW_SEGMENTS: u64 = 10;
 const SEGMENTS_WITH_PARTS: u64 = 3;
 const LATENCY: Duration = Duration::from_millis(20);
+/// Bit rate of the audio rendition.
+pub const AUDIO_BPS: u64 = 128_000;
 const TTFB: Duration = Duration::from_millis(10);
 
 /// A response due at `at`; its body is built when it is delivered.
@@ -34,6 +39,7 @@ enum What {
     Master,
     Playlist {
         skip: bool,
+        audio: bool,
     },
     Body {
         len: usize,
@@ -50,6 +56,10 @@ pub struct Server {
     pub link_bps: u64,
     /// No part is published during `(from, length)`.
     pub pause: Option<(Instant, Duration)>,
+    /// The master names a separate audio rendition.
+    pub audio: bool,
+    /// No audio part is published during `(from, length)`; video goes on.
+    pub audio_pause: Option<(Instant, Duration)>,
     /// Every playlist request gets this status until the instant.
     pub playlist_fault: Option<(u16, Instant)>,
     /// Blocking reloads get 400.
@@ -76,6 +86,8 @@ impl Server {
             bandwidths,
             link_bps: 50_000_000,
             pause: None,
+            audio: false,
+            audio_pause: None,
             playlist_fault: None,
             reject_blocking: false,
             part_404_once: None,
@@ -96,9 +108,22 @@ impl Server {
         INITIAL_PARTS + (elapsed / PART.as_nanos()) as u64
     }
 
-    /// Parts published by `at`.
+    fn pause_of(&self, audio: bool) -> Option<(Instant, Duration)> {
+        if audio {
+            self.audio_pause
+        } else {
+            self.pause
+        }
+    }
+
+    /// Video parts published by `at`.
     pub fn count(&self, at: Instant) -> u64 {
-        match self.pause {
+        self.count_of(false, at)
+    }
+
+    /// Parts of the audio (or video) rendition published by `at`.
+    pub fn count_of(&self, audio: bool, at: Instant) -> u64 {
+        match self.pause_of(audio) {
             Some((from, _)) if at < from => self.unpaused_count(at),
             Some((from, length)) if at < from + length => self.unpaused_count(from),
             Some((_, length)) => self.unpaused_count(at - length),
@@ -107,12 +132,12 @@ impl Server {
     }
 
     /// When part number `k` (from 0) is published.
-    fn ready_at(&self, k: u64) -> Instant {
+    fn ready_at(&self, audio: bool, k: u64) -> Instant {
         let raw = match (k + 1).checked_sub(INITIAL_PARTS) {
             Some(n) if n > 0 => self.t0 + PART * n as u32,
             _ => self.t0,
         };
-        match self.pause {
+        match self.pause_of(audio) {
             Some((from, length)) if raw >= from => raw + length,
             _ => raw,
         }
@@ -134,11 +159,26 @@ impl Server {
             .map(|r| Variant {
                 uri: format!("v{r}/index.m3u8"),
                 bandwidth: self.bandwidths[r],
+                audio_group: self.audio.then(|| "aud".to_owned()),
                 ..Variant::default()
             })
             .collect();
+        let audio = self
+            .audio
+            .then(|| AudioRendition {
+                group_id: "aud".into(),
+                name: "audio".into(),
+                uri: "a/index.m3u8".into(),
+                default: true,
+                autoselect: true,
+                channels: Some(2),
+                language: None,
+            })
+            .into_iter()
+            .collect();
         MultivariantPlaylist {
             variants,
+            audio,
             ..MultivariantPlaylist::default()
         }
         .render()
@@ -235,8 +275,10 @@ impl Server {
         let at_latency = now + LATENCY;
         let (at, what) = if path == "master.m3u8" {
             (at_latency, What::Master)
+        } else if let Some(file) = path.strip_prefix("a/").filter(|_| self.audio) {
+            self.media_request(now, None, file, query)
         } else if let Some(file) = path.strip_prefix(&format!("v{}/", request.rendition)) {
-            self.media_request(now, request.rendition, file, query)
+            self.media_request(now, Some(request.rendition), file, query)
         } else {
             (at_latency, What::Status(404))
         };
@@ -247,13 +289,15 @@ impl Server {
         });
     }
 
+    /// A request for rendition `rendition`'s files, or the audio's (`None`).
     fn media_request(
         &mut self,
         now: Instant,
-        rendition: usize,
+        rendition: Option<usize>,
         file: &str,
         query: &str,
     ) -> (Instant, What) {
+        let audio = rendition.is_none();
         let soon = now + LATENCY;
         if file == "index.m3u8" {
             if let Some((status, until)) = self.playlist_fault {
@@ -264,13 +308,14 @@ impl Server {
             let query = HlsQuery::parse(query).unwrap();
             let skip = self.delta && query.skip == Some(SkipRequest::Yes);
             let Some(msn) = query.msn else {
-                return (soon, What::Playlist { skip });
+                return (soon, What::Playlist { skip, audio });
             };
             if self.reject_blocking {
                 return (soon, What::Status(400));
             }
             let k = msn * PARTS_PER_SEGMENT + query.part.unwrap_or(0);
-            return (self.ready_at(k).max(now) + LATENCY, What::Playlist { skip });
+            let at = self.ready_at(audio, k).max(now) + LATENCY;
+            return (at, What::Playlist { skip, audio });
         }
         if file.starts_with("init") {
             return (
@@ -300,9 +345,10 @@ impl Server {
                 PARTS_PER_SEGMENT,
             )
         };
-        let len = (self.bandwidths[rendition] / 8 * 333 / 1000 * parts) as usize;
+        let bps = rendition.map_or(AUDIO_BPS, |r| self.bandwidths[r]);
+        let len = (bps / 8 * 333 / 1000 * parts) as usize;
         let transfer = Duration::from_secs_f64(len as f64 * 8.0 / self.link_bps as f64);
-        let wait = self.ready_at(k).saturating_duration_since(now);
+        let wait = self.ready_at(audio, k).saturating_duration_since(now);
         // A part not yet produced is held, as a preload-hinted request is.
         let ttfb = wait + TTFB;
         (
@@ -345,8 +391,8 @@ impl Server {
                 total: LATENCY,
             },
             What::Master => ok(self.master()),
-            What::Playlist { skip } => {
-                let playlist = self.playlist(self.count(now), skip);
+            What::Playlist { skip, audio } => {
+                let playlist = self.playlist(self.count_of(audio, now), skip);
                 self.delta_responses += u32::from(playlist.skip.is_some());
                 ok(playlist.render())
             }

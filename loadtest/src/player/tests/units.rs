@@ -5,7 +5,7 @@ use std::time::Duration;
 use livecdn_shared::playlist::{MediaPlaylist, Part, Segment};
 
 use crate::player::window::{live_edge, lookup, start_position, Lookup, Position};
-use crate::player::{resolve_url, Event, PlayerConfig, RequestKind};
+use crate::player::{resolve_url, Event, PlayerConfig, RequestKind, Track};
 use crate::stats::Stats;
 
 use super::Sim;
@@ -172,6 +172,7 @@ fn stats_count_errors_stalls_and_switches() {
     });
     stats.record(&Event::Request {
         kind: RequestKind::Part,
+        track: Track::Main,
         status: None,
         ttfb: Duration::ZERO,
         total: Duration::ZERO,

@@ -204,7 +204,11 @@ async fn serve_request(
         return;
     }
     match send_body(&mut stream, body).await {
-        Ok(()) => {}
+        // Answered: stop reading the request side with H3_NO_ERROR (RFC 9114
+        // section 4.1) in case the client's FIN is still on its way. Dropping
+        // the stream unread would make quinn send STOP_SENDING with code 0,
+        // which clients may take for an error.
+        Ok(()) => stream.stop_sending(Code::H3_NO_ERROR),
         Err(BodyEnd::Body(e)) => {
             debug!(%peer, error = %e, "response body failed: resetting stream");
             stream.stop_stream(Code::H3_INTERNAL_ERROR);

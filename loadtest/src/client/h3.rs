@@ -83,7 +83,10 @@ impl H3Pool {
         let req = request(&self.shared.origin, &uri, true, ())?;
         let h3 = |e: h3::error::StreamError| FetchError::H3(e.to_string());
         let mut stream = send.send_request(req).await.map_err(h3)?;
-        stream.finish().await.map_err(h3)?;
+        // A server may answer and stop reading before our FIN has gone out
+        // (RFC 9114 section 4.1: the response still counts); a real failure
+        // shows in the response read below.
+        let _ = stream.finish().await;
         let resp = stream.recv_response().await.map_err(h3)?;
         let mut reader = BodyReader::new(start, self.shared.options.max_body, keep);
         while let Some(mut buf) = stream.recv_data().await.map_err(h3)? {

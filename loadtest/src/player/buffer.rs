@@ -107,6 +107,9 @@ pub struct PlaybackBuffer {
     start_at: Option<SystemTime>,
     /// Media seconds played per second (above 1 while catching up).
     rate: f64,
+    /// Media every track must hold ahead of the start position before
+    /// playback starts.
+    start_level: Duration,
 }
 
 impl PlaybackBuffer {
@@ -120,7 +123,16 @@ impl PlaybackBuffer {
             finished: false,
             start_at: None,
             rate: 1.0,
+            start_level: Duration::ZERO,
         }
+    }
+
+    /// Playback starts once every track holds `level` ahead of the start
+    /// position (or the stream ended), not as soon as it is reached: a
+    /// media element plays once it can advance (`HAVE_FUTURE_DATA`, after
+    /// its renderers preroll), not on the last frames of one part.
+    pub fn set_start_level(&mut self, level: Duration) {
+        self.start_level = level;
     }
 
     /// Plays out media up to `now` at the old rate, then plays at `rate`
@@ -242,7 +254,8 @@ impl PlaybackBuffer {
         }
         queue.chunks.push_back(Chunk { duration, pdt });
         if !playing {
-            if self.queues.iter().any(|q| q.chunks.is_empty()) {
+            let short = |q: &Queue| q.chunks.is_empty() || q.level() < self.start_level;
+            if !self.finished && self.queues.iter().any(short) {
                 return None;
             }
             self.clock = Some(now);
@@ -415,5 +428,28 @@ mod tests {
         );
         assert_eq!(buffer.level(), PART);
         assert_eq!(buffer.playhead_pdt(), Some(w0 + PART));
+    }
+
+    #[test]
+    fn playback_waits_for_a_start_level_ahead_of_the_start_position() {
+        let t0 = Instant::now();
+        let w0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let mut buffer = PlaybackBuffer::new(1);
+        buffer.set_start_level(PART);
+        // The start falls 20 ms before the end of the first part.
+        buffer.start_at(w0 + PART - Duration::from_millis(20));
+        assert_eq!(buffer.append(0, t0, PART, Some(w0)), None);
+        assert!(!buffer.is_playing(), "20 ms ahead is not enough");
+        let t1 = t0 + Duration::from_millis(30);
+        assert_eq!(buffer.advance(t1), None);
+        assert_eq!(
+            buffer.append(0, t1, PART, Some(w0 + PART)),
+            Some(BufferEvent::Started)
+        );
+        assert_eq!(buffer.level(), PART + Duration::from_millis(20));
+        assert_eq!(
+            buffer.playhead_pdt(),
+            Some(w0 + PART - Duration::from_millis(20))
+        );
     }
 }

@@ -300,10 +300,16 @@ impl Player {
                 // Like hls.js: load from the independent part, present from
                 // the hold-back point behind the live edge.
                 let target = playlist_end_pdt(pl).and_then(|end| end.checked_sub(behind));
+                // A part's worth ahead: the start position falls anywhere in
+                // a part (livecdn's PART-HOLD-BACK is three part targets,
+                // its parts a little shorter), and a player starting on the
+                // last milliseconds of one would stall at once.
+                let ahead = secs(pl.part_target.unwrap_or(0.0));
                 if let Some(target) = target {
                     self.buffer.start_at(target);
                     self.start_pdt = Some(target);
                 }
+                self.buffer.set_start_level(ahead);
             }
             self.st_mut(track).pos = start;
             return;

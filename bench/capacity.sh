@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# How many viewers one edge carries with zero stalls on this machine, per
+# protocol: `livecdn up --demo` (origin, edge and the built-in publisher in
+# one process, release build) on loopback, and one `livecdn loadtest play`
+# process stepping up the viewer count for h1, h2 and h3. A protocol's steps
+# stop at the first step with stalls or errors. Prints one table per
+# protocol: viewers, stalls, errors, latency behind live p50/p99, the
+# harness's own CPU and event-loop lag, and the server's CPU.
+#
+# Usage: bash bench/capacity.sh          (about 9 minutes at most)
+# Env:   STEPS="1000 1500 2000 5000 10000", PROTOCOLS="h1 h2 h3", DURATION=20
+#        (seconds per step, ramp included), RAMP=10 (seconds), KEEP=DIR (keep
+#        the JSON reports)
+#
+# Viewers play the lowest rendition (`--no-abr`: the 144p rung plus the audio
+# rendition, about 0.3 Mbit/s a viewer), so a step measures requests more
+# than bytes. The ladder's two ffmpeg encoders run beside the server; their
+# CPU is shown apart.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STEPS=${STEPS:-"1000 1500 2000 5000 10000"}
+PROTOCOLS=${PROTOCOLS:-"h1 h2 h3"}
+DURATION=${DURATION:-20}
+RAMP=${RAMP:-10}
+KEEP=${KEEP:-}
+BIN="$ROOT/target/release/livecdn"
+[ -n "${CARGO_TARGET_DIR:-}" ] && BIN="$CARGO_TARGET_DIR/release/livecdn"
+TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/livecdn-capacity.XXXXXX)
+UP_PID=
+cleanup() {
+    if [ -n "$UP_PID" ]; then
+        kill "$UP_PID" 2>/dev/null || true
+        # bounded: it exits on SIGTERM within a second or two
+        timeout 10 tail --pid="$UP_PID" -f /dev/null 2>/dev/null || kill -9 "$UP_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log() { printf '%s\n' "$*" >&2; }
+
+command -v python3 >/dev/null || { log "python3 is required"; exit 1; }
+log "building livecdn (release)"
+(cd "$ROOT" && cargo build --release --bin livecdn >/dev/null 2>"$WORK/build.log") \
+    || { cat "$WORK/build.log" >&2; exit 1; }
+
+# Every h1 connection and every server-side socket is a file descriptor.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 1048576 ]; then ulimit -n 1048576; else ulimit -n "$hard"; fi
+NOFILE=$(ulimit -n)
+log "open files: $NOFILE per process"
+
+# --- the server ---------------------------------------------------------------
+export LIVECDN_LOG=warn
+"$BIN" up --demo --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+    >"$WORK/up.out" 2>"$WORK/up.log" &
+UP_PID=$!
+for i in $(seq 1 150); do
+    grep -q '^edge ' "$WORK/up.out" 2>/dev/null && break
+    [ "$i" = 150 ] && { log "livecdn up printed no addresses"; cat "$WORK/up.log" >&2; exit 1; }
+    sleep 0.1
+done
+word() { grep -m1 "^$1 " "$WORK/up.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+EDGE_HTTP=$(word edge edge_http)
+EDGE_HTTPS=$(word edge edge_https)
+# The ladder's rungs and a few complete segments first (bounded).
+for i in $(seq 1 60); do
+    m=$(curl -fsS --max-time 5 "http://$EDGE_HTTP/live/demo/master.m3u8" 2>/dev/null || true)
+    n=$(curl -fsS --max-time 5 "http://$EDGE_HTTP/live/demo/source/index.m3u8" 2>/dev/null | grep -c '\.m4s$' || true)
+    [ "$(grep -c STREAM-INF <<<"$m")" -ge 3 ] && [ "$n" -ge 3 ] && break
+    [ "$i" = 60 ] && { log "the demo stream did not come up"; cat "$WORK/up.log" >&2; exit 1; }
+    sleep 1
+done
+log "edge http://$EDGE_HTTP https://$EDGE_HTTPS (h3 on the same port)"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ffmpeg_ticks() {
+    local t=0 p
+    for p in $(pgrep -P "$UP_PID" ffmpeg || true); do t=$((t + $(ticks "$p"))); done
+    echo "$t"
+}
+
+# --- the steps ----------------------------------------------------------------
+# step PROTOCOL VIEWERS: one run; writes $WORK/PROTOCOL-VIEWERS.{json,txt,cpu}.
+step() {
+    local proto=$1 n=$2 url extra=() name="$1-$2"
+    case $proto in
+        h1)
+            url="http://$EDGE_HTTP/live/demo/master.m3u8"
+            # Up to six connections a viewer, as a browser; fewer when the
+            # descriptor limit (shared with the server's side) says so.
+            local pool=$(( (NOFILE - 1000) / n ))
+            [ "$pool" -gt 6 ] && pool=6
+            [ "$pool" -lt 1 ] && pool=1
+            extra=(--h1-pool "$pool")
+            ;;
+        h2 | h3)
+            url="https://$EDGE_HTTPS/live/demo/master.m3u8"
+            # Four requests in flight a viewer, at most 100 streams a
+            # connection (the edge allows 128).
+            extra=(--insecure --connections $(( (n * 4 + 99) / 100 )))
+            ;;
+    esac
+    local up0 ff0 t0 up1 ff1 t1
+    up0=$(ticks "$UP_PID"); ff0=$(ffmpeg_ticks); t0=$(date +%s.%N)
+    timeout $((DURATION + 60)) "$BIN" loadtest play "$url" --viewers "$n" --protocol "$proto" \
+        --duration "${DURATION}s" --ramp "${RAMP}s" --no-abr "${extra[@]}" \
+        --json "$WORK/$name.json" >"$WORK/$name.txt" 2>&1 || true
+    up1=$(ticks "$UP_PID"); ff1=$(ffmpeg_ticks); t1=$(date +%s.%N)
+    echo "$(( up1 - up0 )) $(( ff1 - ff0 )) $t0 $t1 ${extra[*]}" >"$WORK/$name.cpu"
+}
+
+for proto in $PROTOCOLS; do
+    for n in $STEPS; do
+        log "$proto: $n viewers, ${DURATION} s (ramp ${RAMP} s)"
+        step "$proto" "$n"
+        python3 - "$WORK/$proto-$n.json" <<'PY' || break
+import json, sys
+try:
+    s = json.load(open(sys.argv[1]))["summary"]
+except (OSError, ValueError):
+    sys.exit(1)
+sys.exit(1 if s["stalls"] or s["errors"] else 0)
+PY
+    done
+done
+[ -n "$KEEP" ] && mkdir -p "$KEEP" && cp "$WORK"/*.json "$WORK"/*.txt "$KEEP/"
+
+# --- the tables ---------------------------------------------------------------
+python3 - "$WORK" "$TCK" "$(nproc)" "$NOFILE" "$PROTOCOLS" "$STEPS" <<'PY'
+import json, os, sys
+work, tck, cores, nofile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+protocols, steps = sys.argv[5].split(), [int(x) for x in sys.argv[6].split()]
+print(f"livecdn up --demo (origin + edge + publisher, one process) and one loadtest process on "
+      f"loopback, {cores} cores, {nofile} open files; viewers on the lowest rendition + audio, "
+      f"ramped; CPU in % of one core")
+for proto in protocols:
+    print(f"\n{proto}")
+    print("| viewers | played | stalls | errors | latency p50 / p99 ms | harness CPU % mean / max "
+          "| loop lag p50 / p99 ms | saturated | server CPU % | ffmpeg CPU % | req/s | Mbit/s | client options |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in steps:
+        path = os.path.join(work, f"{proto}-{n}.json")
+        if not os.path.exists(path):
+            if os.path.exists(os.path.join(work, f"{proto}-{n}.txt")):
+                tail = open(os.path.join(work, f"{proto}-{n}.txt")).read().strip().splitlines()[-1:]
+                print(f"| {n} | no report: {' '.join(tail)[:80]} |")
+            continue
+        r = json.load(open(path))
+        s, h = r["summary"], r["harness"]
+        up, ff, t0, t1, *opts = open(os.path.join(work, f"{proto}-{n}.cpu")).read().split()
+        wall = float(t1) - float(t0)
+        lat = s.get("latency_behind_live") or {}
+        lag = h.get("loop_lag") or {}
+        errors = sum((s.get("errors") or {}).values())
+        played = (s.get("time_to_first_part") or {}).get("count", 0)
+        secs = max(r["run"]["elapsed_ms"] / 1000, 1e-3)
+        print(f"| {n} | {played} | {s['stalls']} | {errors} | "
+              f"{lat.get('p50', 0):.0f} / {lat.get('p99', 0):.0f} | "
+              f"{h['cpu_percent_mean']:.0f} / {h['cpu_percent_max']:.0f} | "
+              f"{lag.get('p50', 0):.1f} / {lag.get('p99', 0):.1f} | {'yes' if h['saturated'] else 'no'} | "
+              f"{100 * int(up) / tck / wall:.0f} | {100 * int(ff) / tck / wall:.0f} | "
+              f"{s['requests'] / secs:.0f} | {s['bytes'] * 8 / secs / 1e6:.0f} | {' '.join(opts)} |")
+        if errors:
+            print(f"|  | errors: {json.dumps(s['errors'])} |")
+PY

@@ -147,6 +147,26 @@ impl Sim {
     pub fn events_matching(&self, f: impl Fn(&Event) -> bool) -> Vec<(Instant, Event)> {
         self.events.iter().filter(|(_, e)| f(e)).cloned().collect()
     }
+
+    /// Asserts exactly one stall, lasting `expected` within half a second.
+    pub fn assert_one_stall_of(&self, expected: Duration) {
+        let starts = self.events_matching(|e| matches!(e, Event::StallStart));
+        let ends: Vec<Duration> = self
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::StallEnd { duration } => Some(*duration),
+                _ => None,
+            })
+            .collect();
+        assert_eq!((starts.len(), ends.len()), (1, 1), "{:?}", self.events);
+        let error = ends[0].as_secs_f64() - expected.as_secs_f64();
+        assert!(
+            error.abs() <= 0.5,
+            "stalled {:?}, expected about {expected:?}",
+            ends[0]
+        );
+    }
 }
 
 /// Default config with ABR off, so request sequences are deterministic.

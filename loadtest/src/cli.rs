@@ -74,9 +74,11 @@ pub struct PlayArgs {
     /// Bound on each request.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    /// Ask for delta playlist updates (_HLS_skip=YES).
+    /// Ask for full playlists on every reload. By default, like hls.js, a
+    /// viewer asks for delta updates (`_HLS_skip=YES`) when the playlist
+    /// offers them (`CAN-SKIP-UNTIL`).
     #[arg(long)]
-    pub delta: bool,
+    pub no_delta: bool,
     /// Stay on the starting rendition.
     #[arg(long)]
     pub no_abr: bool,
@@ -195,7 +197,7 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
             ..ClientOptions::default()
         },
         player: PlayerConfig {
-            use_delta: args.delta,
+            use_delta: !args.no_delta,
             abr: !args.no_abr,
             start_rendition: args.start_rendition,
             max_live_sync_playback_rate: args.max_live_sync_playback_rate,

@@ -12,6 +12,8 @@ pub struct PlayerConfig {
     /// (else `HOLD-BACK`, else three target durations).
     pub start_behind: Option<Duration>,
     /// Ask for delta updates (`_HLS_skip=YES`) when the server allows them.
+    /// `livecdn loadtest` turns this on, as hls.js asks for them; off by
+    /// default here so scripted request sequences read full playlists.
     pub use_delta: bool,
     /// Switch renditions by measured throughput.
     pub abr: bool,

@@ -152,11 +152,7 @@ pub(crate) fn playlist_end_pdt(pl: &MediaPlaylist) -> Option<SystemTime> {
 /// independent. `None` when nothing playable is listed.
 pub(crate) fn start_position(pl: &MediaPlaylist, behind: Duration) -> Option<Position> {
     let behind = behind.as_secs_f64() - EPSILON_SECS;
-    let any_independent = pl
-        .segments
-        .iter()
-        .flat_map(|s| &s.parts)
-        .any(|p| p.independent);
+    let any_independent = marks_independent_parts(pl);
     let mut sum = 0.0;
     let mut earliest = None;
     for (index, segment) in pl.segments.iter().enumerate().rev() {
@@ -194,11 +190,7 @@ pub(crate) fn start_position(pl: &MediaPlaylist, behind: Duration) -> Option<Pos
 /// first listed position; `None` when no program date-time is known.
 /// A second track starts here, at the presentation point the first chose.
 pub(crate) fn position_at_pdt(pl: &MediaPlaylist, at: SystemTime) -> Option<Position> {
-    let any_independent = pl
-        .segments
-        .iter()
-        .flat_map(|s| &s.parts)
-        .any(|p| p.independent);
+    let any_independent = marks_independent_parts(pl);
     // Half a millisecond of slack: playlists carry date-times in ms.
     let at = at.checked_add(Duration::from_micros(500))?;
     let mut earliest = None;
@@ -350,4 +342,13 @@ pub(crate) fn with_query(url: &str, query: &str) -> String {
         Some(f) => format!("{url}{sep}{query}#{f}"),
         None => format!("{url}{sep}{query}"),
     }
+}
+
+/// Whether the playlist marks independent parts at all; where it does not,
+/// a segment's first part is taken as the independent one.
+fn marks_independent_parts(pl: &MediaPlaylist) -> bool {
+    pl.segments
+        .iter()
+        .flat_map(|s| &s.parts)
+        .any(|p| p.independent)
 }

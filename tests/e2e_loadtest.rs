@@ -185,6 +185,8 @@ struct Measured {
     /// Median latency behind live over all viewers' samples.
     harness_s: f64,
     hlsjs_s: f64,
+    /// Times hls.js's own playback stalled.
+    hlsjs_stalls: u64,
     /// The rest of the report, for failure messages.
     details: String,
 }
@@ -259,10 +261,11 @@ fn run_case(case: &Case) -> Measured {
     let latency = &s["latency_behind_live"];
     let harness_s = latency["p50"].as_f64().unwrap() / 1000.0;
     let details = format!(
-        "{p}: harness latency behind live {latency}; hls.js {hlsjs_s:.3} s, {} frames; \
-         stalls {} {}; time to first part {}; harness cpu {:.0}% (max {:.0}%) loop lag {} \
+        "{p}: harness latency behind live {latency}; hls.js {hlsjs_s:.3} s, {} frames, {} stalls; \
+         harness stalls {} {}; time to first part {}; harness cpu {:.0}% (max {:.0}%) loop lag {} \
          saturated {}",
         chromium["decodedFrames"],
+        chromium["stalls"],
         s["stalls"],
         s["stall_duration"],
         s["time_to_first_part"],
@@ -275,6 +278,7 @@ fn run_case(case: &Case) -> Measured {
         protocol: p,
         harness_s,
         hlsjs_s,
+        hlsjs_stalls: chromium["stalls"].as_u64().unwrap_or(0),
         details,
     }
 }
@@ -341,8 +345,20 @@ async fn five_hundred_viewers_per_protocol_agree_with_hlsjs_on_latency() {
     let mut measured = Vec::new();
     for case in cases(&up) {
         let started = Instant::now();
-        let m = tokio::task::block_in_place(|| run_case(&case));
+        let mut m = tokio::task::block_in_place(|| run_case(&case));
         eprintln!("{} ({:.1} s)", m.details, started.elapsed().as_secs_f64());
+        // A stall of Chromium's own sets hls.js's figure by the stall, not
+        // by the server (one CI run: hls.js 6.2 s behind live after a 5 s
+        // stall over h3, the harness steady at 1.24 s): that reference is
+        // measured again, once.
+        if (m.harness_s - m.hlsjs_s).abs() > TOLERANCE_S && m.hlsjs_stalls > 0 {
+            eprintln!(
+                "{}: hls.js stalled {} times; measuring again",
+                m.protocol, m.hlsjs_stalls
+            );
+            m = tokio::task::block_in_place(|| run_case(&case));
+            eprintln!("{}", m.details);
+        }
         measured.push(m);
     }
     let all: Vec<&str> = measured.iter().map(|m| m.details.as_str()).collect();

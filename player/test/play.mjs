@@ -42,6 +42,7 @@ function result(ok, extra = {}) {
   return {
     ok,
     decodedFrames: last ? last.decodedFrames : 0,
+    stalls: last ? last.stalls || 0 : 0,
     droppedFrames: last ? last.droppedFrames : 0,
     currentTime: last ? last.currentTime : null,
     latency: last ? last.latency : null,

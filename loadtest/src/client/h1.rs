@@ -70,7 +70,9 @@ impl H1Pool {
         let start = Instant::now();
         let mut sender = match self.take_idle() {
             Some(sender) => sender,
-            None => self.connect().await?,
+            // Boxed: the cold dial path (TLS handshake inline) would
+            // otherwise size every request's future.
+            None => Box::pin(self.connect()).await?,
         };
         sender.ready().await?;
         let req = request(&self.shared.origin, &uri, false, Empty::new())?;

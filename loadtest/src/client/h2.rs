@@ -80,7 +80,9 @@ impl H2Pool {
         if let Some(sender) = guard.as_ref().filter(|s| !s.is_closed()) {
             return Ok(sender.clone());
         }
-        let sender = self.connect().await?;
+        // Boxed: the cold dial path would otherwise size every request's
+        // future (kilobytes moved per request).
+        let sender = Box::pin(self.connect()).await?;
         *guard = Some(sender.clone());
         Ok(sender)
     }

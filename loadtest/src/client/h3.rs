@@ -103,7 +103,11 @@ impl H3Pool {
         if let Some(conn) = guard.as_ref().filter(|c| c.quic.close_reason().is_none()) {
             return Ok(conn.send.clone());
         }
-        let conn = connect_bounded(self.shared.options.connect_timeout, self.connect()).await?;
+        let conn = connect_bounded(
+            self.shared.options.connect_timeout,
+            Box::pin(self.connect()),
+        )
+        .await?;
         let send = conn.send.clone();
         *guard = Some(conn);
         Ok(send)

@@ -45,6 +45,12 @@ pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClien
     );
     let mut flights = FuturesUnordered::new();
     let mut events: Vec<Event> = Vec::new();
+    // One timer for the viewer's life, moved only when the player's next
+    // timeout changes: a fresh `sleep_until` per wakeup (every body chunk of
+    // every request) would register and cancel a timer entry each time.
+    let timer = sleep_until(ctx.deadline);
+    tokio::pin!(timer);
+    let mut armed = Some(ctx.deadline);
     loop {
         while let Some(request) = player.poll_request() {
             flights.push(fetch(&client, request, ctx.request_timeout));
@@ -60,14 +66,20 @@ pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClien
             .poll_timeout()
             .map_or(ctx.deadline, Instant::from_std)
             .min(ctx.deadline);
+        if armed != Some(wake) {
+            timer.as_mut().reset(wake);
+            armed = Some(wake);
+        }
         tokio::select! {
             Some((id, outcome)) = flights.next(), if !flights.is_empty() => {
                 player.handle_response(Instant::now().into_std(), SystemTime::now(), id, outcome);
             }
-            () = sleep_until(wake) => {
+            () = &mut timer => {
                 if Instant::now() >= ctx.deadline {
                     break;
                 }
+                // Fired: re-arm on the next turn even for the same instant.
+                armed = None;
                 player.handle_timeout(Instant::now().into_std(), SystemTime::now());
             }
         }
@@ -87,4 +99,44 @@ async fn fetch(client: &HttpClient, request: Request, limit: Duration) -> (u64, 
         },
     };
     (request.id, outcome)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use crate::client::{ClientFactory, ClientOptions, Protocol};
+    use crate::player::{RequestKind, Track};
+
+    /// Every in-flight request's future is stored per viewer (up to four at
+    /// once), so 10,000 viewers multiply its size by 40,000; the dial path
+    /// with its TLS handshake is boxed to keep it out (it made the future
+    /// 14 KB).
+    #[tokio::test]
+    async fn a_request_in_flight_stays_small() {
+        for (protocol, url) in [
+            (Protocol::H1, "http://127.0.0.1:9/live/a.m4s"),
+            (Protocol::H2, "https://127.0.0.1:9/live/a.m4s"),
+            (Protocol::H3, "https://127.0.0.1:9/live/a.m4s"),
+        ] {
+            let options = ClientOptions {
+                protocol,
+                ..ClientOptions::default()
+            };
+            let client = ClientFactory::new(url, options).unwrap().client(0);
+            let request = Request {
+                id: 1,
+                url: url.to_owned(),
+                kind: RequestKind::Part,
+                track: Track::Main,
+                rendition: 0,
+            };
+            let flight = fetch(&client, request, Duration::from_secs(1));
+            let size = std::mem::size_of_val(&flight);
+            assert!(
+                size <= 3072,
+                "{protocol:?}: {size} bytes per request in flight"
+            );
+        }
+    }
 }

@@ -216,8 +216,11 @@ impl Player {
         let Some(parsed) = parsed else {
             return self.parse_failed(track);
         };
-        let st = self.st(track);
-        let playlist = match (parsed.is_delta(), st.playlist.as_ref()) {
+        // Taken, not borrowed: a delta update moves the skipped segments
+        // out of it, and it is replaced below either way.
+        let previous = self.st_mut(track).playlist.take();
+        let previous_edge = previous.as_ref().map(live_edge);
+        let playlist = match (parsed.is_delta(), previous) {
             (false, _) => parsed,
             (true, Some(previous)) => match merge_delta(previous, parsed) {
                 Ok(merged) => merged,
@@ -225,7 +228,6 @@ impl Player {
             },
             (true, None) => return self.delta_failed(track),
         };
-        let previous_edge = st.playlist.as_ref().map(live_edge);
         let edge = live_edge(&playlist);
         if blocking && previous_edge == Some(edge) {
             // The server answered a blocking reload without the part: do not

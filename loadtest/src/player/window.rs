@@ -237,9 +237,10 @@ pub enum MergeError {
 
 /// Rebuilds a full playlist from a delta update (`EXT-X-SKIP`) and the
 /// previous full playlist, matching segments by MSN. The result lists the
-/// skipped segments taken from `previous`, then the update's own.
+/// skipped segments moved out of `previous` (no copy: a viewer merges one
+/// update per blocking reload), then the update's own.
 pub(crate) fn merge_delta(
-    previous: &MediaPlaylist,
+    mut previous: MediaPlaylist,
     mut delta: MediaPlaylist,
 ) -> Result<MediaPlaylist, MergeError> {
     let Some(skip) = delta.skip.take() else {
@@ -252,13 +253,18 @@ pub(crate) fn merge_delta(
         return Ok(delta);
     }
     let start = previous.index_of_msn(first).ok_or(missing.clone())?;
-    let last = previous.index_of_msn(end - 1).ok_or(missing)?;
-    let mut segments: Vec<Segment> = previous.segments.get(start..=last).unwrap_or(&[]).to_vec();
+    let last = previous
+        .index_of_msn(end - 1)
+        .filter(|&last| last >= start)
+        .ok_or(missing)?;
     // The EXT-X-MAP in force may sit on a segment older than the update's
     // window: carry it onto the first kept segment.
+    let map_uri = previous.map_uri_for(start).map(str::to_owned);
+    previous.segments.truncate(last + 1);
+    let mut segments: Vec<Segment> = previous.segments.drain(start..).collect();
     if let Some(first) = segments.first_mut() {
         if first.map_uri.is_none() {
-            first.map_uri = previous.map_uri_for(start).map(str::to_owned);
+            first.map_uri = map_uri;
         }
     }
     segments.append(&mut delta.segments);

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 /// One attribute value, keeping whether it was quoted: the grammar says which
 /// attributes are quoted strings, and a mismatch is a malformed tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +19,16 @@ pub(crate) enum AttrValue<'a> {
     Unquoted(&'a str),
 }
 
+/// Attributes kept inline before an [`AttrList`] spills to the heap: every tag
+/// a media playlist repeats (`EXT-X-PART`, `EXT-X-RENDITION-REPORT`) has fewer,
+/// and players parse one such tag per part on every blocking reload.
+const INLINE_ATTRS: usize = 8;
+
 /// A parsed attribute list, in input order. Lookups are linear: tags carry a handful
 /// of attributes, so a map would only cost allocations.
 #[derive(Debug)]
 pub(crate) struct AttrList<'a> {
-    items: Vec<(&'a str, AttrValue<'a>)>,
+    items: SmallVec<[(&'a str, AttrValue<'a>); INLINE_ATTRS]>,
 }
 
 impl<'a> AttrList<'a> {
@@ -29,7 +36,7 @@ impl<'a> AttrList<'a> {
     /// duplicate names are rejected (the spec forbids them and a reader that keeps
     /// either one would disagree with some other reader).
     pub(crate) fn parse(text: &'a str) -> Result<AttrList<'a>, String> {
-        let mut items: Vec<(&'a str, AttrValue<'a>)> = Vec::new();
+        let mut items = SmallVec::new();
         let mut rest = text.trim_start();
         while !rest.is_empty() {
             let (name, after) = rest

@@ -124,7 +124,7 @@ fn merged_delta_equals_the_full_playlist() {
         let full = reparse(sim.server.playlist(n, false));
         let delta = reparse(sim.server.playlist(n, true));
         assert!(delta.skip.as_ref().is_some_and(|s| s.skipped_segments > 0));
-        let merged = crate::player::window::merge_delta(&previous, delta).unwrap();
+        let merged = crate::player::window::merge_delta(previous, delta).unwrap();
         assert_eq!(merged.next_part(), full.next_part());
         for i in 0..full.segments.len() {
             assert_eq!(

@@ -10,7 +10,12 @@
 # Usage: bash bench/capacity.sh          (about 9 minutes at most)
 # Env:   STEPS="1000 1500 2000 5000 10000", PROTOCOLS="h1 h2 h3", DURATION=20
 #        (seconds per step, ramp included), RAMP=10 (seconds), KEEP=DIR (keep
-#        the JSON reports)
+#        the JSON reports), ALL_STEPS=1 (run every step, stalls or not),
+#        PIN=SERVER_CPUS:HARNESS_CPUS (e.g. PIN=1:0: `up` and its encoders on
+#        CPU 1, the harness on CPU 0 with one worker per CPU it has, so each
+#        side's CPU shows which one is the bottleneck)
+#
+#   PIN=1:0 STEPS=10000 ALL_STEPS=1 bash bench/capacity.sh   # 10,000 viewers
 #
 # Viewers play the lowest rendition (`--no-abr`: the 144p rung plus the audio
 # rendition, about 0.3 Mbit/s a viewer), so a step measures requests more
@@ -24,6 +29,18 @@ PROTOCOLS=${PROTOCOLS:-"h1 h2 h3"}
 DURATION=${DURATION:-20}
 RAMP=${RAMP:-10}
 KEEP=${KEEP:-}
+ALL_STEPS=${ALL_STEPS:-0}
+PIN=${PIN:-}
+SERVER_CPUS=${PIN%%:*}
+HARNESS_CPUS=${PIN#*:}
+HARNESS=()
+HARNESS_THREADS=()
+if [ -n "$PIN" ]; then
+    command -v taskset >/dev/null || { echo "PIN needs taskset (util-linux)" >&2; exit 1; }
+    # One runtime worker per CPU the harness may use.
+    HARNESS=(taskset -c "$HARNESS_CPUS")
+    HARNESS_THREADS=(--threads "$(taskset -c "$HARNESS_CPUS" nproc)")
+fi
 BIN="$ROOT/target/release/livecdn"
 [ -n "${CARGO_TARGET_DIR:-}" ] && BIN="$CARGO_TARGET_DIR/release/livecdn"
 TCK=$(getconf CLK_TCK)
@@ -75,6 +92,13 @@ for i in $(seq 1 60); do
     sleep 1
 done
 log "edge http://$EDGE_HTTP https://$EDGE_HTTPS (h3 on the same port)"
+if [ -n "$PIN" ]; then
+    # Every thread of `up`, and its encoders (restarted ones inherit it).
+    for p in "$UP_PID" $(pgrep -P "$UP_PID" || true); do
+        taskset -a -p -c "$SERVER_CPUS" "$p" >/dev/null
+    done
+    log "server on CPUs $SERVER_CPUS, harness on CPUs $HARNESS_CPUS (${HARNESS_THREADS[*]})"
+fi
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 ffmpeg_ticks() {
@@ -106,8 +130,9 @@ step() {
     esac
     local up0 ff0 t0 up1 ff1 t1
     up0=$(ticks "$UP_PID"); ff0=$(ffmpeg_ticks); t0=$(date +%s.%N)
-    timeout $((DURATION + 60)) "$BIN" loadtest play "$url" --viewers "$n" --protocol "$proto" \
-        --duration "${DURATION}s" --ramp "${RAMP}s" --no-abr "${extra[@]}" \
+    timeout $((DURATION + 60)) "${HARNESS[@]}" "$BIN" loadtest play "$url" --viewers "$n" \
+        --protocol "$proto" --duration "${DURATION}s" --ramp "${RAMP}s" --no-abr "${extra[@]}" \
+        "${HARNESS_THREADS[@]}" \
         --json "$WORK/$name.json" >"$WORK/$name.txt" 2>&1 || true
     up1=$(ticks "$UP_PID"); ff1=$(ffmpeg_ticks); t1=$(date +%s.%N)
     echo "$(( up1 - up0 )) $(( ff1 - ff0 )) $t0 $t1 ${extra[*]}" >"$WORK/$name.cpu"
@@ -117,6 +142,7 @@ for proto in $PROTOCOLS; do
     for n in $STEPS; do
         log "$proto: $n viewers, ${DURATION} s (ramp ${RAMP} s)"
         step "$proto" "$n"
+        [ "$ALL_STEPS" = 1 ] && continue
         python3 - "$WORK/$proto-$n.json" <<'PY' || break
 import json, sys
 try:
@@ -130,13 +156,16 @@ done
 [ -n "$KEEP" ] && mkdir -p "$KEEP" && cp "$WORK"/*.json "$WORK"/*.txt "$KEEP/"
 
 # --- the tables ---------------------------------------------------------------
-python3 - "$WORK" "$TCK" "$(nproc)" "$NOFILE" "$PROTOCOLS" "$STEPS" <<'PY'
+python3 - "$WORK" "$TCK" "$(nproc)" "$NOFILE" "$PROTOCOLS" "$STEPS" "$PIN" <<'PY'
 import json, os, sys
 work, tck, cores, nofile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 protocols, steps = sys.argv[5].split(), [int(x) for x in sys.argv[6].split()]
+pin = sys.argv[7]
+placed = (f"server on CPUs {pin.split(':')[0]}, harness on CPUs {pin.split(':')[1]}" if pin
+          else "nothing pinned")
 print(f"livecdn up --demo (origin + edge + publisher, one process) and one loadtest process on "
-      f"loopback, {cores} cores, {nofile} open files; viewers on the lowest rendition + audio, "
-      f"ramped; CPU in % of one core")
+      f"loopback, {cores} cores ({placed}), {nofile} open files; viewers on the lowest "
+      f"rendition + audio, ramped; CPU in % of one core")
 for proto in protocols:
     print(f"\n{proto}")
     print("| viewers | played | stalls | errors | latency p50 / p99 ms | harness CPU % mean / max "

@@ -134,9 +134,12 @@ pub enum FetchError {
     /// Connect plus handshake took longer than the bound.
     #[error("connect timed out")]
     ConnectTimeout,
-    /// HTTP/1.1 or HTTP/2 error.
+    /// HTTP/1.1 error.
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
+    /// HTTP/2 error.
+    #[error("h2: {0}")]
+    H2(#[from] ::h2::Error),
     /// HTTP/3 error.
     #[error("h3: {0}")]
     H3(String),

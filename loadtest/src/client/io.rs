@@ -128,8 +128,9 @@ pub(crate) fn request<B>(
 ) -> Result<http::Request<B>, FetchError> {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let builder = if absolute {
-        let scheme = if origin.tls { "https" } else { "http" };
-        http::Request::get(format!("{scheme}://{}{path}", origin.authority()))
+        // Already checked to be on `origin`: sent as it is (no rebuilding
+        // and re-parsing of the URL per request).
+        http::Request::get(uri.clone())
     } else {
         http::Request::get(path).header(http::header::HOST, origin.authority())
     };

@@ -290,18 +290,37 @@ pub fn resolve_url(base: &str, reference: &str) -> String {
         Some(i) => reference.split_at(i),
         None => (reference, ""),
     };
-    let joined = if ref_path.starts_with('/') {
-        ref_path.to_owned()
+    let (dir, ref_path) = if ref_path.starts_with('/') {
+        ("", ref_path)
     } else if ref_path.is_empty() {
-        base_path.to_owned()
+        ("", base_path)
     } else {
-        let dir = base_path.rfind('/').map_or("/", |i| &base_path[..=i]);
-        format!("{dir}{ref_path}")
+        (
+            base_path.rfind('/').map_or("/", |i| &base_path[..=i]),
+            ref_path,
+        )
     };
-    format!(
-        "{scheme}://{authority}{}{ref_tail}",
-        remove_dot_segments(&joined)
-    )
+    // Players resolve a URL for every request they consider (on every
+    // wakeup), so the usual case, no `.` or `..` anywhere, is one
+    // allocation. `dir` ends in '/', so joining makes no new segment.
+    let mut url = String::with_capacity(
+        scheme.len() + 3 + authority.len() + dir.len() + ref_path.len() + ref_tail.len(),
+    );
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(authority);
+    if has_dot_segment(dir) || has_dot_segment(ref_path) {
+        url.push_str(&remove_dot_segments(&format!("{dir}{ref_path}")));
+    } else {
+        url.push_str(dir);
+        url.push_str(ref_path);
+    }
+    url.push_str(ref_tail);
+    url
+}
+
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|s| s == "." || s == "..")
 }
 
 fn has_scheme(reference: &str) -> bool {

@@ -104,6 +104,15 @@ fn urls_resolve_like_a_browser() {
         "http://o.test/z.m4s"
     );
     assert_eq!(resolve_url("http://h", "a.m4s"), "http://h/a.m4s");
+    assert_eq!(
+        resolve_url(base, "./p/../q.m4s?x=1#f"),
+        "https://cdn.test/live/v0/q.m4s?x=1#f"
+    );
+    assert_eq!(
+        resolve_url("http://h/a/./b/../c/index.m3u8", "d.m4s"),
+        "http://h/a/c/d.m4s"
+    );
+    assert_eq!(resolve_url("http://h/a/b.m3u8", "."), "http://h/a/");
 }
 
 #[test]

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::client::{ClientError, ClientFactory, ClientOptions, Protocol};
-use crate::player::PlayerConfig;
+use crate::player::{ParseCache, PlayerConfig};
 use crate::report::{PlayReport, RunInfo};
 pub use monitor::Live;
 pub use publish::{publish, PublishPlan};
@@ -90,6 +90,7 @@ pub async fn play(options: PlayOptions, live: Arc<Live>) -> Result<PlayReport, D
         request_timeout: options.request_timeout,
         deadline,
         recorder: Recorder::new(start, SHARDS, live.clone()),
+        parses: Arc::new(ParseCache::new()),
     });
     let monitor = {
         let live = live.clone();

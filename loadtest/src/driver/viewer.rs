@@ -21,7 +21,7 @@ use tokio::time::{sleep_until, Instant};
 use super::monitor::Live;
 use super::recorder::Recorder;
 use crate::client::HttpClient;
-use crate::player::{Event, Outcome, Player, PlayerConfig, Request};
+use crate::player::{Event, Outcome, ParseCache, Player, PlayerConfig, Request};
 
 /// What every viewer of a run shares.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub(crate) struct ViewerContext {
     pub(crate) request_timeout: Duration,
     pub(crate) deadline: Instant,
     pub(crate) recorder: Recorder,
+    /// Playlist parses shared by viewers sent the same bytes.
+    pub(crate) parses: Arc<ParseCache>,
 }
 
 /// Plays until the deadline.
@@ -43,6 +45,7 @@ pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClien
         Instant::now().into_std(),
         SystemTime::now(),
     );
+    player.share_parses(ctx.parses.clone());
     let mut flights = FuturesUnordered::new();
     let mut events: Vec<Event> = Vec::new();
     // One timer for the viewer's life, moved only when the player's next

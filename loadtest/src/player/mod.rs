@@ -60,7 +60,8 @@
 //! Files: `model.rs` (types, state, clock), `track.rs` (per-track loading
 //! state), `config.rs`, `fetch.rs` (what to request next), `latency.rs`
 //! (catching up with live),
-//! `response.rs` (answers), `window.rs` (positions in a playlist, delta
+//! `response.rs` (answers), `parse_cache.rs` (playlists shared between
+//! viewers sent the same bytes), `window.rs` (positions in a playlist, delta
 //! merges, URLs), `buffer.rs` (playback buffer over both tracks), `abr.rs` (throughput
 //! estimate and switching); virtual-clock scenarios against a scripted
 //! server in `tests/`.
@@ -71,6 +72,7 @@ mod config;
 mod fetch;
 mod latency;
 mod model;
+mod parse_cache;
 mod response;
 mod track;
 mod window;
@@ -79,4 +81,5 @@ mod window;
 mod tests;
 
 pub use model::{Event, Outcome, Player, PlayerConfig, Request, RequestKind, Track};
+pub use parse_cache::ParseCache;
 pub use window::{resolve_url, MergeError, Position};

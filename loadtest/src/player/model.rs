@@ -7,6 +7,7 @@
 //! the state they share, the clock handling and the event queue.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use super::abr::Abr;
 use super::buffer::{BufferEvent, PlaybackBuffer};
 pub use super::config::PlayerConfig;
+use super::parse_cache::ParseCache;
 use super::track::TrackState;
 use super::window::Position;
 
@@ -263,6 +265,8 @@ pub struct Player {
     /// When the playback rate is next reconsidered (`timeupdate`).
     pub(super) rate_check_at: Option<Instant>,
     pub(super) events: VecDeque<Event>,
+    /// Shared with other players of the run, if the driver gave one.
+    pub(super) parse_cache: Option<Arc<ParseCache>>,
 }
 
 impl Player {
@@ -291,7 +295,14 @@ impl Player {
             stalls: 0,
             rate_check_at: None,
             events: VecDeque::new(),
+            parse_cache: None,
         }
+    }
+
+    /// Shares playlist parsing with the other players given the same cache
+    /// (see [`ParseCache`]); what the player does is unchanged.
+    pub fn share_parses(&mut self, cache: Arc<ParseCache>) {
+        self.parse_cache = Some(cache);
     }
 
     /// Advances playback to `now`: plays out buffered media (a dry buffer is a

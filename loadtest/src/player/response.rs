@@ -14,13 +14,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
+use livecdn_shared::playlist::MultivariantPlaylist;
 
 use super::buffer::BufferEvent;
 use super::model::{Event, Flight, Outcome, Player, Rendition, RequestKind, Target, Track};
+use super::parse_cache::{resolve, Resolved};
 use super::window::{
-    live_edge, lookup, merge_delta, part_pdt, pdt_at, playlist_end_pdt, position_at_pdt,
-    resolve_url, secs, start_position, Lookup, Position,
+    live_edge, lookup, part_pdt, pdt_at, playlist_end_pdt, position_at_pdt, resolve_url, secs,
+    start_position, Lookup, Position,
 };
 
 impl Player {
@@ -210,24 +211,13 @@ impl Player {
         if track == Track::Main && rendition != self.current {
             return;
         }
-        let parsed = std::str::from_utf8(body)
-            .ok()
-            .and_then(|t| MediaPlaylist::parse(t).ok());
-        let Some(parsed) = parsed else {
-            return self.parse_failed(track);
+        let previous = self.st(track).playlist.as_ref();
+        let playlist = match resolve(self.parse_cache.as_deref(), body, previous) {
+            Resolved::Playlist(playlist) => playlist,
+            Resolved::Unparsable => return self.parse_failed(track),
+            Resolved::DeltaFailed => return self.delta_failed(track),
         };
-        // Taken, not borrowed: a delta update moves the skipped segments
-        // out of it, and it is replaced below either way.
-        let previous = self.st_mut(track).playlist.take();
-        let previous_edge = previous.as_ref().map(live_edge);
-        let playlist = match (parsed.is_delta(), previous) {
-            (false, _) => parsed,
-            (true, Some(previous)) => match merge_delta(previous, parsed) {
-                Ok(merged) => merged,
-                Err(_) => return self.delta_failed(track),
-            },
-            (true, None) => return self.delta_failed(track),
-        };
+        let previous_edge = previous.map(|p| live_edge(p));
         let edge = live_edge(&playlist);
         if blocking && previous_edge == Some(edge) {
             // The server answered a blocking reload without the part: do not

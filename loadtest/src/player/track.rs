@@ -7,6 +7,7 @@
 //! preload-hinted part; they share the request budget per track
 //! ([`super::PlayerConfig::max_parallel`]), the clock and the playback buffer.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use livecdn_shared::playlist::MediaPlaylist;
@@ -17,7 +18,7 @@ use super::window::Position;
 #[derive(Debug, Clone)]
 pub(crate) struct TrackState {
     /// The track's playlist (delta updates merged in).
-    pub(crate) playlist: Option<MediaPlaylist>,
+    pub(crate) playlist: Option<Arc<MediaPlaylist>>,
     pub(crate) playlist_at: Option<Instant>,
     /// `PART-TARGET` of the last playlist, kept across switches: the length
     /// of a hinted part that is not listed yet.

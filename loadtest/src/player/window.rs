@@ -237,10 +237,9 @@ pub enum MergeError {
 
 /// Rebuilds a full playlist from a delta update (`EXT-X-SKIP`) and the
 /// previous full playlist, matching segments by MSN. The result lists the
-/// skipped segments moved out of `previous` (no copy: a viewer merges one
-/// update per blocking reload), then the update's own.
+/// skipped segments taken from `previous`, then the update's own.
 pub(crate) fn merge_delta(
-    mut previous: MediaPlaylist,
+    previous: &MediaPlaylist,
     mut delta: MediaPlaylist,
 ) -> Result<MediaPlaylist, MergeError> {
     let Some(skip) = delta.skip.take() else {
@@ -257,14 +256,12 @@ pub(crate) fn merge_delta(
         .index_of_msn(end - 1)
         .filter(|&last| last >= start)
         .ok_or(missing)?;
+    let mut segments: Vec<Segment> = previous.segments.get(start..=last).unwrap_or(&[]).to_vec();
     // The EXT-X-MAP in force may sit on a segment older than the update's
     // window: carry it onto the first kept segment.
-    let map_uri = previous.map_uri_for(start).map(str::to_owned);
-    previous.segments.truncate(last + 1);
-    let mut segments: Vec<Segment> = previous.segments.drain(start..).collect();
     if let Some(first) = segments.first_mut() {
         if first.map_uri.is_none() {
-            first.map_uri = map_uri;
+            first.map_uri = previous.map_uri_for(start).map(str::to_owned);
         }
     }
     segments.append(&mut delta.segments);

@@ -1,9 +1,11 @@
 //! Rendition switching by throughput, and delta updates.
 
+use std::sync::Arc;
+
 use livecdn_shared::playlist::MediaPlaylist;
 
 use super::Sim;
-use crate::player::{Event, PlayerConfig, RequestKind};
+use crate::player::{Event, ParseCache, PlayerConfig, RequestKind};
 
 const LADDER: [u64; 3] = [500_000, 1_000_000, 2_000_000];
 
@@ -124,7 +126,7 @@ fn merged_delta_equals_the_full_playlist() {
         let full = reparse(sim.server.playlist(n, false));
         let delta = reparse(sim.server.playlist(n, true));
         assert!(delta.skip.as_ref().is_some_and(|s| s.skipped_segments > 0));
-        let merged = crate::player::window::merge_delta(previous, delta).unwrap();
+        let merged = crate::player::window::merge_delta(&previous, delta).unwrap();
         assert_eq!(merged.next_part(), full.next_part());
         for i in 0..full.segments.len() {
             assert_eq!(
@@ -134,5 +136,62 @@ fn merged_delta_equals_the_full_playlist() {
             );
         }
         assert_eq!(merged.segments, full.segments, "n = {n}");
+    }
+}
+
+/// Viewers that share a [`ParseCache`] share the parsed (and merged)
+/// playlists of byte-identical responses, and behave exactly as a viewer
+/// parsing alone: the same requests at the same instants, the same events.
+#[test]
+fn players_sharing_parses_behave_as_one_parsing_alone() {
+    let cache = Arc::new(ParseCache::new());
+    let run = |cache: Option<&Arc<ParseCache>>| {
+        let config = PlayerConfig {
+            use_delta: true,
+            ..PlayerConfig::default()
+        };
+        let mut sim = Sim::with_server(config, LADDER.to_vec(), |s| {
+            s.audio = true;
+            s.delta = true;
+        });
+        if let Some(cache) = cache {
+            sim.player.share_parses(cache.clone());
+        }
+        sim
+    };
+    // Two viewers in step, as a run's viewers are, and one alone.
+    let (mut a, mut b, mut alone) = (run(Some(&cache)), run(Some(&cache)), run(None));
+    for step in 1..=200 {
+        let secs = f64::from(step) * 0.1;
+        a.run_until(a.at(secs));
+        b.run_until(b.at(secs));
+    }
+    alone.run_until(alone.at(20.0));
+    assert!(a.server.delta_responses > 20, "delta updates were merged");
+    let trace = |sim: &Sim| {
+        let t0 = sim.server.t0;
+        let sent: Vec<String> = sim
+            .sent
+            .iter()
+            .map(|(at, r)| format!("{:?} {:?} {}", *at - t0, r.kind, Sim::path(r)))
+            .collect();
+        let events: Vec<String> = sim
+            .events
+            .iter()
+            .map(|(at, e)| format!("{:?} {e:?}", *at - t0))
+            .collect();
+        (sent, events)
+    };
+    assert_eq!(trace(&a), trace(&alone));
+    assert_eq!(trace(&b), trace(&alone));
+    for track in [0, 1] {
+        let (pa, pb) = (
+            &a.player.tracks[track].playlist,
+            &b.player.tracks[track].playlist,
+        );
+        let (Some(pa), Some(pb)) = (pa, pb) else {
+            panic!("track {track} has no playlist");
+        };
+        assert!(Arc::ptr_eq(pa, pb), "track {track}: one shared playlist");
     }
 }

@@ -19,7 +19,7 @@ use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use livecdn_shared::playlist::MediaPlaylist;
+use livecdn_shared::playlist::{MediaPlaylist, Segment};
 use rustc_hash::FxHasher;
 
 use super::window::merge_delta;
@@ -112,24 +112,43 @@ impl ParseCache {
 /// equal in both. Viewers that joined at different times hold equal but
 /// separate previous playlists; this lets them share merges too.
 fn same_skipped(a: &MediaPlaylist, b: &MediaPlaylist, delta: &MediaPlaylist) -> bool {
-    let Some(skip) = delta.skip.as_ref() else {
-        return false;
-    };
-    let first = delta.media_sequence;
-    let Some(last) = first
-        .checked_add(skip.skipped_segments)
-        .and_then(|end| end.checked_sub(1))
-    else {
-        return false;
-    };
-    let range = |p: &MediaPlaylist| Some((p.index_of_msn(first)?, p.index_of_msn(last)?));
-    match (range(a), range(b)) {
-        (Some((sa, la)), Some((sb, lb))) => {
-            a.segments.get(sa..=la) == b.segments.get(sb..=lb)
-                && a.map_uri_for(sa) == b.map_uri_for(sb)
-        }
+    match (skipped(a, delta), skipped(b, delta)) {
+        (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// The segments of `previous` that `delta` skips, with the init section in
+/// force at the first of them: all a merge takes from `previous`.
+fn skipped<'a>(
+    previous: &'a MediaPlaylist,
+    delta: &MediaPlaylist,
+) -> Option<(&'a [Segment], Option<&'a str>)> {
+    let first = delta.media_sequence;
+    let last = first
+        .checked_add(delta.skip.as_ref()?.skipped_segments)?
+        .checked_sub(1)?;
+    let start = previous.index_of_msn(first)?;
+    let end = previous.index_of_msn(last)?;
+    Some((
+        previous.segments.get(start..=end)?,
+        previous.map_uri_for(start),
+    ))
+}
+
+/// A cheap fingerprint of what a merge takes from `previous`, so players
+/// whose previous playlists differ there use different slots rather than
+/// evicting each other's merges.
+fn skipped_fingerprint(previous: &MediaPlaylist, delta: &MediaPlaylist) -> u64 {
+    let mut h = FxHasher::default();
+    if let Some((segments, map)) = skipped(previous, delta) {
+        for segment in segments {
+            h.write(segment.uri.as_deref().unwrap_or("").as_bytes());
+            h.write_usize(segment.parts.len());
+        }
+        h.write(map.unwrap_or("").as_bytes());
+    }
+    h.finish()
 }
 
 /// The playlist `body` describes for a player whose current playlist is
@@ -173,7 +192,9 @@ pub(crate) fn resolve(
     };
     // A merge has its own slot, and is shared with players whose previous
     // playlist has the same skipped segments.
-    let hash = hash.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+    let hash = cache.map_or(0, |_| {
+        hash.rotate_left(29) ^ skipped_fingerprint(previous, &parsed)
+    });
     if let Some(merged) = cache.and_then(|c| c.get(hash, body, Some((previous, &parsed)))) {
         return Resolved::Playlist(merged);
     }

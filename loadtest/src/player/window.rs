@@ -152,36 +152,63 @@ pub(crate) fn playlist_end_pdt(pl: &MediaPlaylist) -> Option<SystemTime> {
 /// independent. `None` when nothing playable is listed.
 pub(crate) fn start_position(pl: &MediaPlaylist, behind: Duration) -> Option<Position> {
     let behind = behind.as_secs_f64() - EPSILON_SECS;
-    let any_independent = marks_independent_parts(pl);
     let mut sum = 0.0;
     let mut earliest = None;
-    for (index, segment) in pl.segments.iter().enumerate().rev() {
-        let msn = pl.segment_msn(index);
-        if segment.parts.is_empty() {
-            if !segment.is_complete() || segment.gap {
-                continue;
-            }
-            sum += segment.duration;
-            earliest = Some(Position { msn, part: 0 });
-            if sum >= behind {
-                return earliest;
-            }
-            continue;
-        }
-        for (p, part) in segment.parts.iter().enumerate().rev() {
-            sum += part.duration;
-            let pos = Position {
-                msn,
-                part: p as u64,
-            };
-            earliest = Some(pos);
-            let independent = part.independent || (!any_independent && p == 0);
-            if sum >= behind && independent && !part.gap {
-                return Some(pos);
-            }
+    for c in candidates_back(pl) {
+        sum += c.duration;
+        earliest = Some(c.pos);
+        if sum >= behind && c.startable {
+            return Some(c.pos);
         }
     }
     earliest
+}
+
+/// A position a player could load from, as [`candidates_back`] lists them.
+struct Candidate {
+    pos: Position,
+    /// Index of its segment in the playlist.
+    index: usize,
+    duration: f64,
+    /// Whether playback may start here: an independent part that is not a
+    /// gap, or a whole segment.
+    startable: bool,
+}
+
+/// Every part (or whole complete segment, where no parts are listed) from
+/// the newest back. When no part in the playlist is marked `INDEPENDENT`,
+/// part 0 of each segment counts as independent.
+fn candidates_back(pl: &MediaPlaylist) -> impl Iterator<Item = Candidate> + '_ {
+    let any_independent = marks_independent_parts(pl);
+    pl.segments
+        .iter()
+        .enumerate()
+        .rev()
+        .flat_map(move |(index, segment)| {
+            let msn = pl.segment_msn(index);
+            let whole = (segment.parts.is_empty() && segment.is_complete() && !segment.gap)
+                .then_some(Candidate {
+                    pos: Position { msn, part: 0 },
+                    index,
+                    duration: segment.duration,
+                    startable: true,
+                });
+            let parts = segment
+                .parts
+                .iter()
+                .enumerate()
+                .rev()
+                .map(move |(p, part)| Candidate {
+                    pos: Position {
+                        msn,
+                        part: p as u64,
+                    },
+                    index,
+                    duration: part.duration,
+                    startable: (part.independent || (!any_independent && p == 0)) && !part.gap,
+                });
+            whole.into_iter().chain(parts)
+        })
 }
 
 /// The position holding program date-time `at`: the last part (or
@@ -190,33 +217,13 @@ pub(crate) fn start_position(pl: &MediaPlaylist, behind: Duration) -> Option<Pos
 /// first listed position; `None` when no program date-time is known.
 /// A second track starts here, at the presentation point the first chose.
 pub(crate) fn position_at_pdt(pl: &MediaPlaylist, at: SystemTime) -> Option<Position> {
-    let any_independent = marks_independent_parts(pl);
     // Half a millisecond of slack: playlists carry date-times in ms.
     let at = at.checked_add(Duration::from_micros(500))?;
     let mut earliest = None;
-    for (index, segment) in pl.segments.iter().enumerate().rev() {
-        let msn = pl.segment_msn(index);
-        if segment.parts.is_empty() {
-            if !segment.is_complete() || segment.gap {
-                continue;
-            }
-            let pos = Position { msn, part: 0 };
-            earliest = Some(pos);
-            if pdt_at(pl, index, 0.0)? <= at {
-                return Some(pos);
-            }
-            continue;
-        }
-        for (p, part) in segment.parts.iter().enumerate().rev() {
-            let pos = Position {
-                msn,
-                part: p as u64,
-            };
-            earliest = Some(pos);
-            let independent = part.independent || (!any_independent && p == 0);
-            if independent && !part.gap && part_pdt(pl, index, p as u64)? <= at {
-                return Some(pos);
-            }
+    for c in candidates_back(pl) {
+        earliest = Some(c.pos);
+        if c.startable && part_pdt(pl, c.index, c.pos.part)? <= at {
+            return Some(c.pos);
         }
     }
     earliest

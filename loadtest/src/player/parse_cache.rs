@@ -112,10 +112,28 @@ impl ParseCache {
 /// equal in both. Viewers that joined at different times hold equal but
 /// separate previous playlists; this lets them share merges too.
 fn same_skipped(a: &MediaPlaylist, b: &MediaPlaylist, delta: &MediaPlaylist) -> bool {
-    match (skipped(a, delta), skipped(b, delta)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
+    let (Some((a, a_map)), Some((b, b_map))) = (skipped(a, delta), skipped(b, delta)) else {
+        return false;
+    };
+    // Init sections are compared as in force at each segment, not as
+    // declared: a merged playlist carries one onto its first segment and
+    // keeps the declarations delta updates repeat, a full one declares it
+    // once further up. Players only read the one in force.
+    let same = |x: &Segment, y: &Segment| {
+        x.duration == y.duration
+            && x.uri == y.uri
+            && x.discontinuity == y.discontinuity
+            && x.program_date_time == y.program_date_time
+            && x.parts == y.parts
+            && x.gap == y.gap
+    };
+    let (mut a_map, mut b_map) = (a_map, b_map);
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            a_map = x.map_uri.as_deref().or(a_map);
+            b_map = y.map_uri.as_deref().or(b_map);
+            a_map == b_map && same(x, y)
+        })
 }
 
 /// The segments of `previous` that `delta` skips, with the init section in
@@ -280,6 +298,19 @@ mod tests {
         let own_previous = unwrap(resolve(None, &playlist(10, 6, 0), None));
         let c = unwrap(resolve(Some(&cache), &delta, Some(&own_previous)));
         assert!(Arc::ptr_eq(&a, &c));
+        // Onto a merged previous playlist (init section carried onto its
+        // first segment) holding the same segments: shared too.
+        let mut merged = (*own_previous).clone();
+        merged.segments[1].map_uri = Some("init.mp4".into());
+        merged.segments[3].map_uri = Some("init.mp4".into());
+        let e = unwrap(resolve(Some(&cache), &delta, Some(&Arc::new(merged))));
+        assert!(Arc::ptr_eq(&a, &e));
+        // A different init section in force is a different merge.
+        let mut reinit = (*own_previous).clone();
+        reinit.segments[2].map_uri = Some("init2.mp4".into());
+        let f = unwrap(resolve(Some(&cache), &delta, Some(&Arc::new(reinit))));
+        assert!(!Arc::ptr_eq(&a, &f));
+        assert_eq!(f.map_uri_for(1), Some("init2.mp4"));
         // Onto one whose skipped segments differ: merged on its own, and
         // the result lists its segments.
         let mut changed = (*own_previous).clone();

@@ -107,9 +107,9 @@ impl ParseCache {
     }
 }
 
-/// Whether merging `delta` onto `a` and onto `b` gives the same playlist: the
-/// segments it skips, and the init section in force at the first of them, are
-/// equal in both. Viewers that joined at different times hold equal but
+/// Whether merging `delta` onto `a` and onto `b` gives the same playlist to a
+/// player: the segments it skips, and the init section in force at each of
+/// them, are equal in both. Viewers that joined at different times hold equal but
 /// separate previous playlists; this lets them share merges too.
 fn same_skipped(a: &MediaPlaylist, b: &MediaPlaylist, delta: &MediaPlaylist) -> bool {
     let (Some((a, a_map)), Some((b, b_map))) = (skipped(a, delta), skipped(b, delta)) else {

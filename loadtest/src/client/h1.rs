@@ -97,7 +97,9 @@ impl H1Pool {
     async fn connect(&self) -> Result<Sender, FetchError> {
         let shared = &self.shared;
         connect_bounded(shared.options.connect_timeout, async {
-            let io = dial_tcp(shared, self.tls.as_ref()).await?;
+            // Per-viewer connections (tens of thousands in a run): a small
+            // buffer, still half the reads of rustls's own 4 KiB.
+            let io = dial_tcp(shared, self.tls.as_ref(), 8 << 10).await?;
             let sender = match io {
                 TcpOrTls::Tcp(s) => handshake(s).await?,
                 TcpOrTls::Tls(s) => handshake(*s).await?,

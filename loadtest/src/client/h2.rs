@@ -111,7 +111,8 @@ impl H2Pool {
     async fn connect(&self) -> Result<Sender, FetchError> {
         let shared = &self.shared;
         connect_bounded(shared.options.connect_timeout, async {
-            match dial_tcp(shared, self.tls.as_ref()).await? {
+            // Shared by many viewers: room for several records a read.
+            match dial_tcp(shared, self.tls.as_ref(), 64 << 10).await? {
                 TcpOrTls::Tcp(s) => handshake(s).await,
                 TcpOrTls::Tls(s) => handshake(*s).await,
             }

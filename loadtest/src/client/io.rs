@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
+use tokio::io::BufReader;
 use tokio::time::Instant;
 
 use super::{FetchError, Origin, Shared};
@@ -89,9 +90,16 @@ pub(crate) async fn connect_bounded<T>(
 }
 
 /// TCP (nodelay), then TLS with `alpn` when the origin is https.
+///
+/// Under TLS the socket is read through a `read_buffer`-byte buffer: rustls
+/// asks for at most 4 KiB a read, so without it a connection carrying many
+/// viewers' streams costs one `recv` (and, on loopback, the peer's ACK
+/// processing) per 4 KiB. With it one `recv` takes whatever the socket
+/// holds up to the buffer size, and rustls is fed from memory.
 pub(crate) async fn dial_tcp(
     shared: &Shared,
     tls: Option<&tokio_rustls::TlsConnector>,
+    read_buffer: usize,
 ) -> Result<TcpOrTls, FetchError> {
     let addr = shared.origin.resolve().await?;
     let tcp = tokio::net::TcpStream::connect(addr)
@@ -104,7 +112,7 @@ pub(crate) async fn dial_tcp(
             let name = rustls::pki_types::ServerName::try_from(shared.origin.host.clone())
                 .map_err(|e| FetchError::Tls(e.to_string()))?;
             let stream = connector
-                .connect(name, tcp)
+                .connect(name, BufReader::with_capacity(read_buffer, tcp))
                 .await
                 .map_err(|e| FetchError::Tls(e.to_string()))?;
             Ok(TcpOrTls::Tls(Box::new(stream)))
@@ -115,7 +123,7 @@ pub(crate) async fn dial_tcp(
 /// A dialled TCP connection, plain or TLS.
 pub(crate) enum TcpOrTls {
     Tcp(tokio::net::TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<BufReader<tokio::net::TcpStream>>>),
 }
 
 /// The request for `uri`: `absolute` for h2/h3 (pseudo-headers), else

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use http::Uri;
 
-use crate::player::Outcome;
+use crate::player::{Failure, Outcome};
 pub(crate) use io::{
     check_origin, connect_bounded, dial_tcp, read_hyper, request, BodyReader, TcpOrTls,
 };
@@ -151,6 +151,23 @@ pub enum FetchError {
     Request(#[from] http::Error),
 }
 
+impl FetchError {
+    /// The report's kind for this failure.
+    pub fn kind(&self) -> Failure {
+        match self {
+            FetchError::Resolve { .. } | FetchError::Connect(_) | FetchError::ConnectTimeout => {
+                Failure::Connect
+            }
+            FetchError::Tls(_) => Failure::Tls,
+            FetchError::Http(_) | FetchError::H2(_) | FetchError::H3(_) => Failure::Protocol,
+            FetchError::BodyTooLarge(_) => Failure::BodyTooLarge,
+            FetchError::BadUrl(_) | FetchError::OtherOrigin(_) | FetchError::Request(_) => {
+                Failure::Other
+            }
+        }
+    }
+}
+
 /// The origin every request of a run goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -246,6 +263,7 @@ impl HttpClient {
             },
         };
         result.unwrap_or_else(|e| Outcome::Failed {
+            kind: e.kind(),
             error: e.to_string(),
         })
     }

@@ -21,7 +21,7 @@ use tokio::time::{sleep_until, Instant};
 use super::monitor::Live;
 use super::recorder::Recorder;
 use crate::client::HttpClient;
-use crate::player::{Event, Outcome, ParseCache, Player, PlayerConfig, Request};
+use crate::player::{Event, Failure, Outcome, ParseCache, Player, PlayerConfig, Request};
 
 /// What every viewer of a run shares.
 #[derive(Debug)]
@@ -98,6 +98,7 @@ async fn fetch(client: &HttpClient, request: Request, limit: Duration) -> (u64, 
     let outcome = match tokio::time::timeout(limit, client.get(&request.url, keep)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Failed {
+            kind: Failure::Timeout,
             error: format!("no answer within {limit:?}"),
         },
     };
@@ -140,6 +141,63 @@ mod tests {
                 size <= 3072,
                 "{protocol:?}: {size} bytes per request in flight"
             );
+        }
+    }
+
+    fn part(url: &str) -> Request {
+        Request {
+            id: 7,
+            url: url.to_owned(),
+            kind: RequestKind::Part,
+            track: Track::Main,
+            rendition: 0,
+        }
+    }
+
+    /// The report counts failures by what went wrong: a refused connection
+    /// is `connect`, a server that accepts but never answers is `timeout`,
+    /// one that answers garbage is `protocol`.
+    #[tokio::test]
+    async fn failures_are_counted_by_kind() {
+        // A port with nothing listening: bind, note the port, close.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = format!("http://{}/live/a.m4s", closed.local_addr().unwrap());
+        drop(closed);
+        // Accepts and reads, never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}/live/a.m4s", silent.local_addr().unwrap());
+        // Answers with bytes that are not HTTP.
+        let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let garbage_url = format!("http://{}/live/a.m4s", garbage.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut socket, _)) = garbage.accept().await {
+                let _ = socket.write_all(b"\x00\x01 not http at all\r\n\r\n").await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        for (url, want) in [
+            (refused, Failure::Connect),
+            (silent_url, Failure::Timeout),
+            (garbage_url, Failure::Protocol),
+        ] {
+            let client = ClientFactory::new(&url, ClientOptions::default())
+                .unwrap()
+                .client(0);
+            let (id, outcome) = fetch(&client, part(&url), Duration::from_millis(300)).await;
+            assert_eq!(id, 7);
+            match outcome {
+                Outcome::Failed { kind, error } => {
+                    assert_eq!(kind, want, "{url}: {error}");
+                }
+                other => panic!("{url}: expected a failure, got {other:?}"),
+            }
         }
     }
 }

@@ -38,7 +38,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant, SystemTime};
-//! use livecdn_loadtest::player::{Outcome, Player, PlayerConfig, RequestKind};
+//! use livecdn_loadtest::player::{Failure, Outcome, Player, PlayerConfig, RequestKind};
 //!
 //! let now = Instant::now();
 //! let mut player = Player::new("http://cdn.test/live/index.m3u8", PlayerConfig::default(), now, SystemTime::now());
@@ -46,7 +46,7 @@
 //! assert_eq!(request.kind, RequestKind::Master);
 //! assert!(player.poll_request().is_none(), "nothing else until it is answered");
 //! // A real driver sends `request.url` and reports what happened:
-//! let outcome = Outcome::Failed { error: "connection refused".into() };
+//! let outcome = Outcome::Failed { kind: Failure::Connect, error: "connection refused".into() };
 //! player.handle_response(now, SystemTime::now(), request.id, outcome);
 //! let retry_at = player.poll_timeout().expect("a failed request is retried later");
 //! assert!(retry_at > now);
@@ -80,6 +80,6 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use model::{Event, Outcome, Player, PlayerConfig, Request, RequestKind, Track};
+pub use model::{Event, Failure, Outcome, Player, PlayerConfig, Request, RequestKind, Track};
 pub use parse_cache::ParseCache;
 pub use window::{resolve_url, MergeError, Position};

@@ -147,9 +147,46 @@ pub enum Outcome {
     },
     /// No HTTP response: connect, TLS, reset or timeout.
     Failed {
+        /// Which kind of failure, counted by kind in the report.
+        kind: Failure,
         /// Human-readable reason, for logs.
         error: String,
     },
+}
+
+/// Why a request got no HTTP response. A report that only said "network"
+/// could not tell a server that stopped answering in time from one that
+/// reset streams or refused connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer within the request timeout.
+    Timeout,
+    /// TCP or QUIC connect (or name resolution) failed or timed out.
+    Connect,
+    /// The TLS handshake failed.
+    Tls,
+    /// The connection or stream broke mid-exchange (reset, GOAWAY, closed,
+    /// malformed framing).
+    Protocol,
+    /// The body was larger than the client accepts.
+    BodyTooLarge,
+    /// Anything else (a URL the client cannot send).
+    Other,
+}
+
+impl Failure {
+    /// The error kind in reports: `timeout`, `connect`, `tls`, `protocol`,
+    /// `body_too_large` or `network`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Timeout => "timeout",
+            Failure::Connect => "connect",
+            Failure::Tls => "tls",
+            Failure::Protocol => "protocol",
+            Failure::BodyTooLarge => "body_too_large",
+            Failure::Other => "network",
+        }
+    }
 }
 
 /// A measurement, for [`crate::stats::Stats::record`].
@@ -200,7 +237,8 @@ pub enum Event {
     },
     /// Something went wrong; see [`Player`] for the kinds.
     Error {
-        /// `network`, `http_400`, `http_404`, `http_503`, `http_4xx`,
+        /// A [`Failure`] kind (`timeout`, `connect`, `tls`, `protocol`,
+        /// `body_too_large`, `network`), `http_400`, `http_404`, `http_503`, `http_4xx`,
         /// `http_5xx`, `parse`, `delta_merge`, `fell_behind`, `playlist_reset`.
         kind: &'static str,
     },

@@ -39,7 +39,7 @@ impl Player {
         };
         let flight = self.flights.remove(index);
         match outcome {
-            Outcome::Failed { .. } => {
+            Outcome::Failed { kind, .. } => {
                 self.push_event(Event::Request {
                     kind: flight.kind,
                     track: flight.track,
@@ -48,7 +48,9 @@ impl Player {
                     total: Duration::ZERO,
                     bytes: 0,
                 });
-                self.push_event(Event::Error { kind: "network" });
+                self.push_event(Event::Error {
+                    kind: kind.as_str(),
+                });
                 self.retry_later(&flight, None);
             }
             Outcome::Ok {

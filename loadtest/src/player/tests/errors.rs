@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{fixed, Sim};
-use crate::player::{Event, Outcome, Player, PlayerConfig, RequestKind};
+use crate::player::{Event, Failure, Outcome, Player, PlayerConfig, RequestKind};
 
 const ONE: [u64; 1] = [1_000_000];
 
@@ -137,6 +137,7 @@ fn network_failures_back_off_exponentially_with_a_cap() {
             wall,
             request.id,
             Outcome::Failed {
+                kind: Failure::Protocol,
                 error: "reset".into(),
             },
         );
@@ -149,7 +150,7 @@ fn network_failures_back_off_exponentially_with_a_cap() {
     assert_eq!(delays[1], base * 2);
     assert_eq!(*delays.last().unwrap(), cap);
     let errors = std::iter::from_fn(|| player.poll_event())
-        .filter(|e| matches!(e, Event::Error { kind: "network" }))
+        .filter(|e| matches!(e, Event::Error { kind: "protocol" }))
         .count();
     assert_eq!(errors, 10);
 }

@@ -79,6 +79,11 @@ pub struct PlayArgs {
     /// offers them (`CAN-SKIP-UNTIL`).
     #[arg(long)]
     pub no_delta: bool,
+    /// Fetch each part once a playlist lists it, never the preload-hinted
+    /// part ahead of time (what hls.js 1.7 does; by default the viewer
+    /// fetches hints, as LL-HLS intends).
+    #[arg(long)]
+    pub no_hints: bool,
     /// Stay on the starting rendition.
     #[arg(long)]
     pub no_abr: bool,
@@ -198,6 +203,7 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
         },
         player: PlayerConfig {
             use_delta: !args.no_delta,
+            use_hints: !args.no_hints,
             abr: !args.no_abr,
             start_rendition: args.start_rendition,
             max_live_sync_playback_rate: args.max_live_sync_playback_rate,

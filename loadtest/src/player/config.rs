@@ -15,6 +15,12 @@ pub struct PlayerConfig {
     /// `livecdn loadtest` turns this on, as hls.js asks for them; off by
     /// default here so scripted request sequences read full playlists.
     pub use_delta: bool,
+    /// Fetch the preload-hinted part before it is listed (LL-HLS's
+    /// `EXT-X-PRELOAD-HINT`, as the spec and DESIGN ask of a player). Off,
+    /// the player fetches each part once a playlist lists it, which is what
+    /// hls.js 1.7 does in its own requests (the parts then arrive whole
+    /// instead of streamed as they are produced).
+    pub use_hints: bool,
     /// Switch renditions by measured throughput.
     pub abr: bool,
     /// Stop fetching media while this much is buffered.
@@ -49,6 +55,7 @@ impl Default for PlayerConfig {
             max_parallel: 2,
             start_behind: None,
             use_delta: false,
+            use_hints: true,
             abr: true,
             max_buffer: Duration::from_secs(30),
             start_rendition: None,

@@ -255,7 +255,8 @@ impl Player {
     }
 
     fn poll_hint(&mut self, track: Track, base: &str) -> Option<Request> {
-        if self.media_blocked(track)
+        if !self.config.use_hints
+            || self.media_blocked(track)
             || self
                 .flights
                 .iter()

@@ -179,3 +179,62 @@ fn latencies(sim: &Sim) -> Vec<Duration> {
         })
         .collect()
 }
+
+/// Without hints (as hls.js 1.7 plays): one blocking reload and one part
+/// per part, each part asked for only once a playlist lists it (so it is
+/// already published), never a hinted one, and playback still keeps up.
+#[test]
+fn without_hints_each_part_is_fetched_once_listed() {
+    let config = crate::player::PlayerConfig {
+        use_hints: false,
+        ..fixed()
+    };
+    let mut sim = Sim::new(config, ONE.to_vec());
+    sim.run_secs(31.0);
+    assert_eq!(sim.max_blocking_in_flight, 1, "never two blocking reloads");
+    let (from, to) = (sim.at(1.0), sim.at(31.0));
+    let window = sim.sent_between(from, to);
+    let parts_published = sim.server.count(to) - sim.server.count(from);
+    let per_part = window.len() as f64 / parts_published as f64;
+    assert!(
+        (1.8..=2.2).contains(&per_part),
+        "{per_part} requests per part"
+    );
+    let mut seen = HashSet::new();
+    let mut parts = 0;
+    for (at, r) in &sim.sent {
+        assert_ne!(r.kind, RequestKind::HintedPart, "{}", r.url);
+        if r.kind != RequestKind::Part {
+            continue;
+        }
+        parts += 1;
+        assert!(
+            seen.insert(Sim::path(r).to_owned()),
+            "fetched twice: {}",
+            r.url
+        );
+        // `v0/pMSN.PART.m4s`: its place in the publishing order.
+        let name = Sim::path(r)
+            .trim_start_matches("v0/p")
+            .trim_end_matches(".m4s");
+        let (msn, part) = name.split_once('.').unwrap();
+        let index = msn.parse::<u64>().unwrap() * PARTS_PER_SEGMENT + part.parse::<u64>().unwrap();
+        assert!(
+            index < sim.server.count(*at),
+            "{} asked for before it was published",
+            r.url
+        );
+    }
+    assert!(parts as u64 >= parts_published, "{parts} parts fetched");
+    assert!(sim
+        .events_matching(|e| matches!(e, Event::StallStart | Event::Error { .. }))
+        .is_empty());
+    let latencies = latencies(&sim);
+    assert!(latencies.len() > 80, "{} samples", latencies.len());
+    for latency in latencies {
+        assert!(
+            latency <= Duration::from_millis(999) + Duration::from_secs(1),
+            "{latency:?} behind live"
+        );
+    }
+}

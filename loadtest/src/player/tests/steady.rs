@@ -43,16 +43,7 @@ fn startup_fetches_master_playlist_init_then_three_parts_back_then_one_reload_an
 fn steady_state_is_one_reload_and_one_part_per_part_without_stalls() {
     let mut sim = Sim::new(fixed(), ONE.to_vec());
     sim.run_secs(31.0);
-    assert_eq!(sim.max_blocking_in_flight, 1, "never two blocking reloads");
-
-    let (from, to) = (sim.at(1.0), sim.at(31.0));
-    let window = sim.sent_between(from, to);
-    let parts_published = sim.server.count(to) - sim.server.count(from);
-    let per_part = window.len() as f64 / parts_published as f64;
-    assert!(
-        (1.8..=2.2).contains(&per_part),
-        "{per_part} requests per part"
-    );
+    let (window, _) = two_requests_per_part(&sim);
     assert!(window.iter().all(|r| matches!(
         r.kind,
         RequestKind::BlockingPlaylist | RequestKind::HintedPart | RequestKind::Part
@@ -191,15 +182,7 @@ fn without_hints_each_part_is_fetched_once_listed() {
     };
     let mut sim = Sim::new(config, ONE.to_vec());
     sim.run_secs(31.0);
-    assert_eq!(sim.max_blocking_in_flight, 1, "never two blocking reloads");
-    let (from, to) = (sim.at(1.0), sim.at(31.0));
-    let window = sim.sent_between(from, to);
-    let parts_published = sim.server.count(to) - sim.server.count(from);
-    let per_part = window.len() as f64 / parts_published as f64;
-    assert!(
-        (1.8..=2.2).contains(&per_part),
-        "{per_part} requests per part"
-    );
+    let (_, parts_published) = two_requests_per_part(&sim);
     let mut seen = HashSet::new();
     let mut parts = 0;
     for (at, r) in &sim.sent {
@@ -237,4 +220,20 @@ fn without_hints_each_part_is_fetched_once_listed() {
             "{latency:?} behind live"
         );
     }
+}
+
+/// Over seconds 1 to 31 of a 31 s run: never two blocking reloads at once
+/// and about two requests (a reload and a part) per published part. Returns
+/// the requests of that window and the parts published in it.
+fn two_requests_per_part(sim: &Sim) -> (Vec<&crate::player::Request>, u64) {
+    assert_eq!(sim.max_blocking_in_flight, 1, "never two blocking reloads");
+    let (from, to) = (sim.at(1.0), sim.at(31.0));
+    let window = sim.sent_between(from, to);
+    let parts_published = sim.server.count(to) - sim.server.count(from);
+    let per_part = window.len() as f64 / parts_published as f64;
+    assert!(
+        (1.8..=2.2).contains(&per_part),
+        "{per_part} requests per part"
+    );
+    (window, parts_published)
 }

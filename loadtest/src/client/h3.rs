@@ -1,6 +1,11 @@
-//! HTTP/3: a fixed set of QUIC connections (each on its own UDP endpoint,
-//! so the endpoint drivers spread over the runtime's threads) shared by all
-//! viewers; dialled on first use, re-dialled when closed.
+//! HTTP/3: a fixed set of QUIC connections shared by all viewers; dialled
+//! on first use, re-dialled when closed.
+//!
+//! Connections share a few UDP endpoints, two per core the harness may run
+//! on, so the endpoint drivers still spread over the runtime's threads. One
+//! endpoint per connection cost too much memory: quinn gives each endpoint
+//! a receive buffer for a batch of GRO datagrams (about 3 MiB on Linux),
+//! which a saturated harness fills, and 400 connections then held 1.5 GiB.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,11 +29,17 @@ struct Conn {
     send: Sender,
 }
 
+/// Endpoints per core the process may run on.
+const ENDPOINTS_PER_CORE: usize = 2;
+
 /// The shared HTTP/3 connections of a run.
 pub struct H3Pool {
     shared: Arc<Shared>,
     config: quinn::ClientConfig,
     slots: Vec<Mutex<Option<Conn>>>,
+    /// Created on first use (a runtime must be running); slot `i` dials
+    /// from endpoint `i % endpoints.len()`.
+    endpoints: Vec<std::sync::Mutex<Option<quinn::Endpoint>>>,
 }
 
 impl std::fmt::Debug for H3Pool {
@@ -55,13 +66,17 @@ impl H3Pool {
         transport.stream_receive_window(quinn::VarInt::from_u32(4 << 20));
         transport.receive_window(quinn::VarInt::from_u32(16 << 20));
         config.transport_config(Arc::new(transport));
-        let slots = (0..shared.options.connections.max(1))
-            .map(|_| Mutex::new(None))
+        let connections = shared.options.connections.max(1);
+        let slots = (0..connections).map(|_| Mutex::new(None)).collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let endpoints = (0..connections.min(cores * ENDPOINTS_PER_CORE))
+            .map(|_| std::sync::Mutex::new(None))
             .collect();
         Ok(H3Pool {
             shared,
             config,
             slots,
+            endpoints,
         })
     }
 
@@ -96,7 +111,8 @@ impl H3Pool {
     }
 
     async fn sender(&self, slot: usize) -> Result<Sender, FetchError> {
-        let Some(slot) = self.slots.get(slot % self.slots.len().max(1)) else {
+        let index = slot % self.slots.len().max(1);
+        let Some(slot) = self.slots.get(index) else {
             return Err(FetchError::Connect("no connection slot".into()));
         };
         let mut guard = slot.lock().await;
@@ -105,7 +121,7 @@ impl H3Pool {
         }
         let conn = connect_bounded(
             self.shared.options.connect_timeout,
-            Box::pin(self.connect()),
+            Box::pin(self.connect(index)),
         )
         .await?;
         let send = conn.send.clone();
@@ -113,8 +129,18 @@ impl H3Pool {
         Ok(send)
     }
 
-    async fn connect(&self) -> Result<Conn, FetchError> {
-        let addr = self.shared.origin.resolve().await?;
+    /// The endpoint slot `index` dials from, bound on first use.
+    fn endpoint(&self, index: usize, addr: SocketAddr) -> Result<quinn::Endpoint, FetchError> {
+        let Some(cell) = self.endpoints.get(index % self.endpoints.len().max(1)) else {
+            return Err(FetchError::Connect("no QUIC endpoint".into()));
+        };
+        // Held for a bind only, never across an await.
+        let mut cell = cell
+            .lock()
+            .map_err(|_| FetchError::Connect("QUIC endpoint lock poisoned".into()))?;
+        if let Some(endpoint) = cell.as_ref() {
+            return Ok(endpoint.clone());
+        }
         let bind: SocketAddr = if addr.is_ipv6() {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         } else {
@@ -123,6 +149,13 @@ impl H3Pool {
         let mut endpoint =
             quinn::Endpoint::client(bind).map_err(|e| FetchError::Connect(e.to_string()))?;
         endpoint.set_default_client_config(self.config.clone());
+        *cell = Some(endpoint.clone());
+        Ok(endpoint)
+    }
+
+    async fn connect(&self, index: usize) -> Result<Conn, FetchError> {
+        let addr = self.shared.origin.resolve().await?;
+        let endpoint = self.endpoint(index, addr)?;
         let quic = endpoint
             .connect(addr, &self.shared.origin.host)
             .map_err(|e| FetchError::Connect(e.to_string()))?

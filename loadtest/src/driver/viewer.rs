@@ -75,6 +75,15 @@ pub(crate) async fn run(ctx: Arc<ViewerContext>, index: usize, client: HttpClien
         }
         tokio::select! {
             Some((id, outcome)) = flights.next(), if !flights.is_empty() => {
+                // The run is over: what arrives now is not measured. Every
+                // viewer stops at the same deadline, and the first to drop
+                // its requests resets their h2 streams; a server that limits
+                // reset streams (hyper: 20) then closes the shared
+                // connection, failing the requests of viewers whose timers
+                // have not fired yet. Those are the run's end, not errors.
+                if Instant::now() >= ctx.deadline {
+                    break;
+                }
                 player.handle_response(Instant::now().into_std(), SystemTime::now(), id, outcome);
             }
             () = &mut timer => {

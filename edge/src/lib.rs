@@ -3,17 +3,25 @@
 //!
 //! Every listener turns its requests into the same call,
 //! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
-//! identically whatever protocol a viewer speaks.
+//! identically whatever protocol a viewer speaks. Behind it a thin
+//! [`router`] hands each request to one service ([`playback`], [`admin`]),
+//! which share the handles in [`state::Edge`]; push feeds the cache and the
+//! timing table from below ([`push`]).
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod error;
 pub mod listen;
 pub mod metrics;
-pub mod proxy;
+pub mod playback;
 pub mod push;
+pub mod router;
 pub mod serve;
 pub mod server;
+pub mod state;
+pub mod streams;
 pub mod upstream;
 pub mod viewers;
 

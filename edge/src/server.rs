@@ -5,8 +5,10 @@
 use crate::cache::{Cache, CacheConfig, CachePolicy};
 use crate::listen::{self, Limits};
 use crate::metrics::EdgeMetrics;
-use crate::proxy::{Edge, EdgeHandler};
+use crate::router::EdgeHandler;
 use crate::serve::Handler;
+use crate::state::Edge;
+use crate::streams::Streams;
 use crate::upstream::Upstreams;
 use crate::viewers::Viewers;
 use livecdn_shared::config::EdgeConfig;
@@ -14,7 +16,6 @@ use livecdn_shared::tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -153,8 +154,8 @@ impl EdgeServer {
             upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
             cache,
             metrics: EdgeMetrics::new(),
-            viewers: Mutex::new(Viewers::new(policy.target_duration * 2)),
-            blocking_wait: policy.target_duration * 3 + Duration::from_secs(1),
+            viewers: Arc::new(Mutex::new(Viewers::new(policy.target_duration * 2))),
+            streams: Arc::new(Streams::new(policy)),
             push: crate::push::Push::new(&config.upstream, policy.target_duration),
             config,
         });
@@ -233,7 +234,12 @@ impl EdgeServer {
                 .health_loop(interval, shutdown.clone()),
         );
         if let Some(push) = self.edge.push.clone() {
-            tasks.spawn(crate::push::run(self.edge.clone(), push, shutdown.clone()));
+            let feeds = crate::push::Feeds {
+                cache: self.edge.cache.clone(),
+                streams: self.edge.streams.clone(),
+                viewers: self.edge.viewers.clone(),
+            };
+            tasks.spawn(crate::push::run(feeds, push, shutdown.clone()));
         }
         while let Some(r) = tasks.join_next().await {
             if let Err(e) = r {

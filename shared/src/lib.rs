@@ -18,5 +18,6 @@ pub mod fuzzing;
 pub mod media;
 pub mod playlist;
 pub mod push;
+pub mod route;
 pub mod rtmp;
 pub mod tls;

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 
 use super::key::{CacheKey, ObjectKind};
 use super::object::{CachedObject, GrowingBody};
+use super::policy::CachePolicy;
 use super::Inner;
 
 /// What waiters of a flight see.
@@ -112,6 +113,9 @@ pub struct FillPermit {
     inner: Arc<Inner>,
     key: CacheKey,
     kind: ObjectKind,
+    /// TTL rules for what this permit publishes: the cache's default, or
+    /// the stream's own timing ([`FillPermit::with_policy`]).
+    policy: CachePolicy,
     flight: Arc<Flight>,
     /// The object being published, kept so a cancelled publish can fail it.
     publishing: Option<Arc<CachedObject>>,
@@ -125,10 +129,12 @@ impl FillPermit {
         kind: ObjectKind,
         flight: Arc<Flight>,
     ) -> FillPermit {
+        let policy = inner.config.policy;
         FillPermit {
             inner,
             key,
             kind,
+            policy,
             flight,
             publishing: None,
             published: false,
@@ -145,6 +151,13 @@ impl FillPermit {
         self.kind
     }
 
+    /// TTLs from `policy` (the stream's own part and segment timing)
+    /// instead of the cache's default.
+    pub fn with_policy(mut self, policy: CachePolicy) -> FillPermit {
+        self.policy = policy;
+        self
+    }
+
     /// Publishes the upstream response headers. The returned object is handed to
     /// every waiting request at once and, if the policy gives `status` a TTL,
     /// stored right away so later requests stream the same growing body. The
@@ -152,7 +165,7 @@ impl FillPermit {
     /// that makes no progress for the configured idle timeout is failed for it.
     pub async fn publish(mut self, status: u16, headers: HeaderMap) -> Arc<CachedObject> {
         let config = &self.inner.config;
-        let ttl = config.policy.ttl(self.kind, status);
+        let ttl = self.policy.ttl(self.kind, status);
         let body = GrowingBody::new(config.max_object_bytes);
         let object = Arc::new(CachedObject::new(status, headers, self.kind, ttl, body));
         self.publishing = Some(Arc::clone(&object));

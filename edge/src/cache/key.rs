@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use livecdn_shared::playlist::HlsQuery;
+use livecdn_shared::route::{Route, RouteKind};
 
 /// The delivery directives that belong in a key, sorted by name.
 const HLS_DIRECTIVES: [&str; 3] = ["_HLS_msn", "_HLS_part", "_HLS_skip"];
@@ -98,38 +99,38 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
-    /// Classifies a request by the last path segment and, for playlists, whether
-    /// the query asks for a blocking reload.
+    /// Classifies a request by its route (the one URL grammar,
+    /// [`livecdn_shared::route`]) and, for playlists, whether the query asks
+    /// for a blocking reload.
     pub fn from_request(path: &str, query: Option<&str>) -> ObjectKind {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        if name == "master.m3u8" {
-            return ObjectKind::Master;
+        let Some(route) = Route::parse(path) else {
+            return ObjectKind::Other;
+        };
+        ObjectKind::of(route.kind(), query)
+    }
+
+    /// The kind of an already parsed route.
+    pub fn of(kind: RouteKind, query: Option<&str>) -> ObjectKind {
+        match kind {
+            RouteKind::Master => ObjectKind::Master,
+            RouteKind::Playlist => {
+                let blocking = query.is_some_and(|q| {
+                    q.strip_prefix('?')
+                        .unwrap_or(q)
+                        .split('&')
+                        .any(|pair| pair == "_HLS_msn" || pair.starts_with("_HLS_msn="))
+                });
+                if blocking {
+                    ObjectKind::BlockingPlaylist
+                } else {
+                    ObjectKind::Playlist
+                }
+            }
+            RouteKind::Part => ObjectKind::Part,
+            RouteKind::Segment => ObjectKind::Segment,
+            RouteKind::Init => ObjectKind::Init,
+            _ => ObjectKind::Other,
         }
-        if name.ends_with(".m3u8") {
-            let blocking = query.is_some_and(|q| {
-                q.strip_prefix('?')
-                    .unwrap_or(q)
-                    .split('&')
-                    .any(|pair| pair == "_HLS_msn" || pair.starts_with("_HLS_msn="))
-            });
-            return if blocking {
-                ObjectKind::BlockingPlaylist
-            } else {
-                ObjectKind::Playlist
-            };
-        }
-        if let Some(stem) = name.strip_suffix(".m4s") {
-            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            return match stem.split_once('.') {
-                Some((msn, part)) if digits(msn) && digits(part) => ObjectKind::Part,
-                None if digits(stem) => ObjectKind::Segment,
-                _ => ObjectKind::Other,
-            };
-        }
-        if name.starts_with("init") && name.ends_with(".mp4") {
-            return ObjectKind::Init;
-        }
-        ObjectKind::Other
     }
 
     /// Whether the object never changes once published (parts, segments, init),
@@ -225,7 +226,9 @@ mod tests {
             ("/live/s/720p/a.m4s", None, Other),
             ("/live/s/720p/1.2.3.m4s", None, Other),
             ("/live/s/720p/init.mp4", None, Init),
-            ("/live/s/720p/init_1.mp4", None, Init),
+            ("/live/s/720p/init-1.mp4", None, Init),
+            ("/live/s/720p/init_1.mp4", None, Other),
+            ("/live/s/720p/01.m4s", None, Other),
             ("/live/s/720p/video.mp4", None, Other),
             ("/api/streams", None, Other),
         ];

@@ -303,8 +303,19 @@ impl Cache {
     /// An empty object with the TTL and size limit this cache would give it,
     /// for the push path: append the body, finish it, then [`Cache::insert`].
     pub fn new_object(&self, status: u16, headers: HeaderMap, kind: ObjectKind) -> CachedObject {
+        self.new_object_with(self.inner.config.policy, status, headers, kind)
+    }
+
+    /// [`Cache::new_object`] with the TTLs of `policy` (a stream's timing).
+    pub fn new_object_with(
+        &self,
+        policy: CachePolicy,
+        status: u16,
+        headers: HeaderMap,
+        kind: ObjectKind,
+    ) -> CachedObject {
         let config = &self.inner.config;
-        let ttl = config.policy.ttl(kind, status);
+        let ttl = policy.ttl(kind, status);
         let body = GrowingBody::new(config.max_object_bytes);
         CachedObject::new(status, headers, kind, ttl, body)
     }

@@ -4,13 +4,13 @@
 //! store every pushed object in the cache.
 
 use super::verify::client_config;
-use super::Push;
+use super::{Feeds, Push};
 use crate::cache::{CacheKey, ObjectKind};
-use crate::proxy::Edge;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
 use livecdn_shared::playlist::MediaPlaylist;
 use livecdn_shared::push::{self, Message, ObjectHeader, PushKind, WireError};
+use livecdn_shared::route::Route;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub enum PushClientError {
 }
 
 /// Runs one subscriber per `upstream.push` address until `shutdown`.
-pub async fn run(edge: Arc<Edge>, push: Arc<Push>, shutdown: watch::Receiver<bool>) {
+pub async fn run(feeds: Feeds, push: Arc<Push>, shutdown: watch::Receiver<bool>) {
     let config = match client_config(&push.config.push_spki, push.config.push_insecure) {
         Ok(c) => c,
         Err(e) => {
@@ -61,14 +61,14 @@ pub async fn run(edge: Arc<Edge>, push: Arc<Push>, shutdown: watch::Receiver<boo
     };
     let mut tasks = JoinSet::new();
     for addr in push.config.push.clone() {
-        let (edge, push, config) = (edge.clone(), push.clone(), config.clone());
-        tasks.spawn(origin_loop(edge, push, addr, config, shutdown.clone()));
+        let (feeds, push, config) = (feeds.clone(), push.clone(), config.clone());
+        tasks.spawn(origin_loop(feeds, push, addr, config, shutdown.clone()));
     }
     while tasks.join_next().await.is_some() {}
 }
 
 async fn origin_loop(
-    edge: Arc<Edge>,
+    feeds: Feeds,
     push: Arc<Push>,
     addr: String,
     config: quinn::ClientConfig,
@@ -93,7 +93,7 @@ async fn origin_loop(
             Ok(conn) => {
                 push.connected.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(origin = %addr, "push connected");
-                let r = session(&edge, &push, &conn, &mut shutdown).await;
+                let r = session(&feeds, &push, &conn, &mut shutdown).await;
                 push.connected.fetch_sub(1, Ordering::Relaxed);
                 conn.close(0u32.into(), b"bye");
                 tracing::info!(origin = %addr, result = ?r.err(), "push disconnected");
@@ -144,7 +144,7 @@ async fn send(ctl: &mut quinn::SendStream, msg: &Message) -> Result<(), PushClie
 
 /// One connection: subscriptions, reports and received objects.
 async fn session(
-    edge: &Arc<Edge>,
+    feeds: &Feeds,
     push: &Arc<Push>,
     conn: &quinn::Connection,
     shutdown: &mut watch::Receiver<bool>,
@@ -159,9 +159,9 @@ async fn session(
             _ = push.wanted_changed.notified() => false,
             uni = conn.accept_uni() => {
                 let recv = uni?;
-                let (edge, push) = (edge.clone(), push.clone());
+                let (feeds, push) = (feeds.clone(), push.clone());
                 receives.spawn(async move {
-                    if let Err(e) = receive(&edge, &push, recv).await {
+                    if let Err(e) = receive(&feeds, &push, recv).await {
                         tracing::debug!(error = %e, "pushed object dropped");
                     }
                 });
@@ -192,7 +192,7 @@ async fn session(
         }
         subscribed = wanted;
         if report {
-            let counts = edge
+            let counts = feeds
                 .viewers
                 .lock()
                 .map(|mut v| v.counts(now))
@@ -207,7 +207,7 @@ async fn session(
 
 /// Reads one object stream and stores it.
 async fn receive(
-    edge: &Edge,
+    feeds: &Feeds,
     push: &Push,
     mut recv: quinn::RecvStream,
 ) -> Result<(), PushClientError> {
@@ -216,34 +216,27 @@ async fn receive(
         .await
         .map_err(|_| PushClientError::Timeout)??;
     let (header, body) = push::decode_object(&Bytes::from(data))?;
-    store(edge, push, header, body).await
+    store(feeds, push, header, body).await
 }
 
-/// `/live/STREAM/RENDITION/FILE` with plain characters only; the stream.
-fn stream_of(path: &str) -> Option<&str> {
-    let plain = path.len() <= push::MAX_PATH
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
-        && !path.contains("..")
-        && !path.contains("//");
-    let mut parts = path.strip_prefix("/live/")?.split('/');
-    let (stream, _rendition, _file) = (parts.next()?, parts.next()?, parts.next()?);
-    (plain && parts.next().is_none()).then_some(stream)
+/// `/live/STREAM/RENDITION/FILE`: the stream and the rendition.
+fn media_of(path: &str) -> Option<(&str, &str)> {
+    let route = Route::parse(path)?;
+    Some((route.stream()?, route.media()?.rendition))
 }
 
 /// The cache entries one pushed object fills: (key, kind, max-age).
-fn entries(header: &ObjectHeader, body: &Bytes) -> Vec<(CacheKey, ObjectKind, String)> {
+fn entries(
+    header: &ObjectHeader,
+    parsed: Option<&MediaPlaylist>,
+) -> Vec<(CacheKey, ObjectKind, String)> {
     let path = header.path.as_str();
     let plain = CacheKey::from_request(path, None);
     if header.kind != PushKind::Playlist {
         let kind = ObjectKind::from_request(path, None);
         return vec![(plain, kind, IMMUTABLE.to_string())];
     }
-    let parsed = std::str::from_utf8(body)
-        .ok()
-        .and_then(|t| MediaPlaylist::parse(t).ok());
-    let target = parsed.as_ref().map_or(2, |p| p.target_duration.max(1));
+    let target = parsed.map_or(2, |p| p.target_duration.max(1));
     let blocking = format!("public, max-age={}", 6 * target);
     let mut out = vec![(plain, ObjectKind::Playlist, "public, max-age=1".to_string())];
     let Some(part) = header.part else { return out };
@@ -256,7 +249,7 @@ fn entries(header: &ObjectHeader, body: &Bytes) -> Vec<(CacheKey, ObjectKind, St
     // The first part of segment M also completes segment M-1: it answers
     // "all of M-1" and "the part after M-1's last".
     if part == 0 && msn > 0 {
-        let prev = parsed.as_ref().and_then(|p| {
+        let prev = parsed.and_then(|p| {
             let idx = usize::try_from((msn - 1).checked_sub(p.media_sequence)?).ok()?;
             p.segments.get(idx).map(|s| s.parts.len())
         });
@@ -269,13 +262,13 @@ fn entries(header: &ObjectHeader, body: &Bytes) -> Vec<(CacheKey, ObjectKind, St
 }
 
 async fn store(
-    edge: &Edge,
+    feeds: &Feeds,
     push: &Push,
     header: ObjectHeader,
     body: Bytes,
 ) -> Result<(), PushClientError> {
     let refused = || PushClientError::Path(header.path.clone());
-    let stream = stream_of(&header.path).ok_or_else(refused)?;
+    let (stream, rendition) = media_of(&header.path).ok_or_else(refused)?;
     let kind = ObjectKind::from_request(&header.path, None);
     let matches = matches!(
         (header.kind, kind),
@@ -289,19 +282,29 @@ async fn store(
     }
     let ctype = HeaderValue::from_str(&header.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    for (key, kind, max_age) in entries(&header, &body) {
+    let parsed = (header.kind == PushKind::Playlist)
+        .then(|| std::str::from_utf8(&body).ok())
+        .flatten()
+        .and_then(|t| MediaPlaylist::parse(t).ok());
+    if let Some(playlist) = &parsed {
+        feeds
+            .streams
+            .learn(stream, rendition, playlist, Instant::now());
+    }
+    let policy = feeds.streams.policy(stream);
+    for (key, kind, max_age) in entries(&header, parsed.as_ref()) {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, ctype.clone());
         if let Ok(v) = HeaderValue::from_str(&max_age) {
             headers.insert(header::CACHE_CONTROL, v);
         }
-        let object = edge.cache.new_object(200, headers, kind);
+        let object = feeds.cache.new_object_with(policy, 200, headers, kind);
         if object.body.append(body.clone()).is_err() {
             return Err(PushClientError::Wire(WireError::BodyTooLarge(body.len())));
         }
         object.body.finish();
         let object = Arc::new(object);
-        if edge.cache.insert(key.clone(), object.clone()).await {
+        if feeds.cache.insert(key.clone(), object.clone()).await {
             push.arrivals.arrived(&key, &object);
         }
     }
@@ -317,14 +320,18 @@ mod tests {
 
     #[test]
     fn only_plain_live_paths_are_accepted() {
-        assert_eq!(stream_of("/live/cam/source/1.2.m4s"), Some("cam"));
+        assert_eq!(
+            media_of("/live/cam/source/1.2.m4s"),
+            Some(("cam", "source"))
+        );
         for bad in [
             "/live/cam/x",
             "/live/../a/b",
             "/etc/passwd",
             "/live/a/b/c/d",
+            "/live/cam/master.m3u8",
         ] {
-            assert_eq!(stream_of(bad), None, "{bad}");
+            assert_eq!(media_of(bad), None, "{bad}");
         }
     }
 
@@ -338,7 +345,8 @@ mod tests {
             part: Some(0),
             content_type: "application/vnd.apple.mpegurl".into(),
         };
-        let keys: Vec<String> = entries(&header, &Bytes::from(text))
+        let parsed = MediaPlaylist::parse(text).unwrap();
+        let keys: Vec<String> = entries(&header, Some(&parsed))
             .iter()
             .map(|(k, _, _)| k.as_str().to_string())
             .collect();

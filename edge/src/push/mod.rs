@@ -37,6 +37,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// What push feeds: the cache (every object), the timing table (every
+/// playlist) and, upward, the viewer counts it reports to the origin. Push
+/// never calls into the HTTP services.
+#[derive(Clone)]
+pub struct Feeds {
+    pub cache: crate::cache::Cache,
+    pub streams: Arc<crate::streams::Streams>,
+    pub viewers: Arc<Mutex<crate::viewers::Viewers>>,
+}
+
 /// Streams one edge subscribes to at most (memory bound).
 const MAX_STREAMS: usize = 4096;
 

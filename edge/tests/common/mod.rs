@@ -24,7 +24,7 @@ mod upstream;
 )]
 pub use upstream::{FakeConfig, FakeUpstream};
 
-use livecdn_edge::proxy::Edge;
+use livecdn_edge::state::Edge;
 use livecdn_edge::{CertInfo, EdgeServer};
 use livecdn_shared::config::{EdgeConfig, EdgeRole};
 use std::future::Future;

@@ -11,7 +11,6 @@ mod body;
 mod media;
 mod player;
 mod playlist;
-pub mod router;
 
 use crate::OriginState;
 use body::Body;
@@ -19,7 +18,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use router::Route;
+use livecdn_shared::route::{LiveObject, MediaFile, MediaPath, Route};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,7 +143,7 @@ pub async fn serve(
 pub async fn handle(state: &OriginState, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
-    let kind = route.as_ref().map_or("unknown", Route::kind);
+    let kind = route.as_ref().map_or("unknown", |r| r.kind().as_str());
     let mut resp = match (&method, route) {
         (&Method::OPTIONS, _) => preflight(),
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
@@ -172,7 +171,7 @@ fn preflight() -> Response<Body> {
 async fn dispatch(
     state: &OriginState,
     req: &Request<Incoming>,
-    route: Route,
+    route: Route<'_>,
 ) -> Result<Response<Body>, HttpError> {
     let query = req.uri().query().unwrap_or("");
     let gzip = req
@@ -182,31 +181,28 @@ async fn dispatch(
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     match route {
         Route::Player => Ok(player::page()),
-        Route::HlsJs => player::hls_js(state).await,
+        Route::PlayerScript => player::hls_js(state).await,
         Route::Healthz => Ok(api::text(StatusCode::OK, "ok\n")),
         Route::Readyz => Ok(api::text(StatusCode::OK, "ready\n")),
         Route::Metrics => Ok(api::metrics(state)),
         Route::ApiStreams => Ok(api::streams(state)),
-        Route::ApiStream(name) => api::stream(state, &name),
-        Route::Master(stream) => playlist::master(state, &stream, gzip).await,
-        Route::Playlist { stream, rendition } => {
-            playlist::media(state, &stream, &rendition, query, gzip).await
-        }
-        Route::Init {
-            stream,
-            rendition,
-            gen,
-        } => media::init(state, &stream, &rendition, gen),
-        Route::Segment {
-            stream,
-            rendition,
-            msn,
-        } => media::segment(state, &stream, &rendition, msn).await,
-        Route::Part {
-            stream,
-            rendition,
-            msn,
-            part,
-        } => media::part(state, &stream, &rendition, msn, part).await,
+        Route::ApiStream(name) => api::stream(state, name),
+        Route::Live { stream, object } => match object {
+            LiveObject::Master => playlist::master(state, stream, gzip).await,
+            LiveObject::Media(MediaPath { rendition, file }) => match file {
+                MediaFile::Playlist => playlist::media(state, stream, rendition, query, gzip).await,
+                MediaFile::Init { gen } => media::init(state, stream, rendition, gen),
+                MediaFile::Segment { msn } => media::segment(state, stream, rendition, msn).await,
+                MediaFile::Part { msn, part } => {
+                    media::part(state, stream, rendition, msn, part).await
+                }
+            },
+            // Not served by this origin (yet): named by the grammar so
+            // that they are one 404, not a parse failure.
+            LiveObject::Mpd | LiveObject::Whep | LiveObject::Chat => {
+                Err(HttpError::NotFound("not served here"))
+            }
+        },
+        Route::Whip | Route::Vod { .. } => Err(HttpError::NotFound("not served here")),
     }
 }

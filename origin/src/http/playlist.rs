@@ -9,7 +9,9 @@ use crate::transcode::TranscodeState;
 use crate::OriginState;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
-use livecdn_shared::playlist::{AudioRendition, HlsQuery, MultivariantPlaylist, Variant};
+use livecdn_shared::playlist::{
+    AudioRendition, BlockingDirective as Directive, HlsQuery, MultivariantPlaylist, Variant,
+};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,12 +112,16 @@ pub async fn media(
             let Some(t) = p.playlist_track(rendition) else {
                 return Check::Fail(HttpError::NotFound("no such rendition"));
             };
-            // RFC 8216bis: more than two segments past the last one is 400.
-            let limit = t.last_complete_msn().map_or(t.next_msn() + 1, |m| m + 2);
-            if msn > limit {
-                return Check::Fail(HttpError::BadRequest(format!(
-                    "_HLS_msn={msn} is more than two segments ahead of the playlist"
-                )));
+            let directive = Directive {
+                msn,
+                part,
+                part_target: p.part_target_of(rendition),
+            };
+            if let Err(e) = directive.check(
+                t.last_listed_msn().unwrap_or(t.next_msn()),
+                t.last_complete_part(),
+            ) {
+                return Check::Fail(HttpError::BadRequest(e.to_string()));
             }
             if p.is_ended() || t.satisfies(msn, part) {
                 Check::Ready(())

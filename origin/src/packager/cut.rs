@@ -153,6 +153,12 @@ impl TrackState {
         self.recent.iter().sum::<u64>() / self.recent.len() as u64
     }
 
+    /// A frame's nominal length in track ticks (the fixed AAC frame; for
+    /// video the first-frame fallback).
+    pub(super) fn frame_ticks(&self) -> u64 {
+        self.fallback_duration
+    }
+
     pub(super) fn note_dts(&mut self, dts: u64) {
         if let Some(prev) = self.last_dts {
             let delta = dts.saturating_sub(prev);

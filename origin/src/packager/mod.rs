@@ -42,6 +42,8 @@ mod timeline;
 mod track;
 
 #[cfg(test)]
+mod rules_tests;
+#[cfg(test)]
 mod rung_tests;
 #[cfg(test)]
 mod tests;

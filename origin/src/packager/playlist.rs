@@ -1,11 +1,12 @@
 //! Building LL-HLS media playlists from the live window.
 
 use super::track::{Segment, Track};
-use super::{Packager, SOURCE};
+use super::{Packager, AUDIO, SOURCE};
 use livecdn_shared::playlist::{
     MediaPlaylist, Part as PlaylistPart, PreloadHint, PreloadHintType, RenditionReport,
     Segment as PlaylistSegment, ServerControl, Skip, SkipRequest,
 };
+use std::time::Duration;
 
 /// Part URI inside a rendition directory.
 pub fn part_uri(msn: u64, part: u32) -> String {
@@ -62,6 +63,33 @@ fn segment_views<'a>(track: &'a Track, source: Option<&'a Track>, down: bool) ->
     views
 }
 
+/// A duration as a playlist writes it: five decimals of a second, i.e.
+/// units of 10 µs. Playlists are built from these integers, so every sum a
+/// server rule compares (the skip boundary) is exact and equals what a
+/// client adds up from the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Units(u64);
+
+impl Units {
+    const PER_SECOND: u64 = 100_000;
+
+    /// `ticks` of a `timescale` clock, rounded to the nearest unit.
+    fn of(ticks: u64, timescale: u32) -> Units {
+        let ts = u128::from(timescale.max(1));
+        let u = (u128::from(ticks) * u128::from(Self::PER_SECOND) + ts / 2) / ts;
+        Units(u64::try_from(u).unwrap_or(u64::MAX))
+    }
+
+    fn from_secs(secs: u64) -> Units {
+        Units(secs.saturating_mul(Self::PER_SECOND))
+    }
+
+    /// Seconds; `{:.5}` of this prints exactly the units.
+    fn secs(self) -> f64 {
+        self.0 as f64 / Self::PER_SECOND as f64
+    }
+}
+
 /// Segment URI inside a rendition directory.
 pub fn segment_uri(msn: u64) -> String {
     format!("{msn}.m4s")
@@ -99,20 +127,36 @@ impl Packager {
             .filter(|_| self.rung_config(name).is_some());
         let down = self.rung_is_down(name);
         let views = segment_views(track, source, down);
-        let ts = f64::from(track.timescale);
+        let ts = track.timescale;
         let target = self.target_duration();
-        let part_target = self.config().advertised_part_target().as_secs_f64();
-        let skip_until = 6.0 * target as f64;
-        let end: f64 = views.iter().map(|v| v.seg.duration() as f64 / ts).sum();
+        let part_target = self.part_target_of(name).as_secs_f64();
+        let skip_until = 6 * target;
+        // What each segment adds to the playlist as listed: a complete one
+        // its EXTINF, the open one its complete parts.
+        let listed_units = |s: &Segment| -> u64 {
+            if s.complete {
+                Units::of(s.duration(), ts).0
+            } else {
+                s.parts
+                    .iter()
+                    .filter(|p| p.complete)
+                    .map(|p| Units::of(p.duration, ts).0)
+                    .sum()
+            }
+        };
+        let end: u64 = views.iter().map(|v| listed_units(v.seg)).sum();
 
-        // Delta update: skip complete segments that end more than
-        // CAN-SKIP-UNTIL before the end of the playlist.
+        // Delta update: skip complete segments that end at least
+        // CAN-SKIP-UNTIL before the end of the playlist (RFC 8216bis
+        // 6.2.5.1). Compared in the units the playlist is written in, so
+        // what a client adds up from the EXTINFs and parts it is sent is
+        // exactly what was compared.
         let mut skipped = 0usize;
         if skip.is_some() {
-            let mut at = 0.0;
+            let mut at = 0;
             for v in views.iter().filter(|v| v.seg.complete) {
-                at += v.seg.duration() as f64 / ts;
-                if end - at >= skip_until {
+                at += listed_units(v.seg);
+                if end - at >= Units::from_secs(skip_until).0 {
                     skipped += 1;
                 } else {
                     break;
@@ -121,14 +165,14 @@ impl Packager {
         }
         // Parts are listed only near the live edge (RFC 8216bis 4.4.4.9:
         // three target durations).
-        let parts_from = end - 3.0 * target as f64;
+        let parts_from = end.saturating_sub(Units::from_secs(3 * target).0);
 
         let mut out = Vec::with_capacity(views.len());
-        let mut at = 0.0;
+        let mut at = 0;
         let mut prev_init = None;
         for (i, v) in views.iter().enumerate() {
             let s = v.seg;
-            let dur = s.duration() as f64 / ts;
+            let dur = listed_units(s);
             let start = at;
             at += dur;
             let init = (v.prefix, s.init_gen);
@@ -143,7 +187,7 @@ impl Packager {
                     .iter()
                     .filter(|p| p.complete)
                     .map(|p| PlaylistPart {
-                        duration: p.duration as f64 / ts,
+                        duration: Units::of(p.duration, ts).secs(),
                         uri: format!("{}{}", v.prefix, part_uri(s.msn, p.index)),
                         independent: p.independent,
                         gap: false,
@@ -155,14 +199,9 @@ impl Packager {
             if !s.complete && parts.is_empty() {
                 continue;
             }
-            // An open segment lasts as long as its listed parts.
-            let listed = if s.complete {
-                dur
-            } else {
-                parts.iter().map(|p| p.duration).sum()
-            };
             out.push(PlaylistSegment {
-                duration: listed,
+                // An open segment lasts as long as its listed parts.
+                duration: Units(dur).secs(),
                 uri: s
                     .complete
                     .then(|| format!("{}{}", v.prefix, segment_uri(s.msn))),
@@ -207,9 +246,9 @@ impl Packager {
             part_target: Some(part_target),
             server_control: Some(ServerControl {
                 can_block_reload: true,
-                part_hold_back: Some(3.0 * part_target),
+                part_hold_back: Some(self.part_hold_back().as_secs_f64()),
                 hold_back: Some(3.0 * target as f64),
-                can_skip_until: Some(skip_until),
+                can_skip_until: Some(skip_until as f64),
                 can_skip_dateranges: false,
             }),
             media_sequence: views.first().map_or(track.next_msn(), |v| v.seg.msn),
@@ -224,6 +263,46 @@ impl Packager {
             rendition_reports,
             end_list: ended,
         })
+    }
+
+    /// PART-TARGET of rendition `name`.
+    ///
+    /// The leading track cuts its parts at the advertised target. The audio,
+    /// when video leads, applies the video's cuts at its own frame
+    /// boundaries: a frame goes to the part where most of it plays (up to
+    /// half a frame more at the start), and a frame that arrives just before
+    /// the video frame that publishes a cut stays in the old part (up to one
+    /// and a half frames more at the end). So its parts can run up to two
+    /// audio frames longer than the video's, and its PART-TARGET says so,
+    /// since every part must be at most the PART-TARGET of its playlist
+    /// (RFC 8216bis 4.4.4.9). Rounded up to the playlist's 10 µs so the
+    /// written value is never below a part.
+    pub fn part_target_of(&self, name: &str) -> Duration {
+        let base = self.cfg.advertised_part_target();
+        let follows_video = self.lead != super::Lead::Audio && self.video.is_some();
+        let extra = match &self.audio {
+            Some(a) if name == AUDIO && follows_video => {
+                let ts = u128::from(a.track.timescale.max(1));
+                // Whole nanoseconds, rounded up.
+                let nanos = (2 * u128::from(a.frame_ticks()) * 1_000_000_000).div_ceil(ts);
+                Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+            }
+            _ => Duration::ZERO,
+        };
+        let nanos = (base + extra).as_nanos().div_ceil(10_000) * 10_000;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// PART-HOLD-BACK, the same in every rendition: three times the largest
+    /// PART-TARGET of any (RFC 8216bis 4.4.3.8), so that a player switching
+    /// between audio and video playlists keeps one latency target.
+    pub fn part_hold_back(&self) -> Duration {
+        let largest = self
+            .tracks()
+            .map(|t| self.part_target_of(&t.name))
+            .max()
+            .unwrap_or_else(|| self.cfg.advertised_part_target());
+        largest * 3
     }
 
     /// The track whose progress rendition `name`'s playlist follows: its

@@ -38,8 +38,8 @@ fn audio_config() -> AudioConfig {
 
 /// Drives a packager with interleaved 30 fps video and 48 kHz AAC in
 /// arrival order, like ffmpeg sends them.
-struct Feed {
-    p: Packager,
+pub(super) struct Feed {
+    pub(super) p: Packager,
     t0: Instant,
     /// Media time (ms, f64) of the next video and audio frame.
     next_video: f64,
@@ -54,7 +54,7 @@ struct Feed {
 }
 
 impl Feed {
-    fn new(video: bool, audio: bool) -> Self {
+    pub(super) fn new(video: bool, audio: bool) -> Self {
         let t0 = Instant::now();
         let mut p = Packager::new(
             PackagerConfig::default(),
@@ -81,7 +81,7 @@ impl Feed {
     }
 
     /// Feeds media until `until_ms` of media time.
-    fn run_until(&mut self, until_ms: f64) {
+    pub(super) fn run_until(&mut self, until_ms: f64) {
         for _ in 0..1_000_000 {
             let v = if self.video {
                 self.next_video
@@ -451,7 +451,17 @@ fn playlist_renders_and_reparses_with_ll_hls_tags() {
     let sc = pl.server_control.clone().unwrap();
     let part_target = pl.part_target.unwrap();
     assert!(sc.can_block_reload);
-    assert!((sc.part_hold_back.unwrap() - 3.0 * part_target).abs() < 1e-9);
+    // The audio's PART-TARGET is the larger; PART-HOLD-BACK is three of it
+    // in every rendition.
+    let audio = f.p.media_playlist(AUDIO, None).unwrap();
+    let audio_target = audio.part_target.unwrap();
+    assert!(audio_target > part_target);
+    let hold_back = sc.part_hold_back.unwrap();
+    assert!((hold_back - 3.0 * audio_target).abs() < 1e-9, "{hold_back}");
+    assert_eq!(
+        audio.server_control.unwrap().part_hold_back,
+        Some(hold_back)
+    );
     assert_eq!(sc.can_skip_until, Some(6.0 * pl.target_duration as f64));
     assert!(pl.segments[0].map_uri.as_deref() == Some("init.mp4"));
     assert!(pl.segments.iter().all(|s| s.program_date_time.is_some()));
@@ -507,7 +517,7 @@ fn blocking_rules_and_part_lookup() {
     assert!(v.satisfies(last_msn, Some(last_part)));
     assert!(
         v.satisfies(0, Some(99)),
-        "a complete segment satisfies any part"
+        "a part past the end of a complete segment is the next segment's part 0"
     );
     assert!(!v.satisfies(last_msn + 1, Some(0)) || v.segment(last_msn + 1).is_some());
     assert!(matches!(

@@ -416,20 +416,38 @@ impl Track {
             .map(|s| s.msn)
     }
 
+    /// MSN of the newest segment a playlist lists: the open one once it
+    /// has a complete part, else the last complete one.
+    pub fn last_listed_msn(&self) -> Option<u64> {
+        let open = self.last_complete_part().map(|(msn, _)| msn);
+        open.max(self.last_complete_msn())
+    }
+
     /// Whether the playlist already satisfies `_HLS_msn=msn&_HLS_part=part`
-    /// (RFC 8216bis 6.2.5.2): the part is complete, or a later one exists.
+    /// (RFC 8216bis 6.2.5.2): the segment is complete (no part asked), the
+    /// part is complete or a later one of its segment is, or — for a part
+    /// index past the last part of a completed segment, which names part 0
+    /// of the next segment — that next part is.
     pub fn satisfies(&self, msn: u64, part: Option<u32>) -> bool {
-        let Some(seg) = self.segment(msn) else {
-            // Older than the window counts as satisfied; newer does not.
-            return self.segments.front().is_some_and(|f| msn < f.msn);
-        };
-        if seg.complete {
-            return true;
+        let (mut msn, mut part) = (msn, part);
+        // Each step moves to the next segment: at most the window's length.
+        for _ in 0..=self.segments.len() {
+            let Some(seg) = self.segment(msn) else {
+                // Older than the window counts as satisfied; newer does not.
+                return self.segments.front().is_some_and(|f| msn < f.msn);
+            };
+            let Some(p) = part else {
+                return seg.complete;
+            };
+            if seg.parts.iter().any(|x| x.complete && x.index >= p) {
+                return true;
+            }
+            if !seg.complete {
+                return false;
+            }
+            (msn, part) = (msn + 1, Some(0));
         }
-        match part {
-            None => false,
-            Some(p) => seg.parts.iter().any(|x| x.complete && x.index >= p),
-        }
+        false
     }
 
     /// Looks up part `index` of segment `msn`, returning its chunks after

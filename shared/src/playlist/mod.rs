@@ -35,6 +35,7 @@
 
 mod attr;
 mod date;
+mod directive;
 mod error;
 mod media;
 mod multivariant;
@@ -47,8 +48,9 @@ mod media_tests;
 #[cfg(test)]
 mod parse_tests;
 #[cfg(test)]
-mod test_rng;
+pub(crate) mod test_rng;
 
+pub use directive::{BlockingDirective, DirectiveError};
 pub use error::PlaylistError;
 pub use media::{
     fuzz_media_playlist, MediaPlaylist, Part, PreloadHint, PreloadHintType, RenditionReport,

@@ -1,0 +1,145 @@
+//! The admin service: liveness and readiness, Prometheus metrics and the
+//! JSON API. It reads the shared handles and never touches playback.
+
+use crate::body::full;
+use crate::serve::Body;
+use crate::state::Edge;
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use livecdn_shared::route::Route;
+use std::time::Instant;
+
+/// Answers an admin route; `None` if `route` is not one.
+pub fn serve(edge: &Edge, route: &Route<'_>) -> Option<(&'static str, Response<Body>)> {
+    let resp = match route {
+        Route::Healthz => text(StatusCode::OK, "ok\n"),
+        Route::Readyz => {
+            if edge.upstreams.all().any(|u| u.is_healthy()) {
+                text(StatusCode::OK, "ready\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n")
+            }
+        }
+        Route::Metrics => metrics(edge),
+        Route::ApiStreams => api(edge),
+        _ => return None,
+    };
+    Some((route.kind().as_str(), resp))
+}
+
+fn metrics(edge: &Edge) -> Response<Body> {
+    let stats = edge.cache.stats();
+    let viewers = edge
+        .viewers
+        .lock()
+        .map(|mut v| v.counts(Instant::now()))
+        .unwrap_or_default();
+    let rows: Vec<(String, f64)> = viewers
+        .iter()
+        .map(|(s, n)| (format!("stream=\"{s}\""), *n as f64))
+        .collect();
+    let health: Vec<(String, f64)> = edge
+        .upstreams
+        .all()
+        .map(|u| {
+            (
+                format!("upstream=\"{}\"", u.base),
+                if u.is_healthy() { 1.0 } else { 0.0 },
+            )
+        })
+        .collect();
+    let text = edge.metrics.render(&[
+        (
+            "viewers",
+            "Distinct viewer sessions over two target durations",
+            rows,
+        ),
+        (
+            "cache_bytes",
+            "Bytes held in the cache",
+            vec![(String::new(), stats.bytes as f64)],
+        ),
+        (
+            "cache_entries",
+            "Objects held in the cache",
+            vec![(String::new(), stats.entries as f64)],
+        ),
+        (
+            "upstream_healthy",
+            "1 if the upstream is considered healthy",
+            health,
+        ),
+        (
+            "cache_shm_bytes",
+            "Bytes of cache bodies in shared memory, sent by sendfile on cleartext HTTP/1.1",
+            vec![(String::new(), crate::cache::shm::stored_bytes() as f64)],
+        ),
+        (
+            "cache_shm_slabs",
+            "Shared-memory slabs mapped",
+            vec![(String::new(), crate::cache::shm::slabs() as f64)],
+        ),
+        (
+            "sendfile_bytes",
+            "Bytes sent from shared memory without a copy since start",
+            vec![(
+                String::new(),
+                crate::listen::zerocopy::sendfile_bytes() as f64,
+            )],
+        ),
+    ]);
+    let mut resp = Response::new(full(Bytes::from(text)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+fn api(edge: &Edge) -> Response<Body> {
+    let viewers = edge
+        .viewers
+        .lock()
+        .map(|mut v| v.counts(Instant::now()))
+        .unwrap_or_default();
+    let stats = edge.cache.stats();
+    let body = serde_json::json!({
+        "role": edge.config.role,
+        "streams": viewers.iter().map(|(s, n)| serde_json::json!({"name": s, "viewers": n})).collect::<Vec<_>>(),
+        "cache": {
+            "hits": stats.hits, "misses": stats.misses, "coalesced": stats.coalesced,
+            "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,
+        },
+        "upstreams": edge.upstreams.all().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
+        "latency_seconds": {
+            "ttfb": latency_json(&edge.metrics.ttfb),
+            "upstream": latency_json(&edge.metrics.upstream),
+        },
+    });
+    let mut resp = Response::new(full(Bytes::from(body.to_string())));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A latency histogram as `{count, p50, p90, p99, max}` (seconds).
+fn latency_json(h: &crate::metrics::Latency) -> serde_json::Value {
+    let (count, [p50, p90, p99, max]) = h.snapshot();
+    serde_json::json!({"count": count, "p50": p50, "p90": p90, "p99": p99, "max": max})
+}
+
+fn text(status: StatusCode, t: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::from_static(t.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}

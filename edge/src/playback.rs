@@ -1,0 +1,294 @@
+//! The playback service: LL-HLS from the cache. Token check, viewer
+//! tracking, the blocking-reload rules the edge can decide itself, cache
+//! lookup (hit, coalesce, or lead a fill), push wait, upstream fetch with
+//! failover, and a response streamed from the cached object.
+//!
+//! Timing (hold times, TTLs) comes from each stream's own playlists through
+//! [`crate::streams::Streams`]; every playlist this service fetches teaches
+//! that table.
+
+use crate::body::{chunks_body, gzip_once, object_body, pump};
+use crate::cache::{CacheKey, CachePolicy, CachedObject, Lookup, ObjectKind};
+use crate::error::EdgeError;
+use crate::serve::{Body, Conn};
+use crate::state::Edge;
+use crate::viewers::Viewers;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use livecdn_shared::playlist::{HlsQuery, MediaPlaylist};
+use livecdn_shared::route::{LiveObject, MediaFile, Route};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Upstream headers worth keeping on a cached object.
+const KEPT_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::CONTENT_ENCODING,
+    header::RETRY_AFTER,
+    header::LAST_MODIFIED,
+    header::ETAG,
+];
+
+/// What one playback request is about.
+struct Target<'a> {
+    key: CacheKey,
+    kind: ObjectKind,
+    /// `-` for the player page.
+    stream: &'a str,
+    /// The rendition of a media playlist request.
+    rendition: Option<&'a str>,
+    policy: CachePolicy,
+    gzip: bool,
+}
+
+/// Serves a playback route: the player page and script, and `/live/`
+/// playlists and media. `None` if `route` is not one.
+pub async fn serve(
+    edge: &Edge,
+    req: &Request<()>,
+    conn: Conn,
+    route: &Route<'_>,
+) -> Option<Result<(&'static str, Response<Body>), EdgeError>> {
+    let (stream, rendition) = match route {
+        Route::Player | Route::PlayerScript => ("-", None),
+        Route::Live {
+            stream,
+            object: LiveObject::Master,
+        } => (*stream, None),
+        Route::Live {
+            stream,
+            object: LiveObject::Media(m),
+        } => (*stream, Some(m.rendition)),
+        _ => return None,
+    };
+    Some(live(edge, req, conn, route, stream, rendition).await)
+}
+
+async fn live(
+    edge: &Edge,
+    req: &Request<()>,
+    conn: Conn,
+    route: &Route<'_>,
+    stream: &str,
+    rendition: Option<&str>,
+) -> Result<(&'static str, Response<Body>), EdgeError> {
+    let path = req.uri().path();
+    let query = req.uri().query();
+    // Malformed directives are the client's error: answer 400 here rather
+    // than forwarding (or caching) anything.
+    let hls = match query {
+        Some(q) => HlsQuery::parse(q).map_err(|e| EdgeError::BadRequest(e.to_string()))?,
+        None => HlsQuery::default(),
+    };
+    let is_live = route.stream().is_some();
+    let mut set_cookie = None;
+    if is_live {
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cookies = req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        set_cookie = crate::auth::check(&edge.config.auth, stream, query, cookies, now_unix)?;
+    }
+    let kind = ObjectKind::of(route.kind(), query);
+    let policy = edge.streams.policy(stream);
+    let now = Instant::now();
+    if let (Some(msn), ObjectKind::BlockingPlaylist, Some(r)) = (hls.msn, kind, rendition) {
+        if let Some(progress) = edge.streams.progress(stream, r) {
+            let part = match hls.part {
+                Some(p) => Some(
+                    u32::try_from(p)
+                        .map_err(|_| EdgeError::BadRequest("_HLS_part too large".into()))?,
+                ),
+                None => None,
+            };
+            progress
+                .check(msn, part, policy.target_duration, now)
+                .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
+        }
+    }
+    if is_live {
+        let h = req.headers();
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+        let session = Viewers::session_id(
+            get("x-playback-session-id"),
+            conn.peer.ip(),
+            get("user-agent"),
+        );
+        if let Ok(mut v) = edge.viewers.lock() {
+            v.seen(stream, session, now);
+        }
+        if let Some(push) = &edge.push {
+            push.touch(stream, now);
+        }
+    }
+    let gzip = matches!(
+        kind,
+        ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master
+    ) && req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let target = Target {
+        key: CacheKey::from_request(path, query),
+        kind,
+        stream,
+        rendition: rendition.filter(|_| route.media().map(|m| m.file) == Some(MediaFile::Playlist)),
+        policy,
+        gzip,
+    };
+    let mut resp = cached(edge, &target).await?;
+    if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok((kind.as_str(), resp))
+}
+
+async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError> {
+    let (key, kind) = (&t.key, t.kind);
+    // A leader that fails hands its followers back to the cache's flight
+    // table, which elects one of them to lead the next attempt.
+    let permit = match edge.cache.lookup(key, kind).await {
+        Lookup::Hit { object, age } => return Ok(respond(edge, t, &object, "HIT", Some(age))),
+        Lookup::Coalesced { object } => return Ok(respond(edge, t, &object, "COALESCED", None)),
+        Lookup::Stale { object } => return Ok(respond(edge, t, &object, "STALE", None)),
+        Lookup::TimedOut => return Err(EdgeError::LockTimeout),
+        Lookup::Miss(permit) => permit.with_policy(t.policy),
+    };
+    // With push delivering this stream, the next blocking playlist is
+    // about to arrive on its own: wait for it (bounded), then fall back.
+    // Parts are not waited for: a hinted part streams from upstream as
+    // it is produced (earlier first bytes), and a hint the origin never
+    // fills (a segment that closed earlier than predicted) gets its 404
+    // at once instead of after the push timeout.
+    let pushable = kind == ObjectKind::BlockingPlaylist && !key.as_str().contains("_HLS_skip");
+    if let Some(push) = edge
+        .push
+        .as_ref()
+        .filter(|p| pushable && p.is_active(t.stream, Instant::now()))
+    {
+        let wait = t.policy.target_duration * 3;
+        if let Some(object) = push.wait_for(key, wait).await {
+            drop(permit); // followers find the pushed object in the store
+            return Ok(respond(edge, t, &object, "HIT", Some(Duration::ZERO)));
+        }
+    }
+    // Blocking playlists and hinted parts may be held upstream for up to
+    // three of the stream's target durations; that is not a timeout.
+    let wait = match kind {
+        ObjectKind::BlockingPlaylist | ObjectKind::Part | ObjectKind::Master => {
+            edge.streams.blocking_wait(t.stream)
+        }
+        _ => Duration::ZERO,
+    };
+    match edge.upstreams.fetch(t.stream, key.as_str(), wait).await {
+        Ok(fetched) => {
+            edge.metrics.upstream.record(fetched.latency);
+            let status = fetched.response.status().as_u16();
+            edge.metrics.upstream_fetch(&fetched.upstream.base, status);
+            let mut headers = HeaderMap::new();
+            for name in KEPT_HEADERS {
+                if let Some(v) = fetched.response.headers().get(&name) {
+                    headers.insert(name, v.clone());
+                }
+            }
+            let object = permit.publish(status, headers).await;
+            let body = fetched.response.into_body();
+            match (t.rendition, status) {
+                (Some(rendition), 200) => {
+                    let (streams, object) = (edge.streams.clone(), object.clone());
+                    let (stream, rendition) = (t.stream.to_string(), rendition.to_string());
+                    tokio::spawn(async move {
+                        pump(body, object.clone()).await;
+                        learn(&streams, &stream, &rendition, &object);
+                    });
+                }
+                _ => {
+                    tokio::spawn(pump(body, object.clone()));
+                }
+            }
+            Ok(respond(edge, t, &object, "MISS", None))
+        }
+        Err(e) => {
+            drop(permit);
+            match edge.cache.get_stale(key).await {
+                Some(stale) => Ok(respond(edge, t, &stale, "STALE", None)),
+                None => Err(EdgeError::Upstream(e.to_string())),
+            }
+        }
+    }
+}
+
+/// Teaches the timing table from a fetched playlist (once per fetch, not
+/// per viewer).
+fn learn(streams: &crate::streams::Streams, stream: &str, rendition: &str, object: &CachedObject) {
+    let Some((chunks, _)) = object.body.complete_chunks() else {
+        return;
+    };
+    let text: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    let parsed = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| MediaPlaylist::parse(t).ok());
+    if let Some(playlist) = parsed {
+        streams.learn(stream, rendition, &playlist, Instant::now());
+    }
+}
+
+/// A response streamed from a cached (possibly still growing) object.
+fn respond(
+    edge: &Edge,
+    t: &Target<'_>,
+    object: &Arc<CachedObject>,
+    outcome: &'static str,
+    age: Option<Duration>,
+) -> Response<Body> {
+    edge.metrics.cache(outcome_label(outcome), t.kind.as_str());
+    // A complete object goes out as a snapshot of its chunks; one still
+    // growing is streamed as it fills.
+    let mut complete = object.body.complete_chunks();
+    let mut encoded = false;
+    if let (true, Some((chunks, _))) = (t.gzip, &complete) {
+        if let Some(gz) = gzip_once(object, chunks) {
+            complete = Some((Arc::from([gz.clone()]), gz.len() as u64));
+            encoded = true;
+        }
+    }
+    let body = match &complete {
+        Some((chunks, len)) => chunks_body(chunks.clone(), *len),
+        None => object_body(object.clone(), edge.cache.config().body_idle_timeout),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(object.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let h = resp.headers_mut();
+    for (k, v) in &object.headers {
+        h.insert(k.clone(), v.clone());
+    }
+    if let Some((_, len)) = complete {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        edge.metrics.bytes(t.stream, len);
+    }
+    if encoded {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if t.gzip {
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if let Some(age) = age {
+        h.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    }
+    h.insert("x-cache", HeaderValue::from_static(outcome));
+    resp
+}
+
+fn outcome_label(outcome: &'static str) -> &'static str {
+    match outcome {
+        "HIT" => "hit",
+        "MISS" => "miss",
+        "COALESCED" => "coalesced",
+        _ => "stale",
+    }
+}

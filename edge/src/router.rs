@@ -1,0 +1,77 @@
+//! The thin router every listener calls: parse the path with the one URL
+//! grammar ([`livecdn_shared::route`]), hand the request to exactly one
+//! service (playback or admin), then add what every response carries
+//! (CORS, request metrics). Services never call each other.
+
+use crate::body::empty;
+use crate::error::EdgeError;
+use crate::serve::{Body, Conn, Handler};
+use crate::state::Edge;
+use crate::{admin, playback};
+use futures::future::BoxFuture;
+use http::{Method, Request, Response, StatusCode};
+use livecdn_shared::route::Route;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The [`Handler`] every listener calls.
+pub struct EdgeHandler(pub Arc<Edge>);
+
+impl Handler for EdgeHandler {
+    fn handle(&self, req: Request<()>, conn: Conn) -> BoxFuture<'static, Response<Body>> {
+        let edge = self.0.clone();
+        Box::pin(async move { serve(&edge, req, conn).await })
+    }
+}
+
+/// Label for requests outside the grammar and for streams not known to
+/// be real: one series, whatever a client makes up.
+const UNKNOWN: &str = "-";
+
+async fn serve(edge: &Edge, req: Request<()>, conn: Conn) -> Response<Body> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = Route::parse(req.uri().path());
+    let (kind, mut resp) = match (&method, &route) {
+        (&Method::OPTIONS, _) => ("preflight", preflight()),
+        (&Method::GET | &Method::HEAD, Some(route)) => {
+            match dispatch(edge, &req, conn, route).await {
+                Ok((kind, r)) => (kind, r),
+                Err(e) => ("error", e.response()),
+            }
+        }
+        (&Method::GET | &Method::HEAD, None) => ("error", EdgeError::NotFound.response()),
+        _ => ("error", EdgeError::Method.response()),
+    };
+    edge.metrics.ttfb.record(start.elapsed());
+    let stream = route.as_ref().and_then(|r| r.stream()).unwrap_or(UNKNOWN);
+    edge.metrics
+        .request(stream, kind, conn.protocol.as_str(), resp.status().as_u16());
+    livecdn_shared::cors::add_cors(resp.headers_mut(), "Age, Content-Length, Date, X-Cache");
+    if method == Method::HEAD {
+        *resp.body_mut() = empty();
+    }
+    resp
+}
+
+async fn dispatch(
+    edge: &Edge,
+    req: &Request<()>,
+    conn: Conn,
+    route: &Route<'_>,
+) -> Result<(&'static str, Response<Body>), EdgeError> {
+    if let Some(answer) = admin::serve(edge, route) {
+        return Ok(answer);
+    }
+    match playback::serve(edge, req, conn, route).await {
+        Some(answer) => answer,
+        None => Err(EdgeError::NotFound),
+    }
+}
+
+fn preflight() -> Response<Body> {
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    livecdn_shared::cors::add_preflight(r.headers_mut());
+    r
+}

@@ -1,0 +1,24 @@
+//! The handles the edge's services share: the cache, the upstreams, the
+//! metrics, viewer tracking, the per-stream timing table and the push
+//! subscriber. Services take `&Edge` and use what they need; they never
+//! call each other (the router dispatches, [`crate::router`]).
+
+use crate::cache::Cache;
+use crate::metrics::EdgeMetrics;
+use crate::streams::Streams;
+use crate::upstream::Upstreams;
+use crate::viewers::Viewers;
+use livecdn_shared::config::EdgeConfig;
+use std::sync::{Arc, Mutex};
+
+pub struct Edge {
+    pub config: EdgeConfig,
+    pub cache: Cache,
+    pub upstreams: Arc<Upstreams>,
+    pub metrics: EdgeMetrics,
+    pub viewers: Arc<Mutex<Viewers>>,
+    /// Each stream's timing, learned from its playlists.
+    pub streams: Arc<Streams>,
+    /// Origin push subscriber; `None` when `upstream.push` is empty.
+    pub push: Option<Arc<crate::push::Push>>,
+}

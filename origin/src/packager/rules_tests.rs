@@ -1,0 +1,132 @@
+//! The RFC 8216bis server rules the packager's playlists and blocking
+//! checks keep, on the virtual clock of [`super::tests::Feed`]: part
+//! durations within PART-TARGET in every rendition, the skip boundary of
+//! delta updates in the numbers a client reads, and a part index past the
+//! end of a completed segment naming the next segment's first part.
+
+#![allow(clippy::unwrap_used)]
+
+use super::tests::Feed;
+use super::*;
+use livecdn_shared::playlist::{MediaPlaylist, SkipRequest};
+
+/// A decimal as written in a playlist, in units of 10 µs.
+fn units(secs: f64) -> u64 {
+    (secs * 100_000.0).round() as u64
+}
+
+#[test]
+fn a_part_index_past_a_completed_segment_waits_for_the_next_segment() {
+    let mut f = Feed::new(true, true);
+    // The IDR at 2 s closes segment 0 (parts 0-5) and opens segment 1,
+    // which has no complete part yet; the audio follows with its frame at
+    // 2005 ms.
+    f.run_until(2_010.0);
+    for name in [SOURCE, AUDIO] {
+        let t = f.p.track(name).unwrap();
+        let seg = t.segment(0).unwrap();
+        assert!(seg.complete, "{name}");
+        let last = seg.parts.last().unwrap().index;
+        assert!(t.satisfies(0, Some(last)), "{name}");
+        assert!(t.satisfies(0, None), "{name}");
+        assert!(
+            !t.satisfies(0, Some(last + 1)),
+            "{name}: {}.{} is 1.0, not produced yet",
+            0,
+            last + 1
+        );
+        assert!(!t.satisfies(1, Some(0)), "{name}");
+    }
+    f.run_until(2_400.0);
+    for name in [SOURCE, AUDIO] {
+        let t = f.p.track(name).unwrap();
+        let last = t.segment(0).unwrap().parts.last().unwrap().index;
+        assert_eq!(t.last_complete_part(), Some((1, 0)), "{name}");
+        assert!(t.satisfies(0, Some(last + 1)), "{name}");
+        assert!(t.satisfies(1, Some(0)), "{name}");
+        assert!(!t.satisfies(1, Some(1)), "{name}");
+        assert_eq!(t.last_listed_msn(), Some(1), "{name}");
+    }
+}
+
+#[test]
+fn every_part_fits_the_part_target_of_its_playlist() {
+    let mut f = Feed::new(true, true);
+    let mut checked = 0;
+    for step in 1..=120 {
+        f.run_until(f64::from(step) * 250.0);
+        let mut hold_backs = Vec::new();
+        for name in [SOURCE, AUDIO] {
+            let Some(pl) = f.p.media_playlist(name, None) else {
+                continue;
+            };
+            // Read back from the text, as a player would.
+            let pl = MediaPlaylist::parse(&pl.to_string()).unwrap();
+            let target = units(pl.part_target.unwrap());
+            for part in pl.segments.iter().flat_map(|s| &s.parts) {
+                assert!(
+                    units(part.duration) <= target,
+                    "{name}: part {} lasts {} > PART-TARGET {}",
+                    part.uri,
+                    part.duration,
+                    pl.part_target.unwrap()
+                );
+                checked += 1;
+            }
+            let sc = pl.server_control.unwrap();
+            let hold_back = sc.part_hold_back.unwrap();
+            assert!(units(hold_back) >= 3 * target, "{name}: {hold_back}");
+            hold_backs.push(units(hold_back));
+        }
+        hold_backs.dedup();
+        assert!(
+            hold_backs.len() <= 1,
+            "PART-HOLD-BACK differs: {hold_backs:?}"
+        );
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
+#[test]
+fn delta_updates_keep_exactly_the_skip_boundary() {
+    let mut f = Feed::new(true, true);
+    f.run_until(16_000.0);
+    let mut versions = 0;
+    // Every 7 ms of media for 10 s: the open part at every stage.
+    for step in 0..1_430 {
+        f.run_until(16_000.0 + f64::from(step) * 7.0);
+        for name in [SOURCE, AUDIO] {
+            let full = f.p.media_playlist(name, None).unwrap();
+            let delta = f.p.media_playlist(name, Some(SkipRequest::Yes)).unwrap();
+            let delta = MediaPlaylist::parse(&delta.to_string()).unwrap();
+            let boundary = units(
+                delta
+                    .server_control
+                    .as_ref()
+                    .unwrap()
+                    .can_skip_until
+                    .unwrap(),
+            );
+            let skipped = delta.skip.as_ref().unwrap().skipped_segments as usize;
+            assert!(skipped > 0, "{name}");
+            // What a client adds up: the EXTINF of every complete segment
+            // after the skip, and the parts of the open one.
+            let kept: u64 = delta.segments.iter().map(|s| units(s.duration)).sum();
+            assert!(
+                kept >= boundary,
+                "{name}: kept {kept} < CAN-SKIP-UNTIL {boundary} (10 us units)"
+            );
+            // ... and no more than needed: one more skipped would cross it.
+            let first = units(delta.segments[0].duration);
+            assert!(kept - first < boundary, "{name}: skipped too little");
+            assert_eq!(
+                delta.segments.len() + skipped,
+                full.segments.len(),
+                "{name} at step {step}: {}",
+                delta
+            );
+            versions += 1;
+        }
+    }
+    assert_eq!(versions, 2 * 1_430);
+}

@@ -1,0 +1,425 @@
+//! The URL grammar of every path livecdn serves (DESIGN.md section 3), in
+//! one place: the origin's router, the edge's cache key, object kind and
+//! metric labels, and the load-test harness all parse with [`Route::parse`]
+//! and build paths with [`Route`]'s `Display`, so a new path (the MPD, WHEP,
+//! chat, VOD) is added here once.
+//!
+//! Parsing is strict and allocation-free: names are restricted to
+//! `[A-Za-z0-9_-]` ([`valid_stream_name`]), numbers are plain decimal digits
+//! that fit their type, and anything else is `None` (a 404). So no path can
+//! reach outside the routes below, and two spellings never name one object
+//! (`/live/s/v/01.m4s` is not `1.m4s`), which keeps cache keys canonical.
+//!
+//! ```
+//! use livecdn_shared::route::{MediaFile, Route, RouteKind};
+//! let r = Route::parse("/live/cam/720p/12.3.m4s").expect("a part");
+//! assert_eq!(r.stream(), Some("cam"));
+//! assert_eq!(r.kind(), RouteKind::Part);
+//! assert_eq!(r.media().map(|m| m.file), Some(MediaFile::Part { msn: 12, part: 3 }));
+//! assert_eq!(r.to_string(), "/live/cam/720p/12.3.m4s");
+//! ```
+
+use crate::auth::valid_stream_name;
+use std::fmt;
+
+/// One request path, parsed. Names borrow from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route<'a> {
+    /// `/` (also `/index.html`): the player page.
+    Player,
+    /// `/player/hls.min.js`: the player page's script.
+    PlayerScript,
+    /// `/healthz`
+    Healthz,
+    /// `/readyz`
+    Readyz,
+    /// `/metrics`
+    Metrics,
+    /// `/api/streams`
+    ApiStreams,
+    /// `/api/streams/STREAM`
+    ApiStream(&'a str),
+    /// `/live/whip`: WebRTC publish (WHIP), the stream key as bearer token.
+    Whip,
+    /// `/live/STREAM/...`
+    Live {
+        /// The public stream name.
+        stream: &'a str,
+        /// What of the stream.
+        object: LiveObject<'a>,
+    },
+    /// `/vod/STREAM/RECORDING/...`: a finished recording.
+    Vod {
+        /// The public stream name.
+        stream: &'a str,
+        /// The recording's id.
+        recording: &'a str,
+        /// What of the recording.
+        object: VodObject<'a>,
+    },
+}
+
+/// What a `/live/STREAM/` path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LiveObject<'a> {
+    /// `master.m3u8`: the multivariant playlist.
+    Master,
+    /// `manifest.mpd`: LL-DASH over the same CMAF.
+    Mpd,
+    /// `whep`: WebRTC playback.
+    Whep,
+    /// `chat`: the stream's chat room (WebSocket).
+    Chat,
+    /// `RENDITION/...`: one rendition's playlist or media.
+    Media(MediaPath<'a>),
+}
+
+/// What a `/vod/STREAM/RECORDING/` path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VodObject<'a> {
+    /// `master.m3u8`
+    Master,
+    /// `download.mp4`: the whole recording as one progressive MP4.
+    Download,
+    /// `RENDITION/...`
+    Media(MediaPath<'a>),
+}
+
+/// A rendition's file: `RENDITION/FILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MediaPath<'a> {
+    /// The rendition name (`source`, `audio`, a rung such as `720p`).
+    pub rendition: &'a str,
+    /// Which file of it.
+    pub file: MediaFile,
+}
+
+/// A rendition's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaFile {
+    /// `index.m3u8`: the media playlist.
+    Playlist,
+    /// `init.mp4` (generation 0) or `init-GEN.mp4`: the CMAF header.
+    Init {
+        /// Codec configuration generation.
+        gen: u32,
+    },
+    /// `MSN.m4s`: a whole segment.
+    Segment {
+        /// Media sequence number.
+        msn: u64,
+    },
+    /// `MSN.PART.m4s`: a partial segment.
+    Part {
+        /// Media sequence number of the parent segment.
+        msn: u64,
+        /// Part index within it.
+        part: u32,
+    },
+}
+
+/// What a route serves, as a closed set: metric labels, cache policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    /// The player page and its script.
+    Page,
+    /// Liveness and readiness.
+    Health,
+    /// Prometheus text.
+    Metrics,
+    /// JSON API.
+    Api,
+    /// Multivariant playlist.
+    Master,
+    /// Media playlist.
+    Playlist,
+    /// DASH manifest.
+    Mpd,
+    /// CMAF header.
+    Init,
+    /// Segment.
+    Segment,
+    /// Part.
+    Part,
+    /// WebRTC signalling (WHEP, WHIP).
+    WebRtc,
+    /// Chat WebSocket.
+    Chat,
+    /// A progressive download of a recording.
+    Download,
+}
+
+impl RouteKind {
+    /// A fixed label for metrics and span fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Page => "page",
+            RouteKind::Health => "health",
+            RouteKind::Metrics => "metrics",
+            RouteKind::Api => "api",
+            RouteKind::Master => "master",
+            RouteKind::Playlist => "playlist",
+            RouteKind::Mpd => "mpd",
+            RouteKind::Init => "init",
+            RouteKind::Segment => "segment",
+            RouteKind::Part => "part",
+            RouteKind::WebRtc => "webrtc",
+            RouteKind::Chat => "chat",
+            RouteKind::Download => "download",
+        }
+    }
+
+    /// Whether the object never changes once served (media and headers).
+    pub fn is_immutable(self) -> bool {
+        matches!(
+            self,
+            RouteKind::Init | RouteKind::Segment | RouteKind::Part | RouteKind::Download
+        )
+    }
+}
+
+/// The longest path worth parsing; longer ones are not ours.
+pub const MAX_PATH: usize = 256;
+
+impl<'a> Route<'a> {
+    /// Parses a request path (without the query). `None` for anything that is
+    /// not exactly one of the routes above.
+    pub fn parse(path: &'a str) -> Option<Route<'a>> {
+        if path.len() > MAX_PATH {
+            return None;
+        }
+        match path {
+            "/" | "/index.html" => return Some(Route::Player),
+            "/player/hls.min.js" => return Some(Route::PlayerScript),
+            "/healthz" => return Some(Route::Healthz),
+            "/readyz" => return Some(Route::Readyz),
+            "/metrics" => return Some(Route::Metrics),
+            "/api/streams" => return Some(Route::ApiStreams),
+            "/live/whip" => return Some(Route::Whip),
+            _ => {}
+        }
+        if let Some(name) = path.strip_prefix("/api/streams/") {
+            return valid_stream_name(name).then_some(Route::ApiStream(name));
+        }
+        if let Some(rest) = path.strip_prefix("/live/") {
+            let (stream, rest) = rest.split_once('/')?;
+            if !valid_stream_name(stream) {
+                return None;
+            }
+            let object = match rest {
+                "master.m3u8" => LiveObject::Master,
+                "manifest.mpd" => LiveObject::Mpd,
+                "whep" => LiveObject::Whep,
+                "chat" => LiveObject::Chat,
+                _ => LiveObject::Media(MediaPath::parse(rest)?),
+            };
+            return Some(Route::Live { stream, object });
+        }
+        let rest = path.strip_prefix("/vod/")?;
+        let (stream, rest) = rest.split_once('/')?;
+        let (recording, rest) = rest.split_once('/')?;
+        if !valid_stream_name(stream) || !valid_stream_name(recording) {
+            return None;
+        }
+        let object = match rest {
+            "master.m3u8" => VodObject::Master,
+            "download.mp4" => VodObject::Download,
+            _ => VodObject::Media(MediaPath::parse(rest)?),
+        };
+        Some(Route::Vod {
+            stream,
+            recording,
+            object,
+        })
+    }
+
+    /// The stream a route belongs to, if any.
+    pub fn stream(&self) -> Option<&'a str> {
+        match self {
+            Route::ApiStream(s) | Route::Live { stream: s, .. } | Route::Vod { stream: s, .. } => {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    /// The rendition file a route names, live or recorded.
+    pub fn media(&self) -> Option<MediaPath<'a>> {
+        match self {
+            Route::Live {
+                object: LiveObject::Media(m),
+                ..
+            }
+            | Route::Vod {
+                object: VodObject::Media(m),
+                ..
+            } => Some(*m),
+            _ => None,
+        }
+    }
+
+    /// What the route serves.
+    pub fn kind(&self) -> RouteKind {
+        match self {
+            Route::Player | Route::PlayerScript => RouteKind::Page,
+            Route::Healthz | Route::Readyz => RouteKind::Health,
+            Route::Metrics => RouteKind::Metrics,
+            Route::ApiStreams | Route::ApiStream(_) => RouteKind::Api,
+            Route::Whip => RouteKind::WebRtc,
+            Route::Live { object, .. } => match object {
+                LiveObject::Master => RouteKind::Master,
+                LiveObject::Mpd => RouteKind::Mpd,
+                LiveObject::Whep => RouteKind::WebRtc,
+                LiveObject::Chat => RouteKind::Chat,
+                LiveObject::Media(m) => m.file.kind(),
+            },
+            Route::Vod { object, .. } => match object {
+                VodObject::Master => RouteKind::Master,
+                VodObject::Download => RouteKind::Download,
+                VodObject::Media(m) => m.file.kind(),
+            },
+        }
+    }
+}
+
+impl<'a> MediaPath<'a> {
+    /// Parses `RENDITION/FILE`.
+    pub fn parse(s: &'a str) -> Option<MediaPath<'a>> {
+        let (rendition, file) = s.split_once('/')?;
+        if !valid_stream_name(rendition) {
+            return None;
+        }
+        Some(MediaPath {
+            rendition,
+            file: MediaFile::parse(file)?,
+        })
+    }
+}
+
+impl MediaFile {
+    /// Parses a rendition's file name.
+    pub fn parse(file: &str) -> Option<MediaFile> {
+        match file {
+            "index.m3u8" => return Some(MediaFile::Playlist),
+            "init.mp4" => return Some(MediaFile::Init { gen: 0 }),
+            _ => {}
+        }
+        if let Some(g) = file
+            .strip_prefix("init-")
+            .and_then(|f| f.strip_suffix(".mp4"))
+        {
+            // `init-0.mp4` would alias `init.mp4`.
+            let gen = u32::try_from(number(g)?).ok().filter(|g| *g > 0)?;
+            return Some(MediaFile::Init { gen });
+        }
+        let stem = file.strip_suffix(".m4s")?;
+        match stem.split_once('.') {
+            None => Some(MediaFile::Segment { msn: number(stem)? }),
+            Some((m, p)) => Some(MediaFile::Part {
+                msn: number(m)?,
+                part: u32::try_from(number(p)?).ok()?,
+            }),
+        }
+    }
+
+    /// What the file is.
+    pub fn kind(self) -> RouteKind {
+        match self {
+            MediaFile::Playlist => RouteKind::Playlist,
+            MediaFile::Init { .. } => RouteKind::Init,
+            MediaFile::Segment { .. } => RouteKind::Segment,
+            MediaFile::Part { .. } => RouteKind::Part,
+        }
+    }
+}
+
+/// Plain decimal digits, no leading zero (one spelling per number), that
+/// fit in a u64.
+fn number(s: &str) -> Option<u64> {
+    let plain = !s.is_empty()
+        && s.len() <= 20
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'));
+    plain.then(|| s.parse().ok()).flatten()
+}
+
+impl fmt::Display for MediaFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MediaFile::Playlist => f.write_str("index.m3u8"),
+            MediaFile::Init { gen: 0 } => f.write_str("init.mp4"),
+            MediaFile::Init { gen } => write!(f, "init-{gen}.mp4"),
+            MediaFile::Segment { msn } => write!(f, "{msn}.m4s"),
+            MediaFile::Part { msn, part } => write!(f, "{msn}.{part}.m4s"),
+        }
+    }
+}
+
+impl fmt::Display for MediaPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.rendition, self.file)
+    }
+}
+
+impl fmt::Display for Route<'_> {
+    /// The canonical path (`/index.html` renders as `/`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Player => f.write_str("/"),
+            Route::PlayerScript => f.write_str("/player/hls.min.js"),
+            Route::Healthz => f.write_str("/healthz"),
+            Route::Readyz => f.write_str("/readyz"),
+            Route::Metrics => f.write_str("/metrics"),
+            Route::ApiStreams => f.write_str("/api/streams"),
+            Route::ApiStream(s) => write!(f, "/api/streams/{s}"),
+            Route::Whip => f.write_str("/live/whip"),
+            Route::Live { stream, object } => {
+                write!(f, "/live/{stream}/")?;
+                match object {
+                    LiveObject::Master => f.write_str("master.m3u8"),
+                    LiveObject::Mpd => f.write_str("manifest.mpd"),
+                    LiveObject::Whep => f.write_str("whep"),
+                    LiveObject::Chat => f.write_str("chat"),
+                    LiveObject::Media(m) => m.fmt(f),
+                }
+            }
+            Route::Vod {
+                stream,
+                recording,
+                object,
+            } => {
+                write!(f, "/vod/{stream}/{recording}/")?;
+                match object {
+                    VodObject::Master => f.write_str("master.m3u8"),
+                    VodObject::Download => f.write_str("download.mp4"),
+                    VodObject::Media(m) => m.fmt(f),
+                }
+            }
+        }
+    }
+}
+
+/// Fuzz body: a path either does not parse, or parses to a route whose
+/// canonical rendering parses back to the same route and stays within the
+/// grammar's characters.
+pub fn fuzz_route(data: &[u8]) {
+    let Ok(path) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(route) = Route::parse(path) else {
+        return;
+    };
+    let rendered = route.to_string();
+    assert_eq!(Route::parse(&rendered), Some(route), "{rendered:?}");
+    assert!(
+        rendered
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
+        "{rendered:?}"
+    );
+    assert!(!rendered.contains(".."), "{rendered:?}");
+}
+
+#[cfg(test)]
+#[path = "route_tests.rs"]
+mod tests;

@@ -9,11 +9,9 @@
 mod support;
 
 use livecdn_shared::playlist::MediaPlaylist;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::edge::Edge;
 use support::http::{get, wait_ok, Fetched};
 use support::{have, key, Ffmpeg, Origin};
 
@@ -47,78 +45,6 @@ fn origin_with_push() -> (Origin, String, String) {
     let push = format!("127.0.0.1:{}", free_udp_port());
     let origin = Origin::start(&["--config", conf.to_str().unwrap(), "--push-listen", &push]);
     (origin, push, pin)
-}
-
-/// A running `livecdn edge` child; killed on drop.
-struct Edge {
-    child: Child,
-    http: SocketAddr,
-    log: PathBuf,
-}
-
-impl Edge {
-    fn start(origin: &Origin, push: &[&str]) -> Edge {
-        let log = tmp(&format!("edge-{}.log", free_udp_port()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
-            .arg("edge")
-            .args(["--origin", &format!("http://{}", origin.http)])
-            .args([
-                "--http-listen",
-                "127.0.0.1:0",
-                "--https-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--no-h3")
-            .args(push)
-            .env("LIVECDN_LOG", "info,livecdn_edge=debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut http = None;
-        for _ in 0..16 {
-            let mut line = String::new();
-            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if let Some(a) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("edge_http="))
-            {
-                http = Some(a.parse().unwrap());
-                break;
-            }
-        }
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
-                sink.clear();
-            }
-        });
-        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-        Edge {
-            http: http.unwrap_or_else(|| panic!("no edge_http line; log:\n{log_text}")),
-            child,
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.http, path)
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            eprintln!("--- edge log ---\n{log}");
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
 }
 
 /// Sum of the origin's HTTP request counter for one object kind.

@@ -110,6 +110,10 @@ fn api(edge: &Edge) -> Response<Body> {
             "hits": stats.hits, "misses": stats.misses, "coalesced": stats.coalesced,
             "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,
         },
+        "timing": edge.streams.snapshot().into_iter().map(|(s, p)| (s, serde_json::json!({
+            "part_target": p.part_target.as_secs_f64(),
+            "target_duration": p.target_duration.as_secs_f64(),
+        }))).collect::<serde_json::Map<_, _>>(),
         "upstreams": edge.upstreams.all().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
         "latency_seconds": {
             "ttfb": latency_json(&edge.metrics.ttfb),

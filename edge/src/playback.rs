@@ -37,6 +37,8 @@ struct Target<'a> {
     stream: &'a str,
     /// The rendition of a media playlist request.
     rendition: Option<&'a str>,
+    /// The request's delivery directives.
+    hls: HlsQuery,
     policy: CachePolicy,
     gzip: bool,
 }
@@ -105,8 +107,14 @@ async fn live(
                 ),
                 None => None,
             };
+            // With push delivering the stream, every playlist version
+            // reaches the edge within milliseconds: what it knows is the
+            // playlist as it is now. Otherwise allow for what may have been
+            // produced since.
+            let pushed = edge.push.as_ref().is_some_and(|p| p.is_active(stream, now));
+            let as_of = if pushed { progress.at } else { now };
             progress
-                .check(msn, part, policy.target_duration, now)
+                .check(msn, part, policy.target_duration, as_of)
                 .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         }
     }
@@ -138,6 +146,7 @@ async fn live(
         kind,
         stream,
         rendition: rendition.filter(|_| route.media().map(|m| m.file) == Some(MediaFile::Playlist)),
+        hls,
         policy,
         gzip,
     };
@@ -165,7 +174,16 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
     // it is produced (earlier first bytes), and a hint the origin never
     // fills (a segment that closed earlier than predicted) gets its 404
     // at once instead of after the push timeout.
-    let pushable = kind == ObjectKind::BlockingPlaylist && !key.as_str().contains("_HLS_skip");
+    // A request the last playlist seen already answers (an old MSN) will
+    // never be pushed: straight upstream.
+    let answered = match (t.rendition, t.hls.msn) {
+        (Some(r), Some(msn)) => edge
+            .streams
+            .progress(t.stream, r)
+            .is_some_and(|p| p.lists(msn, t.hls.part.and_then(|p| u32::try_from(p).ok()))),
+        _ => false,
+    };
+    let pushable = kind == ObjectKind::BlockingPlaylist && t.hls.skip.is_none() && !answered;
     if let Some(push) = edge
         .push
         .as_ref()

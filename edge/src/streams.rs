@@ -137,6 +137,12 @@ impl Streams {
         }
     }
 
+    /// Every known stream's timing, for the API.
+    pub fn snapshot(&self) -> Vec<(String, CachePolicy)> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(s, e)| (s.clone(), e.policy)).collect()
+    }
+
     /// Streams known, for metrics.
     pub fn len(&self) -> usize {
         self.map.read().unwrap_or_else(|e| e.into_inner()).len()
@@ -155,6 +161,17 @@ fn last_msn(playlist: &MediaPlaylist) -> Option<u64> {
 }
 
 impl Progress {
+    /// Whether the playlist this was learned from already answered a
+    /// blocking request for `msn`/`part`: nothing about it is left to be
+    /// pushed, so waiting for a push would only delay it.
+    pub fn lists(&self, msn: u64, part: Option<u32>) -> bool {
+        match (part, self.last_part) {
+            (None, _) => msn < self.last_msn,
+            (Some(p), Some(last)) => (msn, p) <= last,
+            (Some(_), None) => msn < self.last_msn,
+        }
+    }
+
     /// Checks a blocking request against this position, the way the origin
     /// does (RFC 8216bis 6.2.5.2), allowing for what the origin may have
     /// produced since it was learned: a segment per half target duration and
@@ -245,6 +262,8 @@ mod tests {
         streams.learn("s", "v", &playlist(&text(2, 0.33333, 0, 18, 5)), t0);
         let p = streams.progress("s", "v").unwrap();
         let target = Duration::from_secs(2);
+        assert!(p.lists(17, None) && p.lists(18, Some(4)) && p.lists(3, Some(99)));
+        assert!(!p.lists(18, None) && !p.lists(18, Some(5)) && !p.lists(19, Some(0)));
         // Fresh: the origin's rules exactly (newest part 18.4, limit 9).
         assert!(p.check(20, None, target, t0).is_ok());
         assert!(p.check(21, None, target, t0).is_err());

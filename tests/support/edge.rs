@@ -1,0 +1,89 @@
+//! A real `livecdn edge` child process pulling from an origin.
+
+use super::Origin;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn log_path() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "livecdn-e2e-edge-{}-{}.log",
+        std::process::id(),
+        super::rand_u64()
+    ))
+}
+
+/// A running `livecdn edge` child; killed on drop.
+pub struct Edge {
+    child: Child,
+    pub http: SocketAddr,
+    log: PathBuf,
+}
+
+impl Edge {
+    /// Starts an edge in front of `origin`, with extra flags (`push`: e.g.
+    /// `--push ADDR`), cleartext HTTP and HTTPS on ephemeral ports, no h3.
+    pub fn start(origin: &Origin, push: &[&str]) -> Edge {
+        let log = log_path();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
+            .arg("edge")
+            .args(["--origin", &format!("http://{}", origin.http)])
+            .args([
+                "--http-listen",
+                "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--no-h3")
+            .args(push)
+            .env("LIVECDN_LOG", "info,livecdn_edge=debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut http = None;
+        for _ in 0..16 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some(a) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("edge_http="))
+            {
+                http = Some(a.parse().unwrap());
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        Edge {
+            http: http.unwrap_or_else(|| panic!("no edge_http line; log:\n{log_text}")),
+            child,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- edge log ---\n{log}");
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -107,14 +107,8 @@ async fn live(
                 ),
                 None => None,
             };
-            // With push delivering the stream, every playlist version
-            // reaches the edge within milliseconds: what it knows is the
-            // playlist as it is now. Otherwise allow for what may have been
-            // produced since.
-            let pushed = edge.push.as_ref().is_some_and(|p| p.is_active(stream, now));
-            let as_of = if pushed { progress.at } else { now };
             progress
-                .check(msn, part, policy.target_duration, as_of)
+                .check(msn, part, policy.target_duration, now)
                 .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         }
     }

@@ -174,9 +174,11 @@ impl Progress {
 
     /// Checks a blocking request against this position, the way the origin
     /// does (RFC 8216bis 6.2.5.2), allowing for what the origin may have
-    /// produced since it was learned: a segment per half target duration and
-    /// a part per half part target, so that no request the origin would
-    /// hold is refused here.
+    /// produced since it was learned: a segment per whole half target
+    /// duration and a part per whole half part target. A rendition whose
+    /// playlists stopped coming (a rung whose encoder is down follows the
+    /// source's edge) soon gets a wide allowance, so a request the origin
+    /// would hold is not refused here.
     pub fn check(
         &self,
         msn: u64,
@@ -187,7 +189,7 @@ impl Progress {
         let age = now.saturating_duration_since(self.at);
         let per = |unit: Duration| {
             let half = (unit / 2).max(Duration::from_millis(1));
-            u64::try_from(age.as_nanos().div_ceil(half.as_nanos())).unwrap_or(u64::MAX)
+            u64::try_from(age.as_nanos() / half.as_nanos()).unwrap_or(u64::MAX)
         };
         let more_segments = per(target_duration);
         let more_parts = u32::try_from(per(self.part_target)).unwrap_or(u32::MAX);

@@ -112,7 +112,9 @@ async fn live(
                 .map_err(|e| EdgeError::BadRequest(e.to_string()))?;
         }
     }
-    if is_live {
+    // Only streams known to be real are tracked: a made-up name costs
+    // no viewer entry and no push subscription.
+    if is_live && edge.streams.knows(stream) {
         let h = req.headers();
         let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
         let session = Viewers::session_id(
@@ -281,7 +283,12 @@ fn respond(
     }
     if let Some((_, len)) = complete {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        edge.metrics.bytes(t.stream, len);
+        let label = if edge.streams.knows(t.stream) {
+            t.stream
+        } else {
+            "-"
+        };
+        edge.metrics.bytes(label, len);
     }
     if encoded {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

@@ -44,7 +44,11 @@ async fn serve(edge: &Edge, req: Request<()>, conn: Conn) -> Response<Body> {
         _ => ("error", EdgeError::Method.response()),
     };
     edge.metrics.ttfb.record(start.elapsed());
-    let stream = route.as_ref().and_then(|r| r.stream()).unwrap_or(UNKNOWN);
+    let stream = route
+        .as_ref()
+        .and_then(|r| r.stream())
+        .filter(|s| edge.streams.knows(s))
+        .unwrap_or(UNKNOWN);
     edge.metrics
         .request(stream, kind, conn.protocol.as_str(), resp.status().as_u16());
     livecdn_shared::cors::add_cors(resp.headers_mut(), "Age, Content-Length, Date, X-Cache");

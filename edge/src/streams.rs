@@ -70,6 +70,15 @@ impl Streams {
         map.get(stream).map_or(self.default, |e| e.policy)
     }
 
+    /// Whether `stream` is real as far as this edge knows: one of its media
+    /// playlists came from upstream (pushed, or pulled with 200). Metric
+    /// labels, viewer tracking and push subscriptions are kept for known
+    /// streams only, so made-up names cannot grow them.
+    pub fn knows(&self, stream: &str) -> bool {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.contains_key(stream)
+    }
+
     /// How long an upstream may hold a blocking request of `stream`: three
     /// target durations (when the origin answers 503), plus a margin.
     pub fn blocking_wait(&self, stream: &str) -> Duration {
@@ -89,9 +98,6 @@ impl Streams {
 
     /// Learns from a playlist of `stream`/`rendition` seen at `now`.
     pub fn learn(&self, stream: &str, rendition: &str, playlist: &MediaPlaylist, now: Instant) {
-        let Some(last_msn) = last_msn(playlist) else {
-            return;
-        };
         let part_target = playlist
             .part_target
             .filter(|t| t.is_finite() && *t > 0.0 && *t < 60.0)
@@ -101,14 +107,16 @@ impl Streams {
             part_target: part_target.unwrap_or(target_duration),
             target_duration,
         };
-        let progress = Progress {
+        // A playlist that lists nothing yet still says the stream is real
+        // and what its timing is; it has no position to learn.
+        let progress = last_msn(playlist).map(|last_msn| Progress {
             last_msn,
             last_part: playlist
                 .last_part()
                 .and_then(|(m, p)| Some((m, u32::try_from(p).ok()?))),
             part_target: policy.part_target,
             at: now,
-        };
+        });
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
         if !map.contains_key(stream) && map.len() >= MAX_STREAMS {
             map.retain(|_, e| now.saturating_duration_since(e.seen) < FORGET_AFTER);
@@ -127,6 +135,9 @@ impl Streams {
             entry.policy = policy;
         }
         entry.seen = now;
+        let Some(progress) = progress else {
+            return;
+        };
         let known = entry.renditions.len();
         match entry.renditions.iter_mut().find(|(r, _)| r == rendition) {
             Some((_, p)) => *p = progress,
@@ -243,8 +254,10 @@ mod tests {
         let streams = Streams::new(CachePolicy::default());
         let now = Instant::now();
         assert_eq!(streams.policy("slow"), CachePolicy::default());
+        assert!(!streams.knows("slow"));
         streams.learn("slow", "source", &playlist(&text(4, 1.0, 10, 5, 2)), now);
         streams.learn("fast", "source", &playlist(&text(1, 0.1, 0, 3, 4)), now);
+        assert!(streams.knows("slow"));
         let slow = streams.policy("slow");
         assert_eq!(slow.part_target, Duration::from_secs(1));
         assert_eq!(slow.target_duration, Duration::from_secs(4));

@@ -123,18 +123,6 @@ impl Rule {
     }
 }
 
-impl Rule {
-    /// A rule the server is known to break, kept visible as an ignored
-    /// trial (run it with `--ignored`) until the fix lands: video samples
-    /// are given the shortest recent frame interval as their duration
-    /// (`origin/src/packager/cut.rs`, `estimate`), so the listed EXTINF and
-    /// part durations of 30 fps video run about 1 % short of the media's
-    /// decode-time span.
-    fn known_open(self) -> bool {
-        matches!(self, Rule::DurationsMatchMedia)
-    }
-}
-
 fn trial_name(side: &str, rule: Rule) -> String {
     format!("{side}::{}", rule.as_str())
 }
@@ -173,22 +161,15 @@ fn main() {
         for server in &servers {
             let server = Arc::clone(server);
             let handle = rt.handle().clone();
-            let known_open = rule.known_open();
-            trials.push(
-                Trial::test(trial_name(server.side, rule), move || {
-                    let run =
-                        async { tokio::time::timeout(TRIAL_LIMIT, rule.check(&server)).await };
-                    match handle.block_on(run) {
-                        Ok(result) => result.map_err(Failed::from),
-                        Err(_) => Err(format!(
-                            "{} did not finish in {TRIAL_LIMIT:?}",
-                            rule.as_str()
-                        )
-                        .into()),
+            trials.push(Trial::test(trial_name(server.side, rule), move || {
+                let run = async { tokio::time::timeout(TRIAL_LIMIT, rule.check(&server)).await };
+                match handle.block_on(run) {
+                    Ok(result) => result.map_err(Failed::from),
+                    Err(_) => {
+                        Err(format!("{} did not finish in {TRIAL_LIMIT:?}", rule.as_str()).into())
                     }
-                })
-                .with_ignored_flag(known_open),
-            );
+                }
+            }));
         }
     }
     let conclusion = libtest_mimic::run(&args, trials);

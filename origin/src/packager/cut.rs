@@ -27,7 +27,7 @@ pub struct Boundary {
 }
 
 /// How many recent frame intervals the duration estimate looks at.
-const RECENT: usize = 8;
+const RECENT: usize = 32;
 
 #[derive(Debug)]
 pub struct TrackState {
@@ -245,7 +245,7 @@ impl TrackState {
             boundaries.push(self.part_boundary(at_ms));
         } else if let Some((_, acc)) = self.track.open_part_span() {
             if acc + duration > part_max {
-                self.track.close_part();
+                self.track.close_part_at(dts);
                 boundaries.push(self.part_boundary(at_ms));
             }
         }
@@ -257,8 +257,10 @@ impl TrackState {
         // it is listed without waiting for that frame.
         if let Some((_, acc)) = self.track.open_part_span() {
             if acc + duration > part_max {
-                self.track.close_part();
+                // Where the next frame is expected: the boundary the
+                // followers apply, and where this part is listed to end.
                 let next = dts + self.mean_interval().max(duration);
+                self.track.close_part_at(next);
                 let seg_elapsed = self
                     .track
                     .open_segment()
@@ -304,7 +306,7 @@ impl TrackState {
                     self.track.start_segment(b.msn, dts, pdt);
                 }
                 None => {
-                    self.track.close_part();
+                    self.track.close_part_at(dts);
                 }
             }
             self.label = Some((b.msn, b.part));

@@ -129,7 +129,14 @@ impl Packager {
         let views = segment_views(track, source, down);
         let ts = track.timescale;
         let target = self.target_duration();
-        let part_target = self.part_target_of(name).as_secs_f64();
+        let part_target = self.part_target_of(name);
+        let part_max = u64::try_from(part_target.as_nanos() / 10_000).unwrap_or(u64::MAX);
+        // A part as listed: its measured span, never above PART-TARGET
+        // (a MUST; a frame arriving a millisecond late is not worth a
+        // broken rule).
+        let part_units =
+            |p: &super::track::Part| Units::of(p.listed_duration(), ts).0.min(part_max);
+        let part_target = part_target.as_secs_f64();
         let skip_until = 6 * target;
         // What each segment adds to the playlist as listed: a complete one
         // its EXTINF, the open one its complete parts.
@@ -137,11 +144,7 @@ impl Packager {
             if s.complete {
                 Units::of(s.duration(), ts).0
             } else {
-                s.parts
-                    .iter()
-                    .filter(|p| p.complete)
-                    .map(|p| Units::of(p.duration, ts).0)
-                    .sum()
+                s.parts.iter().filter(|p| p.complete).map(part_units).sum()
             }
         };
         let end: u64 = views.iter().map(|v| listed_units(v.seg)).sum();
@@ -187,7 +190,7 @@ impl Packager {
                     .iter()
                     .filter(|p| p.complete)
                     .map(|p| PlaylistPart {
-                        duration: Units::of(p.duration, ts).secs(),
+                        duration: Units(part_units(p)).secs(),
                         uri: format!("{}{}", v.prefix, part_uri(s.msn, p.index)),
                         independent: p.independent,
                         gap: false,

@@ -130,3 +130,35 @@ fn delta_updates_keep_exactly_the_skip_boundary() {
     }
     assert_eq!(versions, 2 * 1_430);
 }
+
+#[test]
+fn listed_durations_are_the_media_spans() {
+    let mut f = Feed::new(true, true);
+    f.run_until(12_000.0);
+    for name in [SOURCE, AUDIO] {
+        let t = f.p.track(name).unwrap();
+        let ms = |ticks: u64| ticks as f64 * 1000.0 / f64::from(t.timescale);
+        let segs: Vec<_> = t.segments().iter().collect();
+        for w in segs.windows(2).filter(|w| w[0].complete) {
+            // EXTINF: exactly where the next segment starts.
+            assert_eq!(
+                w[0].duration(),
+                w[1].start - w[0].start,
+                "{name} {}",
+                w[0].msn
+            );
+        }
+        let parts: Vec<_> = segs.iter().flat_map(|s| &s.parts).collect();
+        for w in parts.windows(2).filter(|w| w[0].complete) {
+            // A part: within a millisecond of where the next one starts
+            // (the lead closes a part at the frame it expects next).
+            let (listed, span) = (w[0].listed_duration(), w[1].start - w[0].start);
+            assert!(
+                (ms(listed) - ms(span)).abs() <= 1.0,
+                "{name}: part listed {} ms, media {} ms",
+                ms(listed),
+                ms(span)
+            );
+        }
+    }
+}

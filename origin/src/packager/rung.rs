@@ -241,7 +241,7 @@ impl Packager {
         let open_msn = rung.state.track.open_segment().map(|s| s.msn);
         for b in &reached[seg_at.map_or(0, |i| i + 1)..] {
             if Some(b.msn) == open_msn && b.segment.is_none() {
-                rung.state.track.close_part();
+                rung.state.track.close_part_at(dts);
                 rung.state.label = Some((b.msn, b.part));
             }
         }
@@ -262,7 +262,8 @@ impl Packager {
             .front()
             .is_some_and(|b| b.pts_ms <= next_ms + slack)
         {
-            rung.state.track.close_part();
+            let next = dts + rung.state.mean_interval();
+            rung.state.track.close_part_at(next);
             rung.closed_early = true;
         }
         true

@@ -25,6 +25,31 @@ pub struct Part {
     pub chunks: Vec<Bytes>,
     pub bytes: usize,
     pub complete: bool,
+    /// Decode time where the next part starts, when known as it closed:
+    /// what its listed duration is measured to.
+    pub end: Option<u64>,
+}
+
+impl Part {
+    /// The duration a playlist lists: the decode-time span to where the
+    /// next part starts when that was known as it closed, else the sum of
+    /// its sample durations. Sample durations of video are estimates that
+    /// never overlap the next frame (the shortest recent interval), so
+    /// their sum runs short of the media by up to a millisecond a frame;
+    /// the span does not.
+    pub fn listed_duration(&self) -> u64 {
+        span(self.start, self.end, self.duration)
+    }
+}
+
+/// `end - start` if `end` is known and within an eighth of `sum` (a span
+/// across a publisher's reconnect is not a duration; the first frame's
+/// duration is a guess), else `sum`.
+fn span(start: u64, end: Option<u64>, sum: u64) -> u64 {
+    match end.and_then(|e| e.checked_sub(start)) {
+        Some(d) if d.abs_diff(sum) <= sum / 8 => d,
+        _ => sum,
+    }
 }
 
 /// A segment: its parts joined.
@@ -38,6 +63,8 @@ pub struct Segment {
     pub init_gen: u32,
     pub parts: Vec<Part>,
     pub complete: bool,
+    /// Decode time where the next segment starts, set as it starts.
+    pub end: Option<u64>,
     /// A placeholder for media this rendition does not have (its encoder was
     /// down), of this duration (ticks), so that MSNs keep naming the same
     /// media time in every rendition. Playlists list the source's segment in
@@ -46,9 +73,14 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// Its duration: a placeholder's, else the decode-time span to the next
+    /// segment's start once that is known (see [`Part::listed_duration`]),
+    /// else the sum of its parts.
     pub fn duration(&self) -> u64 {
-        self.gap
-            .unwrap_or_else(|| self.parts.iter().map(|p| p.duration).sum())
+        self.gap.unwrap_or_else(|| {
+            let sum = self.parts.iter().map(|p| p.duration).sum();
+            span(self.start, self.end, sum)
+        })
     }
     pub fn bytes(&self) -> usize {
         self.parts.iter().map(|p| p.bytes).sum()
@@ -166,8 +198,13 @@ impl Track {
         self.next_msn
     }
 
-    /// Starts segment `msn` (closing any open one) at decode time `start`.
+    /// Starts segment `msn` (closing any open one, which ends there) at
+    /// decode time `start`.
     pub fn start_segment(&mut self, msn: u64, start: u64, pdt: SystemTime) {
+        self.close_part_at(start);
+        if let Some(seg) = self.segments.back_mut().filter(|s| !s.complete) {
+            seg.end = Some(start);
+        }
         self.close_segment();
         self.next_msn = msn + 1;
         self.segments.push_back(Segment {
@@ -178,6 +215,7 @@ impl Track {
             init_gen: self.init_gen,
             parts: Vec::new(),
             complete: false,
+            end: None,
             gap: None,
         });
     }
@@ -198,6 +236,7 @@ impl Track {
             init_gen: self.init_gen,
             parts: Vec::new(),
             complete: true,
+            end: None,
             gap: Some(duration),
         });
         self.pending_discontinuity = true;
@@ -233,6 +272,7 @@ impl Track {
                 chunks: Vec::new(),
                 bytes: 0,
                 complete: false,
+                end: None,
             });
         }
         let Some(part) = seg.parts.last_mut() else {
@@ -279,7 +319,21 @@ impl Track {
         }
     }
 
-    /// Closes the open part, if any. Returns true if one was closed.
+    /// Closes the open part, if any, where the next part starts (decode
+    /// time `end`). Returns true if one was closed.
+    pub fn close_part_at(&mut self, end: u64) -> bool {
+        match self.segments.back_mut().and_then(|s| s.parts.last_mut()) {
+            Some(p) if !p.complete => {
+                p.complete = true;
+                p.end = Some(end);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Closes the open part, if any, where it is not known what follows.
+    /// Returns true if one was closed.
     pub fn close_part(&mut self) -> bool {
         match self.segments.back_mut().and_then(|s| s.parts.last_mut()) {
             Some(p) if !p.complete => {

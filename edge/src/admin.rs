@@ -21,6 +21,7 @@ pub fn serve(edge: &Edge, route: &Route<'_>) -> Option<(&'static str, Response<B
             }
         }
         Route::Metrics => metrics(edge),
+        Route::Time => time(),
         Route::ApiStreams => api(edge),
         _ => return None,
     };
@@ -128,6 +129,17 @@ fn api(edge: &Edge) -> Response<Body> {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// The edge's own clock (`UTCTiming` of the MPDs it serves); never cached.
+fn time() -> Response<Body> {
+    let now = livecdn_shared::dash::format_time(std::time::SystemTime::now());
+    let mut r = Response::new(full(Bytes::from(now)));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// A latency histogram as `{count, p50, p90, p99, max}` (seconds).

@@ -55,7 +55,7 @@ pub async fn serve(
         Route::Player | Route::PlayerScript => ("-", None),
         Route::Live {
             stream,
-            object: LiveObject::Master,
+            object: LiveObject::Master | LiveObject::Mpd,
         } => (*stream, None),
         Route::Live {
             stream,
@@ -131,7 +131,10 @@ async fn live(
     }
     let gzip = matches!(
         kind,
-        ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master
+        ObjectKind::Playlist
+            | ObjectKind::BlockingPlaylist
+            | ObjectKind::Master
+            | ObjectKind::Manifest
     ) && req
         .headers()
         .get(header::ACCEPT_ENCODING)
@@ -194,9 +197,11 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
     // Blocking playlists and hinted parts may be held upstream for up to
     // three of the stream's target durations; that is not a timeout.
     let wait = match kind {
-        ObjectKind::BlockingPlaylist | ObjectKind::Part | ObjectKind::Master => {
-            edge.streams.blocking_wait(t.stream)
-        }
+        ObjectKind::BlockingPlaylist
+        | ObjectKind::Part
+        | ObjectKind::Master
+        | ObjectKind::Manifest
+        | ObjectKind::Segment => edge.streams.blocking_wait(t.stream),
         _ => Duration::ZERO,
     };
     match edge.upstreams.fetch(t.stream, key.as_str(), wait).await {

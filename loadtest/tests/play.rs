@@ -16,8 +16,12 @@ fn play(protocol: &str, playlist: &str) -> Value {
 }
 
 fn play_at(addr: std::net::SocketAddr, protocol: &str, playlist: &str) -> Value {
+    // One directory per run: tests of one protocol run at once, and one
+    // removing a shared directory would lose the other's report.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run_id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "livecdn-loadtest-{protocol}-{}",
+        "livecdn-loadtest-{protocol}-{}-{run_id}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();

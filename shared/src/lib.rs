@@ -13,6 +13,7 @@ pub mod bytes_reader;
 pub mod cmaf;
 pub mod config;
 pub mod cors;
+pub mod dash;
 pub mod flv;
 pub mod fuzzing;
 pub mod media;

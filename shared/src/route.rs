@@ -35,6 +35,8 @@ pub enum Route<'a> {
     Readyz,
     /// `/metrics`
     Metrics,
+    /// `/time`: the server's clock (ISO 8601), the MPD's `UTCTiming`.
+    Time,
     /// `/api/streams`
     ApiStreams,
     /// `/api/streams/STREAM`
@@ -123,7 +125,7 @@ pub enum MediaFile {
 pub enum RouteKind {
     /// The player page and its script.
     Page,
-    /// Liveness and readiness.
+    /// Liveness, readiness and the clock.
     Health,
     /// Prometheus text.
     Metrics,
@@ -194,6 +196,7 @@ impl<'a> Route<'a> {
             "/healthz" => return Some(Route::Healthz),
             "/readyz" => return Some(Route::Readyz),
             "/metrics" => return Some(Route::Metrics),
+            "/time" => return Some(Route::Time),
             "/api/streams" => return Some(Route::ApiStreams),
             "/live/whip" => return Some(Route::Whip),
             _ => {}
@@ -262,7 +265,7 @@ impl<'a> Route<'a> {
     pub fn kind(&self) -> RouteKind {
         match self {
             Route::Player | Route::PlayerScript => RouteKind::Page,
-            Route::Healthz | Route::Readyz => RouteKind::Health,
+            Route::Healthz | Route::Readyz | Route::Time => RouteKind::Health,
             Route::Metrics => RouteKind::Metrics,
             Route::ApiStreams | Route::ApiStream(_) => RouteKind::Api,
             Route::Whip => RouteKind::WebRtc,
@@ -370,6 +373,7 @@ impl fmt::Display for Route<'_> {
             Route::Healthz => f.write_str("/healthz"),
             Route::Readyz => f.write_str("/readyz"),
             Route::Metrics => f.write_str("/metrics"),
+            Route::Time => f.write_str("/time"),
             Route::ApiStreams => f.write_str("/api/streams"),
             Route::ApiStream(s) => write!(f, "/api/streams/{s}"),
             Route::Whip => f.write_str("/live/whip"),

@@ -16,6 +16,7 @@ fn parses_and_renders_every_route() {
         ("/healthz", Route::Healthz, RouteKind::Health),
         ("/readyz", Route::Readyz, RouteKind::Health),
         ("/metrics", Route::Metrics, RouteKind::Metrics),
+        ("/time", Route::Time, RouteKind::Health),
         ("/api/streams", Route::ApiStreams, RouteKind::Api),
         ("/api/streams/cam", Route::ApiStream("cam"), RouteKind::Api),
         ("/live/whip", Route::Whip, RouteKind::WebRtc),

@@ -88,6 +88,8 @@ pub enum ObjectKind {
     BlockingPlaylist,
     /// The multivariant playlist `master.m3u8`.
     Master,
+    /// The LL-DASH manifest `manifest.mpd`: changes with every segment.
+    Manifest,
     /// An LL-HLS part `MSN.PART.m4s`: immutable.
     Part,
     /// A segment `MSN.m4s`: immutable.
@@ -113,6 +115,7 @@ impl ObjectKind {
     pub fn of(kind: RouteKind, query: Option<&str>) -> ObjectKind {
         match kind {
             RouteKind::Master => ObjectKind::Master,
+            RouteKind::Mpd => ObjectKind::Manifest,
             RouteKind::Playlist => {
                 let blocking = query.is_some_and(|q| {
                     q.strip_prefix('?')
@@ -148,6 +151,7 @@ impl ObjectKind {
             ObjectKind::Playlist => "playlist",
             ObjectKind::BlockingPlaylist => "blocking_playlist",
             ObjectKind::Master => "master",
+            ObjectKind::Manifest => "mpd",
             ObjectKind::Part => "part",
             ObjectKind::Segment => "segment",
             ObjectKind::Init => "init",
@@ -209,6 +213,7 @@ mod tests {
         let table: &[(&str, Option<&str>, ObjectKind)] = &[
             ("/live/s/master.m3u8", None, Master),
             ("/live/s/master.m3u8", Some("_HLS_msn=1"), Master),
+            ("/live/s/manifest.mpd", None, Manifest),
             ("/live/s/720p/index.m3u8", None, Playlist),
             ("/live/s/720p/index.m3u8", Some("token=1"), Playlist),
             (

@@ -48,6 +48,9 @@ impl CachePolicy {
         let fresh = self.kind_ttl(kind);
         match status {
             200 | 203 | 204 => Some(fresh),
+            // A segment not there yet is about to be: the next request must
+            // reach the origin (which holds it until the segment starts).
+            404 if kind == ObjectKind::Segment => None,
             // Never longer than the positive TTL: a playlist 404 must not outlive
             // the moment the stream starts by more than a playlist refresh.
             404 => Some(NEGATIVE_TTL.min(fresh)),
@@ -69,7 +72,7 @@ impl CachePolicy {
     fn kind_ttl(&self, kind: ObjectKind) -> Duration {
         match kind {
             ObjectKind::Part | ObjectKind::Segment | ObjectKind::Init => IMMUTABLE_TTL,
-            ObjectKind::Playlist => self.part_target / 2,
+            ObjectKind::Playlist | ObjectKind::Manifest => self.part_target / 2,
             ObjectKind::BlockingPlaylist => self.target_duration * 6,
             ObjectKind::Master => MASTER_TTL,
             ObjectKind::Other => OTHER_TTL,
@@ -97,6 +100,12 @@ mod tests {
             (ObjectKind::BlockingPlaylist, 200, Some(ms(12_000))),
             (ObjectKind::Master, 200, Some(ms(2000))),
             (ObjectKind::Part, 404, Some(ms(1000))),
+            (ObjectKind::Segment, 404, None),
+            (
+                ObjectKind::Manifest,
+                200,
+                Some(ms(166) + Duration::from_nanos(500_000)),
+            ),
             (
                 ObjectKind::Playlist,
                 404,

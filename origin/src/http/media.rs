@@ -55,7 +55,7 @@ pub fn init(
 }
 
 /// `MSN.m4s`: complete segments are served whole; the segment in progress
-/// is streamed like a part.
+/// is streamed like a part, and the next one is held until it starts.
 pub async fn segment(
     state: &OriginState,
     stream: &str,
@@ -78,6 +78,11 @@ pub async fn segment(
                     complete: s.complete,
                 }
             }
+            // The next segment, asked for a little early (an LL-DASH
+            // client does, at its availability time): held until it starts,
+            // then streamed as it is produced.
+            None if msn == t.next_msn() && t.segments().front().is_some() => PartLookup::Upcoming,
+            None if msn > t.next_msn() => PartLookup::TooFarAhead,
             None => PartLookup::Gone,
         }
     })

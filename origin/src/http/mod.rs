@@ -8,6 +8,7 @@
 
 mod api;
 mod body;
+mod dash;
 mod media;
 mod player;
 mod playlist;
@@ -184,6 +185,7 @@ async fn dispatch(
         Route::PlayerScript => player::hls_js(state).await,
         Route::Healthz => Ok(api::text(StatusCode::OK, "ok\n")),
         Route::Readyz => Ok(api::text(StatusCode::OK, "ready\n")),
+        Route::Time => Ok(dash::time()),
         Route::Metrics => Ok(api::metrics(state)),
         Route::ApiStreams => Ok(api::streams(state)),
         Route::ApiStream(name) => api::stream(state, name),
@@ -197,11 +199,10 @@ async fn dispatch(
                     media::part(state, stream, rendition, msn, part).await
                 }
             },
+            LiveObject::Mpd => dash::manifest(state, stream, gzip).await,
             // Not served by this origin (yet): named by the grammar so
             // that they are one 404, not a parse failure.
-            LiveObject::Mpd | LiveObject::Whep | LiveObject::Chat => {
-                Err(HttpError::NotFound("not served here"))
-            }
+            LiveObject::Whep | LiveObject::Chat => Err(HttpError::NotFound("not served here")),
         },
         Route::Whip | Route::Vod { .. } => Err(HttpError::NotFound("not served here")),
     }

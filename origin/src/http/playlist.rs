@@ -61,6 +61,17 @@ pub fn hub(state: &OriginState, stream: &str) -> Result<Arc<StreamHub>, HttpErro
 
 /// A playlist response, gzip-compressed when the client accepts it.
 fn playlist_response(text: String, gzip: bool, max_age: u64) -> Response<Body> {
+    text_response(text, "application/vnd.apple.mpegurl", gzip, max_age)
+}
+
+/// A manifest (`content_type`), gzip-compressed when the client accepts it,
+/// fresh for `max_age` seconds.
+pub fn text_response(
+    text: String,
+    content_type: &'static str,
+    gzip: bool,
+    max_age: u64,
+) -> Response<Body> {
     let mut encoded = None;
     if gzip {
         let mut enc = flate2::write::GzEncoder::new(
@@ -75,10 +86,7 @@ fn playlist_response(text: String, gzip: bool, max_age: u64) -> Response<Body> {
     let bytes = encoded.map_or_else(|| Bytes::from(text), Bytes::from);
     let mut resp = Response::new(body::full(bytes));
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/vnd.apple.mpegurl"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if compressed {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }

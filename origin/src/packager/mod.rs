@@ -35,6 +35,7 @@
 //! time in every rendition.
 
 mod cut;
+mod dash;
 mod health;
 mod playlist;
 mod rung;
@@ -48,6 +49,7 @@ mod rung_tests;
 #[cfg(test)]
 mod tests;
 
+pub use dash::UTC_TIMING;
 pub use health::{Health, HealthReport};
 pub use rung::RungCounters;
 pub use track::{Part, PartLookup, Segment, Track};

@@ -9,6 +9,7 @@
 use super::tests::Feed;
 use super::*;
 use livecdn_shared::playlist::{MediaPlaylist, SkipRequest};
+use std::time::SystemTime;
 
 /// A decimal as written in a playlist, in units of 10 µs.
 fn units(secs: f64) -> u64 {
@@ -161,4 +162,40 @@ fn listed_durations_are_the_media_spans() {
             );
         }
     }
+}
+
+#[test]
+fn the_mpd_numbers_segments_as_hls_and_keeps_its_period_as_the_window_slides() {
+    let mut f = Feed::new(true, true);
+    f.run_until(8_100.0);
+    let early = f.p.manifest(SystemTime::UNIX_EPOCH).unwrap();
+    // Twenty more seconds: the first segments have left the 10-segment
+    // window.
+    f.run_until(28_100.0);
+    let late = f.p.manifest(SystemTime::UNIX_EPOCH).unwrap();
+    assert_eq!(early.periods.len(), 1);
+    assert_eq!(late.periods.len(), 1);
+    let (a, b) = (&early.periods[0], &late.periods[0]);
+    assert_eq!((&a.id, a.start), (&b.id, b.start), "a Period never moves");
+    let first = |p: &livecdn_shared::dash::Period| {
+        p.adaptation_sets[0].representations[0]
+            .template
+            .start_number
+    };
+    assert!(first(b) > first(a), "the window slid");
+    let mut checked = 0;
+    for set in &b.adaptation_sets {
+        for rep in &set.representations {
+            let t = f.p.track(&rep.id).unwrap();
+            for (n, start, d) in rep.template.segments() {
+                // $Number$ n is HLS segment n, with its decode time and
+                // EXTINF duration.
+                let s = t.segment(n).unwrap();
+                assert!(s.complete, "{} {n}", rep.id);
+                assert_eq!((s.start, s.duration()), (start, d), "{} {n}", rep.id);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 18, "{checked}");
 }

@@ -34,7 +34,7 @@
 //! media playlist live in `media_tests.rs` and `parse_tests.rs`.
 
 mod attr;
-mod date;
+pub(crate) mod date;
 mod directive;
 mod error;
 mod media;

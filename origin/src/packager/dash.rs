@@ -1,0 +1,230 @@
+//! The LL-DASH manifest of a stream, built from the same window as its
+//! LL-HLS playlists: every rendition's complete segments as a
+//! `SegmentTimeline`, numbered by their media sequence numbers, so
+//! `RENDITION/N.m4s` is the same object for both formats.
+//!
+//! Timing: `availabilityStartTime` is the Unix epoch and every Period
+//! starts at the wall-clock time of media time zero of its publisher
+//! session (PROGRAM-DATE-TIME minus decode time, constant within a
+//! session), with `presentationTimeOffset` 0. So a Period's start and id
+//! never change while its segments slide through the window, and media
+//! time maps to wall-clock time as PROGRAM-DATE-TIME says. A new Period
+//! starts at each discontinuity (a publisher reconnect) or codec change.
+
+use super::track::{Segment, Track};
+use super::{Packager, AUDIO, SOURCE};
+use livecdn_shared::dash::{
+    AdaptationSet, ContentType, Mpd, Period, Representation, SegmentTemplate,
+};
+use std::time::{Duration, SystemTime};
+
+/// Where a client reads the server's clock (`UTCTiming`), relative to the
+/// page's origin: every livecdn server (origin and edge) answers it.
+pub const UTC_TIMING: &str = "/time";
+
+/// One Period's identity in the lead track: its discontinuity number and
+/// init generation, and the wall-clock time of its media time zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PeriodKey {
+    discontinuity: u64,
+    init_gen: u32,
+    zero: Duration,
+}
+
+/// The Period each listed segment of `track` belongs to.
+fn period_keys(track: &Track) -> Vec<(u64, PeriodKey)> {
+    let ts = f64::from(track.timescale);
+    let mut discontinuity = track.discontinuity_sequence();
+    let mut out = Vec::new();
+    for (i, s) in track.segments().iter().enumerate() {
+        if i > 0 && s.discontinuity {
+            discontinuity += 1;
+        }
+        if !s.complete || s.gap.is_some() {
+            continue;
+        }
+        let wall = s
+            .pdt
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        // Whole milliseconds: the same for every segment of a session.
+        let zero = ((wall - s.start as f64 / ts) * 1000.0).round().max(0.0) as u64;
+        out.push((
+            s.msn,
+            PeriodKey {
+                discontinuity,
+                init_gen: s.init_gen,
+                zero: Duration::from_millis(zero),
+            },
+        ));
+    }
+    out
+}
+
+impl Packager {
+    /// The stream's MPD as of `now`, or `None` before any segment is
+    /// complete. `part_target` sets how early a segment may be requested.
+    pub fn manifest(&self, now: SystemTime) -> Option<Mpd> {
+        let lead = self.track(SOURCE).or_else(|| self.track(AUDIO))?;
+        let keys = period_keys(lead);
+        let target = Duration::from_secs(self.target_duration());
+        let part_target = self.part_target_of(SOURCE);
+        let mut periods: Vec<Period> = Vec::new();
+        let mut bounds: Vec<(PeriodKey, u64, u64)> = Vec::new();
+        for (msn, key) in &keys {
+            match bounds.last_mut() {
+                Some((k, _, last))
+                    if k.discontinuity == key.discontinuity && k.init_gen == key.init_gen =>
+                {
+                    *last = *msn;
+                }
+                _ => bounds.push((*key, *msn, *msn)),
+            }
+        }
+        for (key, first, last) in bounds {
+            let sets = self.adaptation_sets(first, last, key.init_gen, part_target);
+            if sets.is_empty() {
+                continue;
+            }
+            periods.push(Period {
+                id: format!("d{}g{}", key.discontinuity, key.init_gen),
+                start: key.zero,
+                adaptation_sets: sets,
+            });
+        }
+        if periods.is_empty() {
+            return None;
+        }
+        let window: f64 = lead
+            .media_segments()
+            .map(|s| s.duration() as f64 / f64::from(lead.timescale))
+            .sum();
+        let longest = lead
+            .media_segments()
+            .map(Segment::duration)
+            .max()
+            .map_or(target, |d| {
+                Duration::from_secs_f64(d as f64 / f64::from(lead.timescale))
+            });
+        let latency = target + self.part_hold_back();
+        Some(Mpd {
+            availability_start: SystemTime::UNIX_EPOCH,
+            publish_time: now,
+            minimum_update_period: target,
+            min_buffer_time: Duration::from_secs(1),
+            time_shift_buffer_depth: Duration::from_secs_f64(window),
+            suggested_presentation_delay: latency,
+            max_segment_duration: longest,
+            latency_target: latency,
+            latency_range: (latency / 2, latency * 3),
+            playback_rate: (0.96, 1.04),
+            utc_timing: UTC_TIMING.to_string(),
+            periods,
+        })
+    }
+
+    /// The video and audio sets of one Period: segments `first..=last` of
+    /// init generation `gen` (of the lead track).
+    fn adaptation_sets(
+        &self,
+        first: u64,
+        last: u64,
+        gen: u32,
+        part_target: Duration,
+    ) -> Vec<AdaptationSet> {
+        let mut video = Vec::new();
+        for name in std::iter::once(SOURCE).chain(self.rung_names()) {
+            let (Some(track), Some(vc)) = (self.track(name), self.video_config_of(name)) else {
+                continue;
+            };
+            let Some(template) = template(track, first, last, gen, part_target) else {
+                continue;
+            };
+            let bandwidth = track.bandwidth().map_or(0, |(peak, _)| peak).max(1);
+            video.push(Representation {
+                id: name.to_string(),
+                codecs: vc.codec_string(),
+                bandwidth,
+                resolution: Some((vc.width, vc.height)),
+                frame_rate: vc.frame_rate.or_else(|| track.measured_frame_rate()),
+                audio: None,
+                template,
+            });
+        }
+        video.sort_by_key(|r| std::cmp::Reverse(r.bandwidth));
+        let mut sets = Vec::new();
+        if !video.is_empty() {
+            sets.push(AdaptationSet {
+                id: 0,
+                content_type: ContentType::Video,
+                representations: video,
+            });
+        }
+        let audio = self.track(AUDIO).zip(self.audio_config());
+        if let Some((track, ac)) = audio {
+            // The audio's own init generation for these segments.
+            let gen = track.segment(first).map_or(gen, |s| s.init_gen);
+            if let Some(template) = template(track, first, last, gen, part_target) {
+                sets.push(AdaptationSet {
+                    id: 1,
+                    content_type: ContentType::Audio,
+                    representations: vec![Representation {
+                        id: AUDIO.to_string(),
+                        codecs: ac.codec_string(),
+                        bandwidth: track.bandwidth().map_or(0, |(peak, _)| peak).max(1),
+                        resolution: None,
+                        frame_rate: None,
+                        audio: Some((ac.sample_rate, ac.channels)),
+                        template,
+                    }],
+                });
+            }
+        }
+        sets
+    }
+}
+
+/// The `SegmentTemplate` of `track`'s complete media segments numbered
+/// `first..=last`; `None` if it has none of them.
+fn template(
+    track: &Track,
+    first: u64,
+    last: u64,
+    gen: u32,
+    part_target: Duration,
+) -> Option<SegmentTemplate> {
+    let segments: Vec<&Segment> = track
+        .segments()
+        .iter()
+        .filter(|s| s.complete && s.gap.is_none() && (first..=last).contains(&s.msn))
+        .collect();
+    let start_number = segments.first()?.msn;
+    let mut tpl = SegmentTemplate {
+        timescale: track.timescale,
+        media: format!("{}/$Number$.m4s", track.name),
+        initialization: format!("{}/{}", track.name, Track::init_uri(gen)),
+        start_number,
+        presentation_time_offset: 0,
+        availability_time_offset: 0.0,
+        availability_time_complete: false,
+        timeline: Vec::new(),
+    };
+    for (expected, s) in (start_number..).zip(segments) {
+        // A missing number (a rung's gap) cannot be expressed with
+        // $Number$ in one timeline: stop there.
+        if s.msn != expected {
+            break;
+        }
+        tpl.push(s.start, s.duration());
+    }
+    // A segment may be requested once its first part could exist: its
+    // duration less one part, never more than the shortest listed.
+    let shortest = tpl
+        .timeline
+        .iter()
+        .map(|e| e.d as f64 / f64::from(track.timescale))
+        .fold(f64::MAX, f64::min);
+    tpl.availability_time_offset = (shortest - part_target.as_secs_f64()).max(0.0);
+    Some(tpl)
+}

@@ -12,8 +12,6 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use support::http::wait_ok;
 use support::{Origin, Up};
@@ -27,28 +25,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SECONDS: u32 = 20;
 const MIN_FRAMES: u32 = 60;
 
-/// Runs the browser driver with extra chromium flags; returns its JSON report.
 fn play(url: &str, flags: &[String]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
-    let mut cmd = Command::new("node");
-    cmd.arg(script).arg(url).args([
-        "--seconds",
-        &SECONDS.to_string(),
-        "--min-frames",
-        &MIN_FRAMES.to_string(),
-    ]);
-    for f in flags {
-        cmd.arg(format!("--arg={f}"));
-    }
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!(
-            "driver output is not JSON ({e}): {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    support::browser::play(url, flags, SECONDS, MIN_FRAMES)
 }
 
 /// `livecdn up --demo`, waiting (bounded) until the edge serves the stream.
@@ -82,13 +60,7 @@ async fn chromium_plays_through_the_edge_over_http2() {
     let _serial = SERIAL.lock().await;
     let up = up().await;
     let url = format!("https://localhost:{}/?stream=demo", up.edge_https.port());
-    let report = play(
-        &url,
-        &[
-            format!("--ignore-certificate-errors-spki-list={}", up.spki),
-            "--disable-quic".into(),
-        ],
-    );
+    let report = play(&url, &support::browser::h2_flags(&up.spki));
     assert_played(&report, "h2");
 }
 
@@ -101,19 +73,7 @@ async fn chromium_plays_through_the_edge_over_http3() {
     let up = up().await;
     let port = up.edge_https.port();
     let url = format!("https://localhost:{port}/?stream=demo");
-    let report = play(
-        &url,
-        &[
-            "--enable-quic".into(),
-            format!("--origin-to-force-quic-on=localhost:{port}"),
-            format!("--ignore-certificate-errors-spki-list={}", up.spki),
-            // Chromium resolves `localhost` to ::1 first and, with QUIC
-            // forced, does not fall back to 127.0.0.1 (where the edge
-            // listens): the UDP write fails with ECONNREFUSED and the page
-            // gets ERR_QUIC_HANDSHAKE_FAILED. TCP falls back, QUIC does not.
-            "--host-resolver-rules=MAP localhost 127.0.0.1".into(),
-        ],
-    );
+    let report = play(&url, &support::browser::h3_flags(port, &up.spki));
     assert_played(&report, "h3");
 }
 

@@ -52,7 +52,7 @@ pub async fn serve(
     route: &Route<'_>,
 ) -> Option<Result<(&'static str, Response<Body>), EdgeError>> {
     let (stream, rendition) = match route {
-        Route::Player | Route::PlayerScript => ("-", None),
+        Route::Player | Route::PlayerScript(_) => ("-", None),
         Route::Live {
             stream,
             object: LiveObject::Master | LiveObject::Mpd,

@@ -49,6 +49,7 @@ function result(ok, extra = {}) {
     pdtLatency: last ? last.pdtLatency : null,
     fatalError: last ? last.fatalError : null,
     protocol: last ? last.protocol : null,
+    engine: last ? last.engine : null,
     playing: last ? last.playing : false,
     level: last ? last.level : null,
     consoleErrors,

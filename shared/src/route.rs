@@ -27,8 +27,8 @@ use std::fmt;
 pub enum Route<'a> {
     /// `/` (also `/index.html`): the player page.
     Player,
-    /// `/player/hls.min.js`: the player page's script.
-    PlayerScript,
+    /// `/player/FILE`: a player engine's script for the page.
+    PlayerScript(Script),
     /// `/healthz`
     Healthz,
     /// `/readyz`
@@ -59,6 +59,37 @@ pub enum Route<'a> {
         /// What of the recording.
         object: VodObject<'a>,
     },
+}
+
+/// The player engines the page can load, each from its npm package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Script {
+    /// hls.js (the default engine).
+    HlsJs,
+    /// Shaka Player (HLS and DASH).
+    Shaka,
+    /// dash.js (LL-DASH).
+    DashJs,
+}
+
+impl Script {
+    /// The name under `/player/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Script::HlsJs => "hls.min.js",
+            Script::Shaka => "shaka-player.compiled.js",
+            Script::DashJs => "dash.all.min.js",
+        }
+    }
+
+    /// Where the file is inside `player/node_modules`.
+    pub fn package_path(self) -> &'static str {
+        match self {
+            Script::HlsJs => "hls.js/dist/hls.min.js",
+            Script::Shaka => "shaka-player/dist/shaka-player.compiled.js",
+            Script::DashJs => "dashjs/dist/modern/umd/dash.all.min.js",
+        }
+    }
 }
 
 /// What a `/live/STREAM/` path names.
@@ -192,7 +223,9 @@ impl<'a> Route<'a> {
         }
         match path {
             "/" | "/index.html" => return Some(Route::Player),
-            "/player/hls.min.js" => return Some(Route::PlayerScript),
+            "/player/hls.min.js" => return Some(Route::PlayerScript(Script::HlsJs)),
+            "/player/shaka-player.compiled.js" => return Some(Route::PlayerScript(Script::Shaka)),
+            "/player/dash.all.min.js" => return Some(Route::PlayerScript(Script::DashJs)),
             "/healthz" => return Some(Route::Healthz),
             "/readyz" => return Some(Route::Readyz),
             "/metrics" => return Some(Route::Metrics),
@@ -264,7 +297,7 @@ impl<'a> Route<'a> {
     /// What the route serves.
     pub fn kind(&self) -> RouteKind {
         match self {
-            Route::Player | Route::PlayerScript => RouteKind::Page,
+            Route::Player | Route::PlayerScript(_) => RouteKind::Page,
             Route::Healthz | Route::Readyz | Route::Time => RouteKind::Health,
             Route::Metrics => RouteKind::Metrics,
             Route::ApiStreams | Route::ApiStream(_) => RouteKind::Api,
@@ -369,7 +402,7 @@ impl fmt::Display for Route<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Route::Player => f.write_str("/"),
-            Route::PlayerScript => f.write_str("/player/hls.min.js"),
+            Route::PlayerScript(s) => write!(f, "/player/{}", s.file_name()),
             Route::Healthz => f.write_str("/healthz"),
             Route::Readyz => f.write_str("/readyz"),
             Route::Metrics => f.write_str("/metrics"),

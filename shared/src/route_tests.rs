@@ -12,7 +12,21 @@ fn parses_and_renders_every_route() {
     };
     let table: &[(&str, Route<'_>, RouteKind)] = &[
         ("/", Route::Player, RouteKind::Page),
-        ("/player/hls.min.js", Route::PlayerScript, RouteKind::Page),
+        (
+            "/player/hls.min.js",
+            Route::PlayerScript(Script::HlsJs),
+            RouteKind::Page,
+        ),
+        (
+            "/player/shaka-player.compiled.js",
+            Route::PlayerScript(Script::Shaka),
+            RouteKind::Page,
+        ),
+        (
+            "/player/dash.all.min.js",
+            Route::PlayerScript(Script::DashJs),
+            RouteKind::Page,
+        ),
         ("/healthz", Route::Healthz, RouteKind::Health),
         ("/readyz", Route::Readyz, RouteKind::Health),
         ("/metrics", Route::Metrics, RouteKind::Metrics),

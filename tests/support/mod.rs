@@ -5,6 +5,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod edge;
 pub mod http;
 
@@ -41,7 +42,10 @@ pub fn browser_ready() -> bool {
         return false;
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("player/node_modules");
-    let ok = root.join("hls.js/dist/hls.min.js").exists() && root.join("playwright-core").exists();
+    let ok = root.join("hls.js/dist/hls.min.js").exists()
+        && root.join("playwright-core").exists()
+        && root.join("shaka-player").exists()
+        && root.join("dashjs").exists();
     if !ok {
         assert!(
             !ci(),

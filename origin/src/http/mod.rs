@@ -182,7 +182,7 @@ async fn dispatch(
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     match route {
         Route::Player => Ok(player::page()),
-        Route::PlayerScript => player::hls_js(state).await,
+        Route::PlayerScript(script) => player::script(state, script).await,
         Route::Healthz => Ok(api::text(StatusCode::OK, "ok\n")),
         Route::Readyz => Ok(api::text(StatusCode::OK, "ready\n")),
         Route::Time => Ok(dash::time()),

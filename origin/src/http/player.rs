@@ -1,11 +1,13 @@
-//! The player page (embedded) and hls.js (from the npm package on disk: it
-//! is not copied into the repository, and the page must work offline).
+//! The player page (embedded) and its engines' scripts (hls.js, Shaka
+//! Player, dash.js, from the npm packages on disk: they are not copied
+//! into the repository, and the page must work offline).
 
 use super::body::{self, Body};
 use super::HttpError;
 use crate::OriginState;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
+use livecdn_shared::route::Script;
 use std::path::PathBuf;
 
 const PAGE: &str = include_str!("../../../player/index.html");
@@ -38,10 +40,19 @@ pub fn player_dir(state: &OriginState) -> PathBuf {
         })
 }
 
-pub async fn hls_js(state: &OriginState) -> Result<Response<Body>, HttpError> {
-    let path = player_dir(state).join("hls.min.js");
+/// A player engine's script. hls.js comes from [`player_dir`]; the others
+/// from the `node_modules` that directory lies in (`hls.js/dist` is two
+/// levels down), as `npm ci --prefix player` lays them out.
+pub async fn script(state: &OriginState, script: Script) -> Result<Response<Body>, HttpError> {
+    let dir = player_dir(state);
+    let path = match script {
+        Script::HlsJs => dir.join(script.file_name()),
+        _ => dir.join("../..").join(script.package_path()),
+    };
     let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        HttpError::NotFound("hls.js is not installed: run `npm ci --prefix player`")
+        HttpError::NotFound(
+            "the player's npm packages are not installed: run `npm ci --prefix player`",
+        )
     })?;
     let mut resp = Response::new(body::full(Bytes::from(bytes)));
     let h = resp.headers_mut();

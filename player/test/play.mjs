@@ -96,6 +96,8 @@ async function hold(page) {
   const end = Date.now() + opts.hold * 1000;
   let stuckSince = null;
   let worstStuckMs = 0;
+  // Distance behind live (wall clock minus the playhead's time), sampled.
+  const behind = [];
   while (Date.now() < end) {
     await sleep(250);
     let s;
@@ -107,8 +109,13 @@ async function hold(page) {
       stuckSince = stuckSince || Date.now();
       worstStuckMs = Math.max(worstStuckMs, Date.now() - stuckSince);
     }
+    if (typeof s.pdtLatency === 'number') behind.push({ at: Date.now(), s: s.pdtLatency });
     last = s;
   }
+  const median = (xs) => {
+    const v = xs.map((x) => x.s).sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : null;
+  };
   const stalls = (last.stalls || 0) - (start.stalls || 0);
   const advanced = last.currentTime - start.currentTime;
   const ok = stalls <= opts.maxStalls && worstStuckMs < 1000 && advanced >= opts.hold * 0.8;
@@ -118,6 +125,10 @@ async function hold(page) {
     hold_stalls: stalls,
     hold_advanced_s: advanced,
     hold_worst_stuck_ms: worstStuckMs,
+    // Median distance behind live over the hold, and over its last 10 s.
+    hold_behind_live_median_s: median(behind),
+    hold_behind_live_end_median_s: median(behind.filter((x) => x.at >= end - 10000)),
+    target_latency_s: last.targetLatency ?? null,
     switches: last.switches,
     ...(ok ? {} : { error: 'playback stalled or stopped during the hold' }),
   };

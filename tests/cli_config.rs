@@ -180,3 +180,33 @@ fn ladder_overrides_are_checked_at_start() {
         );
     }
 }
+
+#[test]
+fn check_config_warns_about_open_trust_boundaries_and_not_about_closed_ones() {
+    let open = TempConfig::new("open", "[http]\nlisten = \"0.0.0.0:8080\"\n");
+    let out = check_config(&open.0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for needle in [
+        "cluster.require_credential is off",
+        "/api and /metrics need no credential",
+        "push refuses every connection",
+    ] {
+        assert!(stderr.contains(needle), "want {needle:?} in\n{stderr}");
+    }
+    let closed = TempConfig::new(
+        "closed",
+        "secret = \"0123456789abcdef0123\"\nadmin_token = \"admin-0123456789abcdef\"\n\
+         [cluster]\nrequire_credential = true\n",
+    );
+    let out = check_config(&closed.0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let edge = TempConfig::new(
+        "edge-push",
+        "[upstream]\npush = [\"o:8444\"]\npush_insecure = true\n",
+    );
+    let stderr = String::from_utf8_lossy(&check_config(&edge.0).stderr).to_string();
+    assert!(stderr.contains("upstream.credential"), "{stderr}");
+}

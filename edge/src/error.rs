@@ -18,6 +18,9 @@ pub enum EdgeError {
     /// A missing or invalid playback token.
     #[error("forbidden: {0}")]
     Forbidden(#[from] crate::auth::AuthError),
+    /// An admin route without the admin bearer token.
+    #[error("admin token required")]
+    Unauthorized,
     /// Malformed `_HLS_*` delivery directives, or a blocking request the
     /// playlist cannot satisfy soon (RFC 8216bis 6.2.5.2: 400).
     #[error("bad request: {0}")]
@@ -37,6 +40,7 @@ impl EdgeError {
             EdgeError::Method => StatusCode::METHOD_NOT_ALLOWED,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
             EdgeError::Upstream(_) => StatusCode::BAD_GATEWAY,
             EdgeError::LockTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -52,6 +56,12 @@ impl EdgeError {
         );
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=1"));
+        if matches!(self, EdgeError::Unauthorized) {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"livecdn admin\""),
+            );
+        }
         if matches!(self, EdgeError::Method) {
             r.headers_mut().insert(
                 header::ALLOW,

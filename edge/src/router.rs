@@ -10,17 +10,20 @@ use crate::state::Edge;
 use crate::{admin, playback};
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
+use livecdn_shared::admin::{self as admin_surface, Gate, Surface};
 use livecdn_shared::route::Route;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The [`Handler`] every listener calls.
-pub struct EdgeHandler(pub Arc<Edge>);
+/// The [`Handler`] every listener calls, with the routes that listener
+/// serves (see [`livecdn_shared::admin`]).
+pub struct EdgeHandler(pub Arc<Edge>, pub Surface);
 
 impl Handler for EdgeHandler {
     fn handle(&self, req: Request<()>, conn: Conn) -> BoxFuture<'static, Response<Body>> {
         let edge = self.0.clone();
-        Box::pin(async move { serve(&edge, req, conn).await })
+        let surface = self.1;
+        Box::pin(async move { serve(&edge, surface, req, conn).await })
     }
 }
 
@@ -28,12 +31,28 @@ impl Handler for EdgeHandler {
 /// be real: one series, whatever a client makes up.
 const UNKNOWN: &str = "-";
 
-async fn serve(edge: &Edge, req: Request<()>, conn: Conn) -> Response<Body> {
+async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> Response<Body> {
     let start = Instant::now();
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
+    let verdict = route.as_ref().map(|r| {
+        admin_surface::gate(
+            r,
+            surface,
+            edge.config.admin_token.as_deref(),
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .map(http::HeaderValue::as_bytes),
+        )
+    });
     let (kind, mut resp) = match (&method, &route) {
         (&Method::OPTIONS, _) => ("preflight", preflight()),
+        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::NotHere) => {
+            ("error", EdgeError::NotFound.response())
+        }
+        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::Unauthorized) => {
+            ("error", EdgeError::Unauthorized.response())
+        }
         (&Method::GET | &Method::HEAD, Some(route)) => {
             match dispatch(edge, &req, conn, route).await {
                 Ok((kind, r)) => (kind, r),

@@ -11,6 +11,7 @@ use crate::state::Edge;
 use crate::streams::Streams;
 use crate::upstream::Upstreams;
 use crate::viewers::Viewers;
+use livecdn_shared::admin::Surface;
 use livecdn_shared::config::EdgeConfig;
 use livecdn_shared::tls;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct EdgeServer {
     http: Option<TcpListener>,
     https: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     h3: Option<quinn::Endpoint>,
+    /// `listen.admin`: metrics and the API on their own cleartext port.
+    admin: Option<TcpListener>,
     cert: Option<CertInfo>,
     limits: Limits,
 }
@@ -111,10 +114,15 @@ impl EdgeServer {
     pub async fn bind(config: EdgeConfig) -> Result<Self, StartError> {
         let limits = Limits {
             max_connections: config.listen.max_connections,
+            max_connections_per_ip: config.listen.max_connections_per_ip,
             header_read_timeout: config.listen.header_timeout,
             ..Limits::default()
         };
         let http = match config.listen.http {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let admin = match config.listen.admin {
             Some(a) => Some(bind(a).await?),
             None => None,
         };
@@ -164,6 +172,7 @@ impl EdgeServer {
             http,
             https,
             h3,
+            admin,
             cert,
             limits,
         })
@@ -171,6 +180,11 @@ impl EdgeServer {
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The admin listener's address, if one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn https_addr(&self) -> Option<SocketAddr> {
@@ -191,13 +205,28 @@ impl EdgeServer {
 
     /// Serves until `shutdown` becomes true.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let handler: Arc<dyn Handler> = Arc::new(EdgeHandler(self.edge.clone()));
+        let surface = match self.admin {
+            Some(_) => Surface::Public,
+            None => Surface::All,
+        };
+        let handler: Arc<dyn Handler> = Arc::new(EdgeHandler(self.edge.clone(), surface));
         let alt_svc = self
             .h3
             .as_ref()
             .and_then(|e| e.local_addr().ok())
             .map(|a| listen::alt_svc(a.port()));
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(l) = self.admin {
+            let admin: Arc<dyn Handler> = Arc::new(EdgeHandler(self.edge.clone(), Surface::Admin));
+            tasks.spawn(listen::serve_tcp(
+                l,
+                None,
+                admin,
+                self.limits.clone(),
+                None,
+                shutdown.clone(),
+            ));
+        }
         if let Some(l) = self.http {
             tasks.spawn(listen::serve_tcp(
                 l,

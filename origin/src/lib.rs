@@ -6,6 +6,7 @@
 //! until the shutdown watch flips. Each service is a task the run loop
 //! supervises; none is detached.
 
+pub mod cluster;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod registry;
 pub mod transcode;
 pub mod webhook;
 
+use livecdn_shared::admin::Surface;
 use livecdn_shared::config::OriginConfig;
 use packager::PackagerConfig;
 use registry::Registry;
@@ -61,6 +63,8 @@ pub struct Origin {
     state: Arc<OriginState>,
     rtmp: TcpListener,
     http: TcpListener,
+    /// `http.admin_listen`, when metrics and the API have their own port.
+    admin: Option<TcpListener>,
     push: Option<push::PushServer>,
 }
 
@@ -69,6 +73,10 @@ impl Origin {
     pub async fn bind(config: OriginConfig) -> std::io::Result<Self> {
         let rtmp = TcpListener::bind(config.ingest.listen).await?;
         let http = TcpListener::bind(config.http.listen).await?;
+        let admin = match config.http.admin_listen {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
         // Push is an optimisation (edges pull without it), so a push port
         // that cannot be bound is logged, not fatal.
         let push = match config.push.enabled {
@@ -81,6 +89,7 @@ impl Origin {
             state: Arc::new(OriginState::new(config)),
             rtmp,
             http,
+            admin,
             push,
         })
     }
@@ -103,6 +112,11 @@ impl Origin {
         self.http.local_addr()
     }
 
+    /// The admin listener's address, if one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     pub fn state(&self) -> Arc<OriginState> {
         self.state.clone()
     }
@@ -111,7 +125,24 @@ impl Origin {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let state = self.state;
         let rtmp = tokio::spawn(ingest::serve(self.rtmp, state.clone(), shutdown.clone()));
-        let http = tokio::spawn(http::serve(self.http, state.clone(), shutdown.clone()));
+        let surface = match self.admin {
+            Some(_) => Surface::Public,
+            None => Surface::All,
+        };
+        let http = tokio::spawn(http::serve(
+            self.http,
+            state.clone(),
+            surface,
+            shutdown.clone(),
+        ));
+        let admin = self.admin.map(|listener| {
+            tokio::spawn(http::serve(
+                listener,
+                state.clone(),
+                Surface::Admin,
+                shutdown.clone(),
+            ))
+        });
         let reaper = tokio::spawn(reap(state.clone(), shutdown.clone()));
         let push = tokio::spawn(async move {
             if let Some(p) = self.push {
@@ -123,7 +154,10 @@ impl Origin {
             ("http", http),
             ("reaper", reaper),
             ("push", push),
-        ] {
+        ]
+        .into_iter()
+        .chain(admin.map(|a| ("admin", a)))
+        {
             if let Err(e) = task.await {
                 tracing::error!(service = name, error = %e, "service task failed");
             }

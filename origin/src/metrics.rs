@@ -14,6 +14,7 @@ pub struct Metrics {
     registry: prometheus_client::registry::Registry,
     publishes: Family<Labels, Counter>,
     http: Family<Labels, Counter>,
+    refused: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -27,6 +28,7 @@ impl Metrics {
         let mut registry = prometheus_client::registry::Registry::with_prefix("livecdn_origin");
         let publishes = Family::<Labels, Counter>::default();
         let http = Family::<Labels, Counter>::default();
+        let refused = Family::<Labels, Counter>::default();
         registry.register(
             "publishes",
             "RTMP publish attempts by result (accepted or the refusal reason)",
@@ -37,16 +39,42 @@ impl Metrics {
             "HTTP requests by object kind and status code",
             http.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "Connections refused, by listener and why (per_ip, global, credential)",
+            refused.clone(),
+        );
         Self {
             registry,
             publishes,
             http,
+            refused,
         }
     }
 
     pub fn publish(&self, result: &str) {
         self.publishes
             .get_or_create(&vec![("result", result.to_string())])
+            .inc();
+    }
+
+    /// A push connection closed for a missing or invalid cluster credential.
+    pub fn push_refused(&self) {
+        self.refused
+            .get_or_create(&vec![
+                ("listener", "push".to_string()),
+                ("limit", "credential".to_string()),
+            ])
+            .inc();
+    }
+
+    /// An RTMP connection closed at accept because `limit` was reached.
+    pub fn refused_connection(&self, limit: &'static str) {
+        self.refused
+            .get_or_create(&vec![
+                ("listener", "rtmp".to_string()),
+                ("limit", limit.to_string()),
+            ])
             .inc();
     }
 

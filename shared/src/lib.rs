@@ -7,6 +7,7 @@
 //! directly.
 
 pub mod aac;
+pub mod admin;
 pub mod auth;
 pub mod avc;
 pub mod bytes_reader;
@@ -16,6 +17,7 @@ pub mod cors;
 pub mod dash;
 pub mod flv;
 pub mod fuzzing;
+pub mod limit;
 pub mod media;
 pub mod playlist;
 pub mod push;

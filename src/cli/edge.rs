@@ -39,12 +39,21 @@ pub struct EdgeFlags {
     /// Accept any push certificate (upstream.push_insecure; labs only).
     #[arg(long)]
     pub push_insecure: bool,
+    /// This node's cluster credential for push and pulls (upstream.credential).
+    #[arg(long, env = "LIVECDN_CLUSTER_CREDENTIAL", hide_env_values = true)]
+    pub cluster_credential: Option<String>,
     /// Require signed playback tokens under /live/ (auth.required).
     #[arg(long, env = "LIVECDN_REQUIRE_TOKEN")]
     pub require_token: bool,
     /// Secret playback tokens are signed with (auth.secret).
     #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Bearer token for /metrics and /api (admin_token).
+    #[arg(long, env = "LIVECDN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Separate cleartext listener for /metrics and /api (listen.admin).
+    #[arg(long, env = "LIVECDN_EDGE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Cache size in bytes (cache.max_bytes).
     #[arg(long, env = "LIVECDN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
@@ -91,6 +100,9 @@ impl EdgeFlags {
         if self.push_insecure {
             c.upstream.push_insecure = true;
         }
+        if let Some(v) = &self.cluster_credential {
+            c.upstream.credential = Some(v.clone());
+        }
         if self.require_token {
             c.auth.required = true;
         }
@@ -99,6 +111,12 @@ impl EdgeFlags {
         }
         if let Some(b) = self.cache_bytes {
             c.cache.max_bytes = b;
+        }
+        if let Some(t) = &self.admin_token {
+            c.admin_token = Some(t.clone());
+        }
+        if let Some(a) = self.admin_listen {
+            c.listen.admin = Some(a);
         }
         let text = toml::to_string(&c).context("serialising config")?;
         config::parse_edge(&text, "flags and environment")?;
@@ -109,6 +127,9 @@ impl EdgeFlags {
 /// Binds an edge and prints where it listens (one machine-readable line,
 /// then the certificate pin for browsers).
 pub async fn bind_and_announce(config: EdgeConfig) -> anyhow::Result<EdgeServer> {
+    for w in config::edge_warnings(&config) {
+        tracing::warn!("{w}");
+    }
     let server = EdgeServer::bind(config).await?;
     let mut line = String::from("edge");
     if let Some(a) = server.http_addr() {
@@ -119,6 +140,9 @@ pub async fn bind_and_announce(config: EdgeConfig) -> anyhow::Result<EdgeServer>
     }
     if let Some(a) = server.h3_addr() {
         line.push_str(&format!(" edge_h3={a}"));
+    }
+    if let Some(a) = server.admin_addr() {
+        line.push_str(&format!(" edge_admin={a}"));
     }
     if let Some(c) = server.certificate() {
         line.push_str(&format!(" spki={}", c.spki_sha256));

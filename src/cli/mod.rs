@@ -51,9 +51,22 @@ pub struct OriginFlags {
     /// port is 0, push also takes an ephemeral port (tests).
     #[arg(long, env = "LIVECDN_PUSH_LISTEN")]
     pub push_listen: Option<SocketAddr>,
+    /// RTMP connections one client address may hold; 0: no per-address cap
+    /// (ingest.max_connections_per_ip).
+    #[arg(long, env = "LIVECDN_RTMP_MAX_CONNECTIONS_PER_IP")]
+    pub rtmp_max_connections_per_ip: Option<usize>,
     /// Signing secret for stream keys (secret).
     #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Bearer token for /metrics and /api (admin_token).
+    #[arg(long, env = "LIVECDN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Separate listener for /metrics and /api (http.admin_listen).
+    #[arg(long, env = "LIVECDN_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// /live/ pulls need a cluster credential (cluster.require_credential).
+    #[arg(long, env = "LIVECDN_REQUIRE_CLUSTER_CREDENTIAL")]
+    pub require_cluster_credential: bool,
     /// Part target, e.g. 333ms (llhls.part_target).
     #[arg(long, env = "LIVECDN_PART_TARGET", value_parser = humantime::parse_duration)]
     pub part_target: Option<Duration>,
@@ -101,8 +114,20 @@ impl OriginFlags {
             }
             None => {}
         }
+        if let Some(v) = self.rtmp_max_connections_per_ip {
+            c.ingest.max_connections_per_ip = v;
+        }
         if let Some(v) = &self.secret {
             c.secret = Some(v.clone());
+        }
+        if let Some(v) = &self.admin_token {
+            c.admin_token = Some(v.clone());
+        }
+        if let Some(v) = self.admin_listen {
+            c.http.admin_listen = Some(v);
+        }
+        if self.require_cluster_credential {
+            c.cluster.require_credential = true;
         }
         if let Some(v) = self.part_target {
             c.llhls.part_target = v;
@@ -180,6 +205,14 @@ pub enum Command {
         #[command(flatten)]
         origin: OriginFlags,
     },
+    /// Mint a cluster credential for an edge or shield (NODE names it in logs).
+    ClusterKey {
+        node: String,
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        #[command(flatten)]
+        origin: OriginFlags,
+    },
     /// Validate a config file; errors name the line and column.
     CheckConfig { file: PathBuf },
     /// Load tests: virtual LL-HLS viewers (`play`) and RTMP publishers (`publish`).
@@ -220,8 +253,8 @@ fn secret_of(c: &OriginConfig) -> anyhow::Result<String> {
         .context("no signing secret: set `secret` in the config or LIVECDN_SECRET")
 }
 
-/// Prints a signed credential (stream key or playback token) for `stream`,
-/// alone on the last line of stdout.
+/// Prints a signed credential (stream key, playback token or cluster
+/// credential) for `stream` (or node), alone on the last line of stdout.
 fn mint(
     stream: &str,
     ttl: Duration,
@@ -230,11 +263,11 @@ fn mint(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         livecdn_shared::auth::valid_stream_name(stream),
-        "stream names are 1-64 of [A-Za-z0-9_-]"
+        "stream and node names are 1-64 of [A-Za-z0-9_-]"
     );
     let secret = secret_of(&origin.load()?)?;
     let expires = unix_now() + ttl.as_secs();
-    println!("stream {stream}, valid until unix time {expires}");
+    println!("{stream}, valid until unix time {expires}");
     println!("{}", sign(secret.as_bytes(), stream, expires));
     Ok(())
 }
@@ -259,6 +292,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             ttl,
             origin,
         } => mint(&stream, ttl, &origin, livecdn_shared::auth::sign_token),
+        Command::ClusterKey { node, ttl, origin } => {
+            mint(&node, ttl, &origin, livecdn_shared::auth::sign_cluster)
+        }
         Command::Loadtest(args) => livecdn_loadtest::cli::run(args),
         Command::CheckConfig { file } => {
             let text = std::fs::read_to_string(&file)
@@ -269,13 +305,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .any(|k| table.contains_key(*k));
             let name = file.display().to_string();
-            let kind = if is_edge {
-                config::parse_edge(&text, &name)?;
-                "edge"
+            let (kind, warnings) = if is_edge {
+                (
+                    "edge",
+                    config::edge_warnings(&config::parse_edge(&text, &name)?),
+                )
             } else {
-                config::parse_origin(&text, &name)?;
-                "origin"
+                let c = config::parse_origin(&text, &name)?;
+                ("origin", config::origin_warnings(&c))
             };
+            for w in &warnings {
+                eprintln!("{name}: warning: {w}");
+            }
             println!("{name}: ok ({kind} config)");
             Ok(())
         }

@@ -38,6 +38,9 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
             "no secret configured: signed stream keys are refused (static keys and webhooks still work)"
         );
     }
+    for w in livecdn_shared::config::origin_warnings(&config) {
+        tracing::warn!("{w}");
+    }
     let origin = Origin::bind(config).await?;
     // Machine-readable line for scripts and tests (they bind port 0).
     say!(
@@ -67,6 +70,12 @@ pub async fn run(
         hex::encode(bytes)
     });
     config.secret = Some(secret.clone());
+    // The API and metrics of this run need a token too; the edge shares it.
+    let admin_token = config.admin_token.clone().unwrap_or_else(|| {
+        let bytes: [u8; 16] = rand::random();
+        hex::encode(bytes)
+    });
+    config.admin_token = Some(admin_token.clone());
     if demo && config.ladder == LadderConfig::default() {
         config.ladder.rungs = demo_ladder();
     }
@@ -77,7 +86,10 @@ pub async fn run(
     // origin's are (tests), else the defaults 8081 and 8443.
     let ephemeral = http.port() == 0 || explicit_listen && config.http.listen.port() == 0;
     let port = |p: u16| if ephemeral { 0 } else { p };
-    let mut edge_config = EdgeConfig::default();
+    let mut edge_config = EdgeConfig {
+        admin_token: Some(admin_token.clone()),
+        ..EdgeConfig::default()
+    };
     edge_config.listen.http = Some(SocketAddr::from(([127, 0, 0, 1], port(8081))));
     edge_config.listen.https = Some(SocketAddr::from(([127, 0, 0, 1], port(8443))));
     edge_config.upstream.origins = vec![format!("http://{}:{}", host(http), http.port())];
@@ -88,6 +100,14 @@ pub async fn run(
         edge_config.upstream.push_spki = vec![pin.to_string()];
     }
     let expires = super::unix_now() + 24 * 3600;
+    // The edge proves itself to the origin's push port (and to its HTTP,
+    // should the config require it) with a cluster credential for this run.
+    // It never leaves this process, so it lasts as long as the process.
+    edge_config.upstream.credential = Some(livecdn_shared::auth::sign_cluster(
+        secret.as_bytes(),
+        "up-edge",
+        u64::MAX,
+    ));
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
     say!("listening rtmp={rtmp} http={http}{}", push_words(&origin));
@@ -128,6 +148,17 @@ pub async fn run(
         );
     }
     say!("  Secret for this run (LIVECDN_SECRET): {secret}");
+    say!("  Admin token for /api and /metrics (LIVECDN_ADMIN_TOKEN): {admin_token}");
+    say!(
+        "       curl -H 'Authorization: Bearer {admin_token}' http://{}:{}/api/streams",
+        host(http),
+        http.port()
+    );
+    say!(
+        "       stream list on the player page: http://{}:{}/#admin={admin_token}",
+        host(http),
+        http.port()
+    );
     say!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
     let shutdown = shutdown_on_signal();
     let publisher = demo.then(|| {
@@ -167,10 +198,14 @@ fn demo_ladder() -> Vec<RungConfig> {
 }
 
 fn push_words(origin: &Origin) -> String {
-    match (origin.push_addr(), origin.push_spki()) {
+    let mut words = match (origin.push_addr(), origin.push_spki()) {
         (Some(a), Some(pin)) => format!(" push={a} push_spki={pin}"),
         _ => String::new(),
+    };
+    if let Some(a) = origin.admin_addr() {
+        words.push_str(&format!(" admin={a}"));
     }
+    words
 }
 
 fn host(addr: SocketAddr) -> String {

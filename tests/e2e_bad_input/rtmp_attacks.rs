@@ -454,6 +454,18 @@ pub(crate) async fn rtmp_idle_flood(addr: SocketAddr) -> Findings {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(conns);
+    // Past the per-address cap the origin closed the rest at accept; the
+    // slots it did give come back once it sees the closes. Wait for that
+    // (bounded) so the next attack starts from a clean slate.
+    let mut rng = Rng::new(0x5eed_000b);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rtmp_handshake(addr, &mut rng).await.is_none() {
+        if Instant::now() > deadline {
+            f.push("no handshake possible 5 s after the idle flood ended".into());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     f
 }
 

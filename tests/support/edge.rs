@@ -14,6 +14,15 @@ fn log_path() -> PathBuf {
     ))
 }
 
+/// A cluster credential for `node` signed with `secret`, valid for a day.
+pub fn cluster_credential(secret: &str, node: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    livecdn_shared::auth::sign_cluster(secret.as_bytes(), node, now + 86_400)
+}
+
 /// A running `livecdn edge` child; killed on drop.
 pub struct Edge {
     child: Child,
@@ -23,8 +32,15 @@ pub struct Edge {
 
 impl Edge {
     /// Starts an edge in front of `origin`, with extra flags (`push`: e.g.
-    /// `--push ADDR`), cleartext HTTP and HTTPS on ephemeral ports, no h3.
+    /// `--push ADDR`), cleartext HTTP and HTTPS on ephemeral ports, no h3,
+    /// and a valid cluster credential.
     pub fn start(origin: &Origin, push: &[&str]) -> Edge {
+        let credential = cluster_credential(super::SECRET, "e2e-edge");
+        Self::start_as(origin, push, Some(&credential))
+    }
+
+    /// [`Edge::start`] with the given cluster credential, or none.
+    pub fn start_as(origin: &Origin, push: &[&str], credential: Option<&str>) -> Edge {
         let log = log_path();
         let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
             .arg("edge")
@@ -37,7 +53,9 @@ impl Edge {
             ])
             .arg("--no-h3")
             .args(push)
+            .args(credential.map(|c| format!("--cluster-credential={c}")))
             .env("LIVECDN_LOG", "info,livecdn_edge=debug")
+            .env("LIVECDN_ADMIN_TOKEN", super::ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -73,6 +91,11 @@ impl Edge {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
+    }
+
+    /// The edge's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

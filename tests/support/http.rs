@@ -40,6 +40,16 @@ pub async fn get_with(url: &str, headers: &[(&str, &str)], h2: bool) -> Fetched 
         .http2_only(h2)
         .build_http::<http_body_util::Empty<Bytes>>();
     let mut req = http::Request::get(url);
+    // Admin paths get the operator's token unless the test sets its own.
+    let path = url.splitn(4, '/').nth(3).unwrap_or("");
+    let admin = path.starts_with("metrics") || path.starts_with("api/");
+    if admin
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+    {
+        req = req.header("authorization", format!("Bearer {}", super::ADMIN_TOKEN));
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

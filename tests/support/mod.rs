@@ -57,12 +57,17 @@ pub fn browser_ready() -> bool {
 }
 
 pub const SECRET: &str = "e2e-test-secret-0123456789";
+/// The admin token every process a test starts is given; the HTTP helpers
+/// send it on `/metrics` and `/api` requests, as an operator's tools would.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 /// A running `livecdn origin` child.
 pub struct Origin {
     child: Child,
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
+    /// `http.admin_listen`'s address, when the test configured one.
+    pub admin: Option<SocketAddr>,
     pub log: PathBuf,
 }
 
@@ -99,6 +104,7 @@ impl Origin {
                 "127.0.0.1:0",
             ])
             .env("LIVECDN_SECRET", SECRET)
+            .env("LIVECDN_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("LIVECDN_LOG", "info,livecdn_origin=debug")
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -127,9 +133,14 @@ impl Origin {
                 .parse()
                 .unwrap()
         };
+        let admin = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("admin="))
+            .map(|a| a.parse().unwrap());
         Origin {
             rtmp: addr("rtmp="),
             http: addr("http="),
+            admin,
             child,
             log,
         }
@@ -401,6 +412,7 @@ impl Origin {
                 child,
                 rtmp,
                 http,
+                admin: None,
                 log,
             },
             edge_http,

@@ -24,6 +24,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use livecdn_shared::limit::PerAddr;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ pub async fn serve_tcp(
         limits,
     });
     let permits = Arc::new(Semaphore::new(shared.limits.max_connections.max(1)));
+    let per_ip = PerAddr::new(shared.limits.max_connections_per_ip);
     let mut conns = JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -82,6 +84,10 @@ pub async fn serve_tcp(
                 continue;
             }
         };
+        let Some(addr_permit) = per_ip.try_acquire(peer.ip()) else {
+            debug!(%peer, "per-address connection limit reached: closed");
+            continue;
+        };
         // Small HTTP responses (playlists) must not wait for Nagle.
         if let Err(e) = stream.set_nodelay(true) {
             debug!(%peer, error = %e, "set_nodelay failed");
@@ -92,7 +98,7 @@ pub async fn serve_tcp(
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
         conns.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, addr_permit);
             match acceptor {
                 None => {
                     let stream = ZeroCopyTcp::new(stream);

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
 use http_body_util::BodyExt;
+use livecdn_shared::limit::PerAddr;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{IdleTimeout, VarInt};
 use std::io;
@@ -68,6 +69,7 @@ pub async fn serve_h3(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = PerAddr::new(limits.max_connections_per_ip);
     let limits = Arc::new(limits);
     let mut conns = JoinSet::new();
     loop {
@@ -81,6 +83,11 @@ pub async fn serve_h3(
         let Some(incoming) = incoming else {
             break; // The endpoint was closed elsewhere.
         };
+        let Some(addr_permit) = per_ip.try_acquire(incoming.remote_address().ip()) else {
+            debug!(peer = %incoming.remote_address(), "per-address connection limit reached: refused");
+            incoming.refuse();
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             debug!(peer = %incoming.remote_address(), "quic connection limit reached: refused");
             incoming.refuse();
@@ -91,7 +98,7 @@ pub async fn serve_h3(
         let limits = limits.clone();
         let shutdown = shutdown.clone();
         conns.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, addr_permit);
             let peer = incoming.remote_address();
             match incoming.await {
                 Ok(conn) => serve_conn(conn, handler, limits, shutdown).await,

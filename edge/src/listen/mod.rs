@@ -60,6 +60,10 @@ pub struct Limits {
     /// Further TCP connections wait in the kernel backlog; further QUIC
     /// handshakes are refused.
     pub max_connections: usize,
+    /// Of those, at most this many from one client address (IPv6: one
+    /// /64); `0` means no per-address cap. Further connections from that
+    /// address are closed at accept (TCP) or refused (QUIC).
+    pub max_connections_per_ip: usize,
     /// Time a client gets to send a complete request head (HTTP/1.1, and
     /// HTTP/3 per request stream): the slowloris bound.
     pub header_read_timeout: Duration,
@@ -81,6 +85,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             h2_max_concurrent_streams: 128,

@@ -22,6 +22,8 @@ use tokio::task::JoinSet;
 const OBJECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// The origin's close code for a refused cluster credential.
+const REFUSED: quinn::VarInt = quinn::VarInt::from_u32(2);
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Why a push connection or an object failed.
@@ -96,7 +98,16 @@ async fn origin_loop(
                 let r = session(&feeds, &push, &conn, &mut shutdown).await;
                 push.connected.fetch_sub(1, Ordering::Relaxed);
                 conn.close(0u32.into(), b"bye");
-                tracing::info!(origin = %addr, result = ?r.err(), "push disconnected");
+                match r {
+                    Err(PushClientError::Connection(
+                        quinn::ConnectionError::ApplicationClosed(close),
+                    )) if close.error_code == REFUSED => tracing::warn!(
+                        origin = %addr,
+                        "push refused: the origin did not accept this edge's cluster credential \
+                         (upstream.credential, LIVECDN_CLUSTER_CREDENTIAL)"
+                    ),
+                    r => tracing::info!(origin = %addr, result = ?r.err(), "push disconnected"),
+                }
             }
             Err(e) => tracing::debug!(origin = %addr, error = %e, "push connect failed"),
         }
@@ -150,6 +161,15 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), PushClientError> {
     let (mut ctl, _unused) = conn.open_bi().await?;
+    // The origin takes nothing before the cluster credential. Without one
+    // configured the Hello still goes out (as "-"), so the origin's refusal
+    // is logged on both sides rather than a silent wait.
+    let credential = push
+        .config
+        .credential
+        .clone()
+        .unwrap_or_else(|| "-".to_string());
+    send(&mut ctl, &Message::Hello { credential }).await?;
     let mut subscribed: HashSet<String> = HashSet::new();
     let mut receives = JoinSet::new();
     let mut tick = tokio::time::interval(REPORT_EVERY);

@@ -28,6 +28,7 @@ mod verify;
 
 pub use arrivals::Arrivals;
 pub use client::run;
+pub use verify::client_config;
 
 use crate::cache::{CacheKey, CachedObject};
 use livecdn_shared::config::UpstreamConfig;

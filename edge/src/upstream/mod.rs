@@ -59,6 +59,8 @@ pub struct Upstreams {
     origins: Vec<Arc<Upstream>>,
     shields: Vec<Arc<Upstream>>,
     timeout: Duration,
+    /// `Bearer CREDENTIAL` for every upstream request, when configured.
+    authorization: Option<http::HeaderValue>,
 }
 
 /// A response and which upstream gave it, with its latency to headers.
@@ -101,6 +103,11 @@ impl Upstreams {
                 .collect(),
             shields,
             timeout: config.timeout,
+            authorization: config.credential.as_deref().and_then(|c| {
+                let mut v = http::HeaderValue::from_str(&format!("Bearer {c}")).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
         }
     }
 
@@ -142,9 +149,11 @@ impl Upstreams {
                 last = format!("bad upstream url {}", up.base);
                 continue;
             };
-            let req = Request::get(uri)
-                .header(http::header::USER_AGENT, "livecdn-edge")
-                .body(http_body_util::Empty::new());
+            let mut req = Request::get(uri).header(http::header::USER_AGENT, "livecdn-edge");
+            if let Some(auth) = &self.authorization {
+                req = req.header(http::header::AUTHORIZATION, auth.clone());
+            }
+            let req = req.body(http_body_util::Empty::new());
             let Ok(req) = req else { continue };
             let start = Instant::now();
             match tokio::time::timeout(self.timeout + wait, self.client.request(req)).await {

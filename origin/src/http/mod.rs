@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use livecdn_shared::admin::{self, Gate, Surface};
 use livecdn_shared::route::{LiveObject, MediaFile, MediaPath, Route};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -44,6 +45,12 @@ pub enum HttpError {
     /// Only GET, HEAD and OPTIONS are served.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request lacks the credential this path needs here.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// An admin route without the admin bearer token.
+    #[error("admin token required")]
+    Unauthorized,
 }
 
 impl HttpError {
@@ -53,6 +60,8 @@ impl HttpError {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -71,6 +80,12 @@ impl HttpError {
                 h.insert(header::RETRY_AFTER, v);
             }
         }
+        if let HttpError::Unauthorized = &self {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"livecdn admin\""),
+            );
+        }
         if let HttpError::MethodNotAllowed = &self {
             h.insert(
                 header::ALLOW,
@@ -85,6 +100,7 @@ impl HttpError {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<OriginState>,
+    surface: Surface,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -123,7 +139,7 @@ pub async fn serve(
                 .keep_alive_interval(Some(Duration::from_secs(20)));
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                async move { Ok::<_, Infallible>(handle(&state, surface, req).await) }
             });
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
@@ -141,12 +157,32 @@ pub async fn serve(
 }
 
 /// One request: route, dispatch, then the headers every response carries.
-pub async fn handle(state: &OriginState, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: &OriginState,
+    surface: Surface,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
     let kind = route.as_ref().map_or("unknown", |r| r.kind().as_str());
+    let verdict = route.as_ref().map(|r| {
+        admin::gate(
+            r,
+            surface,
+            state.config.admin_token.as_deref(),
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+        )
+    });
     let mut resp = match (&method, route) {
         (&Method::OPTIONS, _) => preflight(),
+        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::NotHere) => {
+            HttpError::NotFound("not served on this listener").into_response()
+        }
+        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::Unauthorized) => {
+            HttpError::Unauthorized.into_response()
+        }
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -189,21 +225,38 @@ async fn dispatch(
         Route::Metrics => Ok(api::metrics(state)),
         Route::ApiStreams => Ok(api::streams(state)),
         Route::ApiStream(name) => api::stream(state, name),
-        Route::Live { stream, object } => match object {
-            LiveObject::Master => playlist::master(state, stream, gzip).await,
-            LiveObject::Media(MediaPath { rendition, file }) => match file {
-                MediaFile::Playlist => playlist::media(state, stream, rendition, query, gzip).await,
-                MediaFile::Init { gen } => media::init(state, stream, rendition, gen),
-                MediaFile::Segment { msn } => media::segment(state, stream, rendition, msn).await,
-                MediaFile::Part { msn, part } => {
-                    media::part(state, stream, rendition, msn, part).await
-                }
-            },
-            LiveObject::Mpd => dash::manifest(state, stream, gzip).await,
-            // Not served by this origin (yet): named by the grammar so
-            // that they are one 404, not a parse failure.
-            LiveObject::Whep | LiveObject::Chat => Err(HttpError::NotFound("not served here")),
-        },
+        Route::Live { stream, object } if state.config.cluster.require_credential => {
+            let auth = req.headers().get(header::AUTHORIZATION);
+            if let Err(e) = crate::cluster::verify_bearer(&state.config, auth) {
+                tracing::debug!(%stream, reason = %e, "pull refused");
+                return Err(HttpError::Forbidden("cluster credential required"));
+            }
+            live(state, stream, object, query, gzip).await
+        }
+        Route::Live { stream, object } => live(state, stream, object, query, gzip).await,
         Route::Whip | Route::Vod { .. } => Err(HttpError::NotFound("not served here")),
+    }
+}
+
+/// `/live/STREAM/...`: playlists, media and the MPD.
+async fn live(
+    state: &OriginState,
+    stream: &str,
+    object: LiveObject<'_>,
+    query: &str,
+    gzip: bool,
+) -> Result<Response<Body>, HttpError> {
+    match object {
+        LiveObject::Master => playlist::master(state, stream, gzip).await,
+        LiveObject::Media(MediaPath { rendition, file }) => match file {
+            MediaFile::Playlist => playlist::media(state, stream, rendition, query, gzip).await,
+            MediaFile::Init { gen } => media::init(state, stream, rendition, gen),
+            MediaFile::Segment { msn } => media::segment(state, stream, rendition, msn).await,
+            MediaFile::Part { msn, part } => media::part(state, stream, rendition, msn, part).await,
+        },
+        LiveObject::Mpd => dash::manifest(state, stream, gzip).await,
+        // Not served by this origin (yet): named by the grammar so
+        // that they are one 404, not a parse failure.
+        LiveObject::Whep | LiveObject::Chat => Err(HttpError::NotFound("not served here")),
     }
 }

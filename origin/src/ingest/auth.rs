@@ -63,7 +63,12 @@ fn now_unix() -> u64 {
 
 /// Checks a key locally (no webhook).
 pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Refusal> {
-    if let Some(k) = config.ingest.static_keys.iter().find(|k| k.key == key) {
+    if let Some(k) = config
+        .ingest
+        .static_keys
+        .iter()
+        .find(|k| auth::same_secret(key, &k.key))
+    {
         return Ok(Some(Grant {
             stream: k.stream.clone(),
             backup: k.backup,

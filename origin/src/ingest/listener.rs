@@ -2,6 +2,7 @@
 
 use super::session;
 use crate::OriginState;
+use livecdn_shared::limit::PerAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -14,6 +15,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(state.config.ingest.max_connections));
+    let per_ip = PerAddr::new(state.config.ingest.max_connections_per_ip);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -27,7 +29,15 @@ pub async fn serve(
                 continue;
             }
         };
+        // The per-address check comes first, so a flood from one address
+        // never reaches the global cap that everyone shares.
+        let Some(addr_permit) = per_ip.try_acquire(peer.ip()) else {
+            state.metrics.refused_connection("per_ip");
+            tracing::debug!(%peer, "rtmp per-address connection limit reached; closing");
+            continue;
+        };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
+            state.metrics.refused_connection("global");
             tracing::warn!(%peer, "rtmp connection limit reached; closing");
             continue;
         };
@@ -41,7 +51,7 @@ pub async fn serve(
                     Ok(()) => tracing::info!("rtmp session closed"),
                     Err(e) => tracing::warn!(reason = %e, "rtmp session closed"),
                 }
-                drop(permit);
+                drop((permit, addr_permit));
             }
             .instrument(span),
         );

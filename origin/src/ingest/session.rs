@@ -17,7 +17,7 @@ use rml_rtmp::sessions::{
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -32,7 +32,16 @@ pub enum SessionError {
     Io(#[from] std::io::Error),
     /// Nothing arrived within the idle timeout.
     #[error("idle for {0:?}")]
-    Idle(std::time::Duration),
+    Idle(Duration),
+    /// The handshake did not complete within the handshake timeout.
+    #[error("no handshake within {0:?}")]
+    HandshakeDeadline(Duration),
+    /// No publish was accepted within the publish timeout of connecting.
+    #[error("no publish within {0:?} of connecting")]
+    PublishDeadline(Duration),
+    /// A write to the publisher did not finish within the write timeout.
+    #[error("write blocked for {0:?}")]
+    WriteTimeout(Duration),
     /// The handshake bytes were invalid.
     #[error("handshake: {0}")]
     Handshake(String),
@@ -75,10 +84,12 @@ pub async fn run(
     state: Arc<OriginState>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let idle = state.config.ingest.idle_timeout;
-    let leftover = tokio::time::timeout(idle, handshake(&mut socket))
+    let accepted = tokio::time::Instant::now();
+    let ingest = &state.config.ingest;
+    let hs_limit = ingest.handshake_timeout;
+    let leftover = tokio::time::timeout(hs_limit, handshake(&mut socket))
         .await
-        .map_err(|_| SessionError::Idle(idle))??;
+        .map_err(|_| SessionError::HandshakeDeadline(hs_limit))??;
     let (session, initial) = ServerSession::new(ServerSessionConfig::new())
         .map_err(|e| SessionError::Protocol(e.to_string()))?;
     let mut conn = Conn {
@@ -90,7 +101,7 @@ pub async fn run(
         guard: ChunkGuard::new(),
         publishing: None,
     };
-    let result = conn.drive(initial, leftover, idle, &mut shutdown).await;
+    let result = conn.drive(initial, leftover, accepted, &mut shutdown).await;
     conn.finish().await;
     result
 }
@@ -126,17 +137,26 @@ impl Conn {
         &mut self,
         initial: Vec<ServerSessionResult>,
         leftover: Vec<u8>,
-        idle: std::time::Duration,
+        accepted: tokio::time::Instant,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), SessionError> {
+        let idle = self.state.config.ingest.idle_timeout;
+        let publish_limit = self.state.config.ingest.publish_timeout;
+        let publish_deadline = accepted + publish_limit;
         self.handle_results(initial).await?;
         if !leftover.is_empty() {
             self.input(&leftover).await?;
         }
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            // Until a publish is accepted, the whole connection has a
+            // deadline, not just each read: trickled bytes cannot hold it.
+            let unpublished = self.publishing.is_none();
             let read = tokio::select! {
                 r = tokio::time::timeout(idle, self.socket.read(&mut buf)) => r,
+                _ = tokio::time::sleep_until(publish_deadline), if unpublished => {
+                    return Err(SessionError::PublishDeadline(publish_limit));
+                }
                 _ = shutdown.changed() => return Ok(()),
             };
             let n = read.map_err(|_| SessionError::Idle(idle))??;
@@ -167,11 +187,21 @@ impl Conn {
     ) -> Result<(), SessionError> {
         for r in results {
             match r {
-                ServerSessionResult::OutboundResponse(p) => self.socket.write_all(&p.bytes).await?,
+                ServerSessionResult::OutboundResponse(p) => self.write(&p.bytes).await?,
                 ServerSessionResult::RaisedEvent(ev) => self.event(ev).await?,
                 ServerSessionResult::UnhandleableMessageReceived(_) => {}
             }
         }
+        Ok(())
+    }
+
+    /// Writes to the publisher, bounded by the write timeout: a client that
+    /// stops reading cannot park this task on a full socket buffer.
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        let limit = self.state.config.ingest.write_timeout;
+        tokio::time::timeout(limit, self.socket.write_all(bytes))
+            .await
+            .map_err(|_| SessionError::WriteTimeout(limit))??;
         Ok(())
     }
 
@@ -285,6 +315,8 @@ impl Conn {
             stream: grant.stream,
             nal_length: 4,
         });
+        // Authorised: media messages may now be as large as media gets.
+        self.guard.authorise();
         let r = self.session.accept_request(request_id);
         self.send(r).await?;
         if role == PublishRole::Backup {

@@ -36,6 +36,7 @@ const RECHECK: Duration = Duration::from_millis(500);
 /// Application close codes.
 const CLOSE_OK: u32 = 0;
 const CLOSE_PROTOCOL: u32 = 1;
+const CLOSE_UNAUTHORIZED: u32 = 2;
 
 /// Why the push endpoint could not start, or a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,10 @@ pub enum PushError {
     /// The edge did not open its control stream in time.
     #[error("no control stream within {0:?}")]
     NoControl(Duration),
+    /// The first control frame was not a Hello with a valid cluster
+    /// credential (or did not come in time).
+    #[error("cluster credential refused: {0}")]
+    Unauthorized(String),
 }
 
 /// A bound push endpoint.
@@ -158,6 +163,14 @@ async fn connection(incoming: quinn::Incoming, id: u64, state: Arc<OriginState>)
             tracing::warn!(%peer, error = %e, "closing push connection");
             conn.close(VarInt::from_u32(CLOSE_PROTOCOL), b"malformed frame");
         }
+        Err(e @ PushError::Unauthorized(_)) => {
+            state.metrics.push_refused();
+            tracing::warn!(%peer, reason = %e, "push connection refused");
+            conn.close(
+                VarInt::from_u32(CLOSE_UNAUTHORIZED),
+                b"cluster credential refused",
+            );
+        }
         Err(e) => tracing::info!(%peer, conn = id, error = %e, "push connection ended"),
         Ok(()) => conn.close(VarInt::from_u32(CLOSE_OK), b"bye"),
     }
@@ -174,11 +187,20 @@ async fn control(
         .map_err(|_| PushError::NoControl(CONTROL_TIMEOUT))??;
     let in_flight = Arc::new(Semaphore::new(state.config.push.max_in_flight));
     let mut buf = BytesMut::new();
+    let node = tokio::time::timeout(CONTROL_TIMEOUT, hello(&mut recv, &mut buf, state))
+        .await
+        .map_err(|_| PushError::Unauthorized(format!("no hello within {CONTROL_TIMEOUT:?}")))??;
+    tracing::info!(conn = id, %node, "edge authenticated for push");
+    // Frames that came in the same read as the Hello are handled first.
+    let mut fresh = false;
     loop {
-        let Some(chunk) = recv.read_chunk(push::MAX_FRAME_BODY, true).await? else {
-            return Ok(());
-        };
-        buf.extend_from_slice(&chunk.bytes);
+        if fresh {
+            let Some(chunk) = recv.read_chunk(push::MAX_FRAME_BODY, true).await? else {
+                return Ok(());
+            };
+            buf.extend_from_slice(&chunk.bytes);
+        }
+        fresh = true;
         loop {
             let frozen: Bytes = buf.clone().freeze();
             let Some((msg, used)) = push::decode(&frozen)? else {
@@ -211,10 +233,40 @@ async fn control(
                         .push_viewers
                         .report(id, &stream, viewers, Instant::now());
                 }
-                // Objects flow origin to edge only.
+                // Objects flow origin to edge only; one hello per connection.
                 Message::Object(_) => return Err(WireError::NotAnObject.into()),
+                Message::Hello { .. } => {
+                    return Err(PushError::Unauthorized("second hello".into()))
+                }
             }
         }
+    }
+}
+
+/// Reads the first control frame, which must be a Hello whose cluster
+/// credential verifies with the origin's secret; returns the node name.
+/// Bytes after it stay in `buf`.
+async fn hello(
+    recv: &mut quinn::RecvStream,
+    buf: &mut BytesMut,
+    state: &OriginState,
+) -> Result<String, PushError> {
+    loop {
+        let frozen: Bytes = buf.clone().freeze();
+        if let Some((msg, used)) = push::decode(&frozen)? {
+            let _ = buf.split_to(used);
+            let Message::Hello { credential } = msg else {
+                return Err(PushError::Unauthorized("first frame is not a hello".into()));
+            };
+            return crate::cluster::verify(&state.config, &credential)
+                .map_err(|e| PushError::Unauthorized(e.to_string()));
+        }
+        let Some(chunk) = recv.read_chunk(push::MAX_FRAME_BODY, true).await? else {
+            return Err(PushError::Unauthorized(
+                "control stream closed before hello".into(),
+            ));
+        };
+        buf.extend_from_slice(&chunk.bytes);
     }
 }
 

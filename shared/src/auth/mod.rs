@@ -15,11 +15,15 @@
 //! assert_eq!(verify_token(b"secret", &key, 1_700_000_000), Err(KeyError::BadSignature));
 //! ```
 
+mod cluster;
+mod compare;
 mod error;
 mod signed;
 mod stream_key;
 mod token;
 
+pub use cluster::{bearer, sign_cluster, verify_cluster};
+pub use compare::same_secret;
 pub use error::KeyError;
 pub use stream_key::{sign_key, valid_stream_name, verify_key};
 pub use token::{sign_token, verify_token};

@@ -22,6 +22,10 @@ pub enum EdgeRole {
 #[serde(default, deny_unknown_fields)]
 pub struct EdgeConfig {
     pub role: EdgeRole,
+    /// Bearer token for `/metrics` and `/api` (`Authorization: Bearer
+    /// TOKEN`); `None` leaves them open wherever they are served. Prefer
+    /// LIVECDN_ADMIN_TOKEN.
+    pub admin_token: Option<String>,
     pub listen: EdgeListenConfig,
     pub upstream: UpstreamConfig,
     pub cache: CacheConfig,
@@ -52,8 +56,15 @@ pub struct EdgeListenConfig {
     pub https: Option<SocketAddr>,
     /// Serve HTTP/3 on the HTTPS port's UDP side and advertise it (Alt-Svc).
     pub h3: bool,
+    /// A separate cleartext listener for `/metrics` and `/api` (and
+    /// health); with it, the viewer listeners serve playback only.
+    pub admin: Option<SocketAddr>,
     /// Simultaneous client connections per listener.
     pub max_connections: usize,
+    /// Of those, at most this many from one client address (IPv6: one
+    /// /64); `0` (the default) means no per-address cap, since viewers
+    /// behind one carrier NAT or office proxy share an address.
+    pub max_connections_per_ip: usize,
     /// Requests whose headers take longer are dropped (slowloris).
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
@@ -65,7 +76,9 @@ impl Default for EdgeListenConfig {
             http: Some(SocketAddr::from(([0, 0, 0, 0], 8081))),
             https: Some(SocketAddr::from(([0, 0, 0, 0], 8443))),
             h3: true,
+            admin: None,
             max_connections: 16_384,
+            max_connections_per_ip: 0,
             header_timeout: Duration::from_secs(10),
         }
     }
@@ -96,6 +109,10 @@ pub struct UpstreamConfig {
     /// Accept any push certificate. Labs only: anyone on the path could then
     /// fill this edge's cache.
     pub push_insecure: bool,
+    /// This node's cluster credential (`livecdn cluster-key NODE` on the
+    /// origin's secret): sent in the push Hello and as `Authorization:
+    /// Bearer` on every upstream request. Prefer LIVECDN_CLUSTER_CREDENTIAL.
+    pub credential: Option<String>,
 }
 
 impl Default for UpstreamConfig {
@@ -108,6 +125,7 @@ impl Default for UpstreamConfig {
             push: Vec::new(),
             push_spki: Vec::new(),
             push_insecure: false,
+            credential: None,
         }
     }
 }

@@ -117,6 +117,12 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
     if config.listen.http.is_none() && config.listen.https.is_none() {
         return Err(invalid("listen", "no listener configured".into()));
     }
+    if config.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(invalid(
+            "admin_token",
+            "must be at least 16 characters".into(),
+        ));
+    }
     Ok(config)
 }
 
@@ -211,6 +217,12 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
                 format!("key for {:?} is shorter than 8 characters", k.stream),
             ));
         }
+    }
+    if c.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(invalid(
+            "admin_token",
+            "must be at least 16 characters".to_string(),
+        ));
     }
     if let Some(s) = &c.secret {
         if s.len() < 16 {

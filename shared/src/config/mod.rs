@@ -7,6 +7,7 @@ mod ladder;
 mod load;
 mod locate;
 mod origin;
+mod warn;
 
 pub use bitrate::{Bitrate, BitrateError};
 pub use edge::{
@@ -19,5 +20,7 @@ pub use ladder::{
 };
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
-    IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig, StaticKey, WebhookConfig,
+    ClusterConfig, IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig,
+    StaticKey, WebhookConfig,
 };
+pub use warn::{edge_warnings, origin_warnings};

@@ -15,13 +15,32 @@ pub struct OriginConfig {
     /// signed keys are not accepted (static keys and webhooks still work);
     /// `livecdn up` generates one for its lifetime.
     pub secret: Option<String>,
+    /// Bearer token for `/metrics` and `/api` (`Authorization: Bearer
+    /// TOKEN`); `None` leaves them open wherever they are served. Prefer
+    /// LIVECDN_ADMIN_TOKEN; `livecdn up` makes one.
+    pub admin_token: Option<String>,
     pub ingest: IngestConfig,
     pub http: OriginHttpConfig,
     pub llhls: LlHlsConfig,
     pub webhooks: WebhookConfig,
     pub push: PushConfig,
+    /// How edges and shields prove they belong to the cluster.
+    pub cluster: ClusterConfig,
     /// The ABR rendition ladder and its encoder.
     pub ladder: LadderConfig,
+}
+
+/// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):
+/// push subscriptions always need one; HTTP pulls under `/live/` need one
+/// when `require_credential` is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `/live/` requests over HTTP need `Authorization: Bearer CREDENTIAL`
+    /// with a valid cluster credential, else 403: the origin then serves
+    /// media only to the operator's edges and shields (whose playback
+    /// tokens guard the viewers). Fails closed without `secret`.
+    pub require_credential: bool,
 }
 
 /// A key that publishes to a fixed stream name without signing, for encoders
@@ -58,6 +77,21 @@ pub struct IngestConfig {
     pub idle_timeout: Duration,
     /// Maximum simultaneous RTMP connections (publishers and half-open ones).
     pub max_connections: usize,
+    /// Of those, at most this many from one client address (IPv6: one /64);
+    /// `0` turns the per-address cap off. Encoders behind one NAT each count.
+    pub max_connections_per_ip: usize,
+    /// The RTMP handshake must complete within this time.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// A connection must have its publish accepted this soon after it was
+    /// accepted (handshake included), however slowly it keeps sending:
+    /// a slot cannot be held by trickling bytes.
+    #[serde(with = "humantime_serde")]
+    pub publish_timeout: Duration,
+    /// One write to the publisher (an RTMP response) must finish within
+    /// this time, else the session ends.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
 }
 
 impl Default for IngestConfig {
@@ -68,6 +102,10 @@ impl Default for IngestConfig {
             static_keys: Vec::new(),
             idle_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_ip: 16,
+            handshake_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -85,12 +123,16 @@ pub struct OriginHttpConfig {
     /// Requests whose headers do not arrive within this time are dropped.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
+    /// A separate listener for `/metrics` and `/api` (and health); with it,
+    /// `listen` serves playback and health only.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for OriginHttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: None,
             player_dir: None,
             header_timeout: Duration::from_secs(10),
         }
@@ -160,7 +202,9 @@ pub struct PushConfig {
     /// Serve push at all; `false` leaves edges to pull. (A flag rather than
     /// an optional address: TOML has no way to write "none".)
     pub enabled: bool,
-    /// UDP address of the push endpoint.
+    /// UDP address of the push endpoint. The default, loopback, reaches
+    /// only edges on this machine: set the cluster-facing address for edges
+    /// elsewhere. Every connection must present a cluster credential.
     pub listen: SocketAddr,
     /// PEM certificate for the push endpoint; without it a self-signed one
     /// is made at start (its SPKI pin then changes with every start).
@@ -176,7 +220,7 @@ impl Default for PushConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: SocketAddr::from(([0, 0, 0, 0], crate::push::DEFAULT_PORT)),
+            listen: SocketAddr::from(([127, 0, 0, 1], crate::push::DEFAULT_PORT)),
             cert: None,
             key: None,
             max_in_flight: 64,

@@ -14,10 +14,21 @@
 //! costs one config line per origin, and a configured (not self-signed)
 //! origin certificate keeps the pin stable across restarts.
 //!
+//! # Cluster credential
+//!
+//! The TLS pin authenticates the origin to the edge; the edge authenticates
+//! to the origin with its cluster credential (`livecdn cluster-key NODE`,
+//! see [`crate::auth::sign_cluster`]), sent in a [`Message::Hello`] as the
+//! first frame of the control stream. The origin closes the connection
+//! (application code 2, "cluster credential refused") on any other first
+//! frame, a credential that does not verify, or none within its control
+//! timeout; only after a Hello does it take subscriptions and viewer
+//! reports.
+//!
 //! # Streams
 //!
 //! * One **control** stream per connection: the edge opens a bidirectional
-//!   stream and writes [`Message::Subscribe`], [`Message::Unsubscribe`] and,
+//!   stream and writes [`Message::Hello`], then [`Message::Subscribe`], [`Message::Unsubscribe`] and,
 //!   every second, [`Message::ViewerReport`] frames. The origin writes nothing
 //!   back on it (yet); a frame it cannot decode closes the connection.
 //! * One **unidirectional** stream per **object**, origin to edge: an
@@ -32,6 +43,7 @@
 //! 0x01 Subscribe     body = stream name (1-64 of [A-Za-z0-9_-])
 //! 0x02 Unsubscribe   body = stream name
 //! 0x03 ViewerReport  body = viewers:u32be  stream name
+//! 0x04 Hello         body = cluster credential (1-256 visible ASCII)
 //! 0x10 Object        body = kind:u8 (0 init, 1 part, 2 segment, 3 playlist)
 //!                           msn:u64be  has_part:u8 (0|1)  [part:u32be]
 //!                           path_len:u16be path (<= MAX_PATH, starts with '/')
@@ -65,7 +77,8 @@ mod wire;
 
 pub use wire::{
     decode, decode_object, encode, fuzz_push_wire, Message, ObjectHeader, PushKind, WireError,
-    ALPN, FRAME_HEADER, MAX_CONTENT_TYPE, MAX_FRAME_BODY, MAX_OBJECT_BODY, MAX_PATH,
+    ALPN, FRAME_HEADER, MAX_CONTENT_TYPE, MAX_CREDENTIAL, MAX_FRAME_BODY, MAX_OBJECT_BODY,
+    MAX_PATH,
 };
 
 /// The push port when none is configured (UDP).

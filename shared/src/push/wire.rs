@@ -5,8 +5,12 @@ use crate::auth::valid_stream_name;
 use crate::bytes_reader::{ReadError, Reader};
 use bytes::Bytes;
 
-/// ALPN of the push protocol.
-pub const ALPN: &[u8] = b"livecdn-push/1";
+/// ALPN of the push protocol. Version 2 opens the control stream with
+/// [`Message::Hello`]; a version-1 peer fails the TLS handshake instead of
+/// being refused later for a frame it never sends.
+pub const ALPN: &[u8] = b"livecdn-push/2";
+/// Longest cluster credential a Hello may carry.
+pub const MAX_CREDENTIAL: usize = 256;
 /// Bytes before a frame body: type (1) and length (4).
 pub const FRAME_HEADER: usize = 5;
 /// Longest frame body: every message is a few names and integers.
@@ -21,6 +25,7 @@ pub const MAX_OBJECT_BODY: usize = 16 * 1024 * 1024;
 const T_SUBSCRIBE: u8 = 0x01;
 const T_UNSUBSCRIBE: u8 = 0x02;
 const T_VIEWERS: u8 = 0x03;
+const T_HELLO: u8 = 0x04;
 const T_OBJECT: u8 = 0x10;
 
 /// Why bytes are not a valid push frame. Every variant is the peer's fault
@@ -52,6 +57,9 @@ pub enum WireError {
     /// The `has_part` byte was neither 0 nor 1.
     #[error("invalid part flag {0}")]
     PartFlag(u8),
+    /// The credential is empty, too long or not visible ASCII.
+    #[error("invalid credential field")]
+    Credential,
     /// An object stream did not start with an object header.
     #[error("object stream without an object header")]
     NotAnObject,
@@ -115,6 +123,9 @@ pub struct ObjectHeader {
 /// One push frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// Edge to origin, first on the control stream: the edge's cluster
+    /// credential (`livecdn cluster-key`). Nothing else is accepted first.
+    Hello { credential: String },
     /// Edge to origin: send me this stream's objects.
     Subscribe { stream: String },
     /// Edge to origin: stop sending this stream.
@@ -133,6 +144,14 @@ fn check_stream(stream: &str) -> Result<(), WireError> {
     }
 }
 
+fn check_credential(c: &str) -> Result<(), WireError> {
+    if !c.is_empty() && c.len() <= MAX_CREDENTIAL && c.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(WireError::Credential)
+    }
+}
+
 fn check_path(path: &str) -> Result<(), WireError> {
     if path.starts_with('/') && path.len() <= MAX_PATH {
         Ok(())
@@ -146,6 +165,11 @@ fn check_path(path: &str) -> Result<(), WireError> {
 pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
     let mut body = Vec::with_capacity(64);
     let kind = match msg {
+        Message::Hello { credential } => {
+            check_credential(credential)?;
+            body.extend_from_slice(credential.as_bytes());
+            T_HELLO
+        }
         Message::Subscribe { stream } | Message::Unsubscribe { stream } => {
             check_stream(stream)?;
             body.extend_from_slice(stream.as_bytes());
@@ -198,7 +222,10 @@ pub fn decode(buf: &Bytes) -> Result<Option<(Message, usize)>, WireError> {
     }
     let kind = r.u8()?;
     let len = r.u32()?;
-    if !matches!(kind, T_SUBSCRIBE | T_UNSUBSCRIBE | T_VIEWERS | T_OBJECT) {
+    if !matches!(
+        kind,
+        T_HELLO | T_SUBSCRIBE | T_UNSUBSCRIBE | T_VIEWERS | T_OBJECT
+    ) {
         return Err(WireError::UnknownType(kind));
     }
     let body_len = usize::try_from(len)
@@ -210,6 +237,14 @@ pub fn decode(buf: &Bytes) -> Result<Option<(Message, usize)>, WireError> {
     }
     let mut body = r.sub(body_len)?;
     let msg = match kind {
+        T_HELLO => {
+            let raw = body.rest();
+            let credential = std::str::from_utf8(&raw).map_err(|_| WireError::Credential)?;
+            check_credential(credential)?;
+            Message::Hello {
+                credential: credential.to_string(),
+            }
+        }
         T_SUBSCRIBE => Message::Subscribe {
             stream: stream_name(body.rest())?,
         },

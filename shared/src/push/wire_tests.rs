@@ -31,6 +31,9 @@ fn samples() -> Vec<Message> {
             part: None,
             content_type: String::new(),
         }),
+        Message::Hello {
+            credential: "edge-1.2000000000.0123456789abcdef".into(),
+        },
     ]
 }
 
@@ -91,6 +94,9 @@ fn garbage_is_refused_with_typed_errors() {
             .into(),
         ),
         (&[0x10, 0, 0, 0, 1, 9], WireError::Kind(9)),
+        (&[0x04, 0, 0, 0, 0], WireError::Credential),
+        (&[0x04, 0, 0, 0, 2, b'a', b' '], WireError::Credential),
+        (&[0x04, 0, 0, 0, 1, 0xff], WireError::Credential),
     ];
     for (input, want) in cases {
         assert_eq!(
@@ -120,6 +126,10 @@ fn garbage_is_refused_with_typed_errors() {
         content_type: String::new(),
     });
     assert_eq!(encode(&long, &mut Vec::new()), Err(WireError::Path));
+    let huge = Message::Hello {
+        credential: "a".repeat(MAX_CREDENTIAL + 1),
+    };
+    assert_eq!(encode(&huge, &mut Vec::new()), Err(WireError::Credential));
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //!   (encoders send each message whole; interleaving is what breaks the
 //!   shared buffer);
 //! * message lengths above a per-type limit (64 KiB for commands, 8 MiB for
-//!   media), chunk sizes outside 1..=16 MiB, extended timestamps below
+//!   media), and above [`MAX_PRE_AUTH`] for every type until the session
+//!   says the publisher is authorised ([`ChunkGuard::authorise`]), chunk sizes outside 1..=16 MiB, extended timestamps below
 //!   0xFFFFFF (they only exist to carry larger values);
 //! * command and data messages that are not well-formed, shallow AMF0, and
 //!   commands with fewer than three values.
@@ -28,6 +29,11 @@ use thiserror::Error;
 
 const MAX_COMMAND: u32 = 64 * 1024;
 const MAX_MEDIA: u32 = 8 * 1024 * 1024;
+/// Longest message of any type before [`ChunkGuard::authorise`]: what a
+/// client may make the session parser reserve before it has proved it may
+/// publish. Connect, createStream and publish commands are a few hundred
+/// bytes; media before publish is refused anyway.
+pub const MAX_PRE_AUTH: u32 = 4 * 1024;
 const MAX_CHUNK_SIZE: u32 = 16 * 1024 * 1024;
 /// Chunk streams a session may use (real encoders use about five).
 const MAX_CHUNK_STREAMS: usize = 64;
@@ -99,6 +105,8 @@ pub struct ChunkGuard {
     /// The chunk stream with a message half received, if any.
     open: Option<u32>,
     state: State,
+    /// Whether the publisher proved it may publish (media limits apply).
+    authorised: bool,
 }
 
 impl Default for ChunkGuard {
@@ -111,8 +119,9 @@ fn buffered(kind: u8) -> bool {
     matches!(kind, 1 | 15 | 17 | 18 | 20)
 }
 
-fn max_len(kind: u8) -> u32 {
+fn max_len(kind: u8, authorised: bool) -> u32 {
     match kind {
+        _ if !authorised => MAX_PRE_AUTH,
         8 | 9 | 22 => MAX_MEDIA,
         _ => MAX_COMMAND,
     }
@@ -125,7 +134,22 @@ impl ChunkGuard {
             streams: HashMap::new(),
             open: None,
             state: State::Header(Vec::with_capacity(18)),
+            authorised: false,
         }
+    }
+
+    /// The publisher is authorised: from now on messages may be as long as
+    /// their type allows (media up to 8 MiB), not just [`MAX_PRE_AUTH`].
+    pub fn authorise(&mut self) {
+        self.authorised = true;
+    }
+
+    /// A guard for an already authorised session (tests and fuzzing of
+    /// the media path).
+    pub fn authorised() -> Self {
+        let mut g = Self::new();
+        g.authorise();
+        g
     }
 
     /// Scans `input`; an error means the connection must be closed.
@@ -241,7 +265,7 @@ impl ChunkGuard {
                 return Err(GuardError::ExtendedTimestamp(v));
             }
         }
-        let max = max_len(header.kind);
+        let max = max_len(header.kind, self.authorised);
         if header.len > max {
             return Err(GuardError::TooLong {
                 kind: header.kind,
@@ -319,10 +343,15 @@ impl ChunkGuard {
 }
 
 /// Fuzz body: any byte sequence is accepted or refused, never a panic, and
-/// feeding it in one piece or byte by byte gives the same verdict.
+/// feeding it in one piece or byte by byte gives the same verdict. The first
+/// byte's low bit picks a guard before or after authorisation.
 pub fn fuzz_chunk_guard(data: &[u8]) {
-    let whole = ChunkGuard::new().inspect(data);
-    let mut g = ChunkGuard::new();
+    let fresh = || match data.first() {
+        Some(b) if b & 1 == 1 => ChunkGuard::authorised(),
+        _ => ChunkGuard::new(),
+    };
+    let whole = fresh().inspect(data);
+    let mut g = fresh();
     let mut split = Ok(());
     for b in data {
         split = g.inspect(std::slice::from_ref(b));

@@ -47,6 +47,7 @@ fn a_normal_publish_session_passes_in_any_split() {
     s.extend(message(2, 1, &4096u32.to_be_bytes(), 128));
     s.extend(message(3, 20, &connect_payload(), 128));
     s.extend(message(6, 9, &vec![0x17; 10_000], 4096));
+    // (The publish was accepted by here: media messages of full size.)
     s.extend(message(4, 8, &vec![0xAF; 300], 4096));
     // Type-1 and type-2 headers continuing a stream with a prior header.
     let mut t1 = vec![0x40 | 6, 0, 0, 33];
@@ -56,8 +57,8 @@ fn a_normal_publish_session_passes_in_any_split() {
     s.extend(t1);
     s.extend([0x80 | 6, 0, 0, 33]);
     s.extend(vec![0x27; 500]);
-    assert_eq!(ChunkGuard::new().inspect(&s), Ok(()));
-    let mut g = ChunkGuard::new();
+    assert_eq!(ChunkGuard::authorised().inspect(&s), Ok(()));
+    let mut g = ChunkGuard::authorised();
     for piece in s.chunks(7) {
         assert_eq!(g.inspect(piece), Ok(()));
     }
@@ -73,7 +74,7 @@ fn deeply_nested_connect_is_refused() {
     let mut s = message(2, 1, &65536u32.to_be_bytes(), 128);
     s.extend(message(3, 20, &p, 65536));
     assert!(matches!(
-        ChunkGuard::new().inspect(&s),
+        ChunkGuard::authorised().inspect(&s),
         Err(GuardError::Amf0(_))
     ));
 }
@@ -122,6 +123,36 @@ fn the_inputs_that_broke_the_session_parser_are_refused() {
     assert!(matches!(
         ChunkGuard::new().inspect(&header0(2, 0, 100, 5)),
         Err(GuardError::BadControl { .. })
+    ));
+}
+
+#[test]
+fn before_authorisation_no_message_may_declare_more_than_a_few_kib() {
+    // The largest length RTMP can declare (24 bits, 16 MiB) and 1 MiB, as
+    // video, audio and a command: refused at the header, before any payload
+    // byte arrives, so nothing downstream reserves room for them.
+    for len in [0xFF_FFFF, 1024 * 1024, MAX_PRE_AUTH + 1] {
+        for kind in [9u8, 8, 20] {
+            assert_eq!(
+                ChunkGuard::new().inspect(&header0(6, 0, len, kind)),
+                Err(GuardError::TooLong {
+                    kind,
+                    len,
+                    max: MAX_PRE_AUTH
+                }),
+                "len {len} kind {kind}"
+            );
+        }
+    }
+    // A normal connect fits; after authorise() a 1 MiB keyframe does too,
+    // and the media limit still holds.
+    let mut g = ChunkGuard::new();
+    assert_eq!(g.inspect(&message(3, 20, &connect_payload(), 128)), Ok(()));
+    g.authorise();
+    assert_eq!(g.inspect(&header0(6, 0, 1024 * 1024, 9)), Ok(()));
+    assert!(matches!(
+        ChunkGuard::authorised().inspect(&header0(6, 0, 0xFF_FFFF, 9)),
+        Err(GuardError::TooLong { max, .. }) if max == 8 * 1024 * 1024
     ));
 }
 

@@ -3,4 +3,4 @@
 pub mod amf0;
 mod guard;
 
-pub use guard::{fuzz_chunk_guard, ChunkGuard, GuardError};
+pub use guard::{fuzz_chunk_guard, ChunkGuard, GuardError, MAX_PRE_AUTH};

@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     async fn start(tls: Option<&CertifiedKey>) -> Server {
+        Self::start_with(tls, test_limits()).await
+    }
+
+    async fn start_with(tls: Option<&CertifiedKey>, limits: Limits) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let config = tls.map(|ck| {
@@ -32,7 +36,7 @@ impl Server {
             listener,
             config,
             handler(),
-            test_limits(),
+            limits,
             Some(alt_svc(8443)),
             shutdown,
         ));
@@ -196,5 +200,76 @@ async fn cleartext_slow_request_head_is_cut_by_header_read_timeout() {
         buf.is_empty() || text.starts_with("HTTP/1.1 408"),
         "got {text:?}"
     );
+    server.stop().await;
+}
+
+/// TCP from `source`, one of the loopback net's addresses.
+async fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    bounded("connect", socket.connect(to)).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_address_past_its_connection_cap_is_closed_while_others_are_served() {
+    let limits = Limits {
+        max_connections_per_ip: 2,
+        ..test_limits()
+    };
+    let server = Server::start_with(None, limits).await;
+    // Two idle connections from 127.0.0.2 hold its budget; a served request
+    // on each proves they were accepted, not left in the backlog.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let tcp = connect_from([127, 0, 0, 2], server.addr).await;
+        let (io, conn) = http1::handshake::<_, http_body_util::Empty<Bytes>>(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        held.push(io);
+    }
+    for io in &mut held {
+        let req = http::Request::get("/held")
+            .header("host", "x")
+            .body(Default::default());
+        let resp = bounded("held get", io.send_request(req.unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Read to the end: a dropped half-read body would close the connection.
+        read_hyper_body(resp.into_body()).await;
+    }
+    // A third from the same address is closed without an answer.
+    let mut third = connect_from([127, 0, 0, 2], server.addr).await;
+    let _ = third
+        .write_all(b"GET /third HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let _ = bounded("third closed", third.read_to_end(&mut buf)).await;
+    assert!(
+        buf.is_empty(),
+        "answered: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    // Another address is served meanwhile.
+    let (parts, body) = get_h1(connect_from([127, 0, 0, 3], server.addr).await, "/other").await;
+    assert_eq!(parts.status, 200);
+    assert_eq!(body.text(), expected_body("/other", "h1"));
+    // Released slots come back: with both closed, 127.0.0.2 is served again.
+    drop(held);
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let mut tcp = connect_from([127, 0, 0, 2], server.addr).await;
+        let _ = tcp
+            .write_all(b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = bounded("again", tcp.read_to_end(&mut buf)).await;
+        if buf.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "127.0.0.2 never served again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.stop().await;
 }

@@ -366,3 +366,85 @@ async fn last_part(o: &Origin) -> (u64, u64) {
         .last_part()
         .unwrap_or_default()
 }
+
+/// SIGTERM during a publish: the origin stops taking connections, answers a
+/// held blocking reload at once with a complete response (a clean 503 the
+/// player retries elsewhere), delivers `on_publish_done` and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_held_requests_and_delivers_on_publish_done() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let (url, mut rx) = hook_server("200 OK", "{}").await;
+    let mut origin = Origin::start(&["--on-publish-done", &url, "--ladder", "source"]);
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 60);
+    let playlist = wait_ok(
+        &origin.url("/live/cam/source/index.m3u8"),
+        Duration::from_secs(20),
+    )
+    .await
+    .text();
+    let pl = MediaPlaylist::parse(&playlist).unwrap();
+    // Part 0 of the segment after the next: held for about a segment.
+    let (next_msn, _) = pl.next_part();
+    let path = format!(
+        "/live/cam/source/index.m3u8?_HLS_msn={}&_HLS_part=0",
+        next_msn + 1
+    );
+    let mut tcp = tokio::net::TcpStream::connect(origin.http).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    wait_log(&origin, "request held", Duration::from_secs(5)).await;
+
+    origin.terminate();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        // Until the headers and the whole declared body are in.
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_string)
+                    })
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if len.is_some_and(|n| body.len() >= n) {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "held request not answered within 10 s of SIGTERM"
+    );
+    let text = String::from_utf8_lossy(&answer).to_string();
+    assert!(
+        text.starts_with("HTTP/1.1 503") || text.starts_with("HTTP/1.1 200"),
+        "{text:?}\n{}",
+        origin.log()
+    );
+    assert!(text.contains("\r\n\r\n"), "incomplete answer {text:?}");
+
+    let req = next_hook(&mut rx, Duration::from_secs(10)).await;
+    assert_eq!(req.body["event"], "publish_done", "{:?}", req.body);
+    assert_eq!(req.body["stream"], "cam", "{:?}", req.body);
+    let status = origin.wait_exit(Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}\n{}",
+        origin.log()
+    );
+    assert!(origin.log().contains("origin stopped"), "{}", origin.log());
+}

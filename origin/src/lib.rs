@@ -144,9 +144,19 @@ impl Origin {
             ))
         });
         let reaper = tokio::spawn(reap(state.clone(), shutdown.clone()));
+        let drainer = {
+            let (state, mut shutdown) = (state.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if shutdown.wait_for(|stop| *stop).await.is_ok() {
+                    tracing::info!("draining: held requests answer now, no new connections");
+                    state.registry.drain();
+                }
+            })
+        };
+        let push_state = state.clone();
         let push = tokio::spawn(async move {
             if let Some(p) = self.push {
-                p.serve(state, shutdown).await;
+                p.serve(push_state, shutdown).await;
             }
         });
         for (name, task) in [
@@ -154,6 +164,7 @@ impl Origin {
             ("http", http),
             ("reaper", reaper),
             ("push", push),
+            ("drain", drainer),
         ]
         .into_iter()
         .chain(admin.map(|a| ("admin", a)))
@@ -162,6 +173,12 @@ impl Origin {
                 tracing::error!(service = name, error = %e, "service task failed");
             }
         }
+        // Last: the notifications the ended sessions queued.
+        let lost = state.webhooks.flush().await;
+        if lost > 0 {
+            tracing::warn!(lost, "webhook notifications still in flight at exit");
+        }
+        tracing::info!("origin stopped");
     }
 }
 

@@ -38,6 +38,9 @@ impl WebhookAnswer {
 pub struct Webhooks {
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    /// Notifications sent in the background (`on_publish_done`), so that
+    /// shutdown can wait for them instead of losing them.
+    pending: tokio_util::task::TaskTracker,
 }
 
 impl Webhooks {
@@ -47,6 +50,30 @@ impl Webhooks {
         Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
+            pending: tokio_util::task::TaskTracker::new(),
+        }
+    }
+
+    /// POSTs `body` to `url` in the background, logging a failure as
+    /// `what`; [`Webhooks::flush`] waits for it.
+    pub fn notify(&self, url: String, body: serde_json::Value, what: &'static str) {
+        let hooks = self.clone();
+        self.pending.spawn(async move {
+            if let Err(e) = hooks.post(&url, &body).await {
+                tracing::warn!(error = %e, webhook = what, "webhook failed");
+            }
+        });
+    }
+
+    /// Waits for background notifications, at most the webhook timeout
+    /// (plus a second for connecting); returns how many were still
+    /// outstanding when it gave up.
+    pub async fn flush(&self) -> usize {
+        self.pending.close();
+        let bound = self.timeout + Duration::from_secs(1);
+        match tokio::time::timeout(bound, self.pending.wait()).await {
+            Ok(()) => 0,
+            Err(_) => self.pending.len(),
         }
     }
 

@@ -104,6 +104,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = tokio_util::task::TaskTracker::new();
     let header_timeout = state.config.http.header_timeout;
     loop {
         let accepted = tokio::select! {
@@ -124,7 +125,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -143,18 +144,37 @@ pub async fn serve(
             });
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "http connection ended");
+            let done = tokio::select! {
+                r = conn.as_mut() => Some(r),
+                _ = shutdown.changed() => None,
+            };
+            let result = match done {
+                Some(r) => r,
+                None => {
+                    // Shutdown: finish the requests in flight (held ones
+                    // answer at once, see `StreamHub::drain`), take no new
+                    // ones (HTTP/2 GOAWAY, HTTP/1.1 close), bounded.
+                    conn.as_mut().graceful_shutdown();
+                    match tokio::time::timeout(DRAIN, conn.as_mut()).await {
+                        Ok(r) => r,
+                        Err(_) => Ok(()),
                     }
                 }
-                _ = shutdown.changed() => {}
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "http connection ended");
             }
             drop(permit);
         });
     }
+    // Stop accepting now: new clients are refused, not left in the backlog.
+    drop(listener);
+    connections.close();
+    let _ = tokio::time::timeout(DRAIN + Duration::from_secs(1), connections.wait()).await;
 }
+
+/// How long in-flight responses get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// One request: route, dispatch, then the headers every response carries.
 pub async fn handle(

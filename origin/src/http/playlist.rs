@@ -33,12 +33,23 @@ pub async fn wait_for<T>(
 ) -> Result<T, HttpError> {
     let mut rx = hub.subscribe();
     let deadline = Instant::now() + timeout;
+    let mut held = false;
     loop {
         rx.borrow_and_update();
         match hub.read(&mut check) {
             Check::Ready(t) => return Ok(t),
             Check::Fail(e) => return Err(e),
             Check::Wait => {}
+        }
+        if !held {
+            held = true;
+            tracing::debug!(stream = %hub.name(), "request held");
+        }
+        // Shutting down: a clean 503 now lets the player retry elsewhere.
+        if hub.is_draining() {
+            return Err(HttpError::Unavailable {
+                retry_after: Duration::from_secs(1),
+            });
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => {}

@@ -16,6 +16,7 @@ pub async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(state.config.ingest.max_connections));
     let per_ip = PerAddr::new(state.config.ingest.max_connections_per_ip);
+    let sessions = tokio_util::task::TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -45,7 +46,7 @@ pub async fn serve(
         let state = state.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
-        tokio::spawn(
+        sessions.spawn(
             async move {
                 match session::run(socket, peer, state, shutdown).await {
                     Ok(()) => tracing::info!("rtmp session closed"),
@@ -56,4 +57,20 @@ pub async fn serve(
             .instrument(span),
         );
     }
+    // Sessions see the same shutdown and end at once (each detaches from
+    // its stream and queues its on_publish_done); wait for that, bounded.
+    drop(listener);
+    sessions.close();
+    if tokio::time::timeout(SESSION_DRAIN, sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = sessions.len(),
+            "rtmp sessions still open at shutdown"
+        );
+    }
 }
+
+/// How long shutdown waits for RTMP sessions to wind down.
+const SESSION_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);

@@ -412,12 +412,7 @@ impl Conn {
         tracing::info!("publish finished");
         if let Some(url) = self.state.config.webhooks.on_publish_done.clone() {
             let body = serde_json::json!({"event": "publish_done", "stream": p.stream, "client": self.peer.to_string()});
-            let hooks = self.state.webhooks.clone();
-            tokio::spawn(async move {
-                if let Err(e) = hooks.post(&url, &body).await {
-                    tracing::warn!(error = %e, "on_publish_done webhook failed");
-                }
-            });
+            self.state.webhooks.notify(url, body, "on_publish_done");
         }
     }
 }

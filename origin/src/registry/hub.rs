@@ -48,6 +48,9 @@ pub struct StreamHub {
     transcoder_started: AtomicBool,
     /// What the transcoder reports, for the API and metrics.
     pub transcode: Mutex<TranscodeStatus>,
+    /// The origin is shutting down: held requests answer now (503) rather
+    /// than wait for media that will not come from this process.
+    draining: AtomicBool,
 }
 
 impl StreamHub {
@@ -65,7 +68,19 @@ impl StreamHub {
             feed_dropped: AtomicU64::new(0),
             transcoder_started: AtomicBool::new(false),
             transcode: Mutex::new(TranscodeStatus::default()),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Wakes every held request and makes them answer at once (see
+    /// `draining`).
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// True the first time it is called: the caller starts the transcoder.

@@ -66,11 +66,21 @@ impl Registry {
                 Arc::new(StreamHub::new(name, self.packager, now, SystemTime::now()))
             })
             .clone();
-        drop(map);
+        // Attach under the map lock: `tick` removes ended streams under the
+        // same lock after re-checking them, so a publisher resuming an
+        // ended stream is never attached to a hub that has left the map.
         let role = hub
             .attach(session, backup_allowed, now)
-            .ok_or_else(|| ClaimError::AlreadyLive(name.to_string()))?;
-        Ok((hub, role))
+            .ok_or_else(|| ClaimError::AlreadyLive(name.to_string()));
+        drop(map);
+        Ok((hub, role?))
+    }
+
+    /// Shutdown: every held request on every stream answers now.
+    pub fn drain(&self) {
+        for hub in self.list() {
+            hub.drain();
+        }
     }
 
     /// Runs timeouts and removes streams that ended long enough ago.
@@ -80,14 +90,20 @@ impl Registry {
         for hub in hubs {
             hub.tick(now);
             if hub.ended_for(now).is_some_and(|d| d >= self.ended_linger) {
-                gone.push(hub.name().to_string());
+                gone.push(hub);
             }
         }
         if !gone.is_empty() {
             let mut map = self.lock();
-            for name in gone {
-                tracing::info!(stream = %name, "stream removed");
-                map.remove(&name);
+            for hub in gone {
+                // Re-checked under the lock: the entry must still be this
+                // hub, and no publisher may have resumed it since.
+                let same = map.get(hub.name()).is_some_and(|h| Arc::ptr_eq(h, &hub));
+                let still = hub.ended_for(now).is_some_and(|d| d >= self.ended_linger);
+                if same && still {
+                    tracing::info!(stream = %hub.name(), "stream removed");
+                    map.remove(hub.name());
+                }
             }
         }
     }

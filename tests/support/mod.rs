@@ -381,6 +381,7 @@ impl Origin {
                 "127.0.0.1:0",
             ])
             .env("LIVECDN_SECRET", SECRET)
+            .env("LIVECDN_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("LIVECDN_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(stderr)

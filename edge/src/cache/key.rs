@@ -78,6 +78,47 @@ fn raw_suffix(query: &str) -> String {
     format!("~{}", pairs.join("&"))
 }
 
+/// Fuzz body: any bytes as a request target `PATH[?QUERY]` (as a client
+/// sends it). Never a panic; the key keeps the path as is, ignores the
+/// order of query pairs and everything but `_HLS_*` directives, and only
+/// paths of the URL grammar classify as media or playlists.
+pub fn fuzz_cache_key(data: &[u8]) {
+    let Ok(target) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let key = CacheKey::from_request(path, query);
+    assert_eq!(key.path(), path);
+    assert_eq!(
+        key,
+        CacheKey::from_request(path, query),
+        "not deterministic"
+    );
+    if let Some(q) = query {
+        // (A leading `?` is tolerated by the parser, so it stays first.)
+        let bare = q.strip_prefix('?').unwrap_or(q);
+        let reversed: Vec<&str> = bare.split('&').rev().collect();
+        assert_eq!(
+            key,
+            CacheKey::from_request(path, Some(&reversed.join("&"))),
+            "order of {q:?} matters"
+        );
+        let extra = format!("{q}&token=abc&x=1");
+        assert_eq!(
+            key,
+            CacheKey::from_request(path, Some(&extra)),
+            "non-directive pairs reach the key"
+        );
+    }
+    let kind = ObjectKind::from_request(path, query);
+    if Route::parse(path).is_none() {
+        assert_eq!(kind, ObjectKind::Other, "{path:?}");
+    }
+}
+
 /// What a cached object is; decides its TTL and whether stale-if-error applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
@@ -162,6 +203,31 @@ impl ObjectKind {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fuzz_cache_key_survives_seeds_and_mutations() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let seeds: [&[u8]; 5] = [
+            b"/live/cam/source/index.m3u8?_HLS_msn=5&_HLS_part=1&_HLS_skip=YES",
+            b"/live/cam/source/12.3.m4s",
+            b"/live/cam/master.m3u8?token=x",
+            b"/live/cam/720p/index.m3u8?_HLS_msn=005&_HLS_msn=6",
+            b"/metrics?",
+        ];
+        for i in 0..5000 {
+            let mut m = seeds[i % seeds.len()].to_vec();
+            for _ in 0..(i % 4) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % m.len().max(1);
+                if let Some(b) = m.get_mut(at) {
+                    *b = b"?&=_HLSmsnpart0123456789/."[(x >> 32) as usize % 26];
+                }
+            }
+            fuzz_cache_key(&m);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 use http::HeaderMap;
 
 pub use flight::FillPermit;
-pub use key::{CacheKey, ObjectKind};
+pub use key::{fuzz_cache_key, CacheKey, ObjectKind};
 pub use object::{BodyError, BodyReader, CachedObject, GrowingBody, DEFAULT_MAX_BODY_BYTES};
 pub use policy::CachePolicy;
 pub use status::CacheStatus;

@@ -4,7 +4,9 @@
 //! into packager input.
 
 pub mod auth;
+mod fuzz;
 mod listener;
 mod session;
 
+pub use fuzz::fuzz_rtmp_session;
 pub use listener::serve;

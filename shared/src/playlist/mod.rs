@@ -56,7 +56,7 @@ pub use media::{
     fuzz_media_playlist, MediaPlaylist, Part, PreloadHint, PreloadHintType, RenditionReport,
     Segment, ServerControl, Skip,
 };
-pub use multivariant::{AudioRendition, MultivariantPlaylist, Variant};
+pub use multivariant::{fuzz_multivariant, AudioRendition, MultivariantPlaylist, Variant};
 pub use query::{fuzz_query, HlsQuery, QueryError, SkipRequest};
 
 /// Largest playlist text accepted (4 MiB). A 10-hour DVR window of 2 s segments

@@ -154,6 +154,22 @@ impl MultivariantPlaylist {
     }
 }
 
+/// Fuzz body: any bytes as a multivariant playlist, as the load-test
+/// harness reads one from a server. Never a panic; what parses renders to
+/// text that parses again.
+pub fn fuzz_multivariant(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(mv) = MultivariantPlaylist::parse(text) {
+        let rendered = mv.to_string();
+        assert!(
+            MultivariantPlaylist::parse(&rendered).is_ok(),
+            "render of {text:?} does not parse: {rendered:?}"
+        );
+    }
+}
+
 impl fmt::Display for MultivariantPlaylist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write_to(f)
@@ -282,6 +298,17 @@ mod tests {
         );
         assert_eq!(lines[5], "720p/index.m3u8");
         assert!(lines[6].contains("FRAME-RATE=29.970,"));
+    }
+
+    #[test]
+    fn fuzz_multivariant_survives_seeds_and_mutations() {
+        let text = sample().render();
+        let recorded = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.4d401e\"\nx.m3u8\n";
+        crate::bytes_reader::fuzz_input::exercise(
+            &[text.as_bytes(), recorded.as_bytes(), b"#EXTM3U\n"],
+            2000,
+            fuzz_multivariant,
+        );
     }
 
     #[test]

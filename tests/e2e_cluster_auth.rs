@@ -22,15 +22,6 @@ use support::edge::{cluster_credential, Edge};
 use support::http::{get, get_with, wait_ok};
 use support::{have, key, Ffmpeg, Origin, SECRET};
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("livecdn-e2e-cluster-{}-{name}", std::process::id()))
-}
-
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -41,30 +32,10 @@ fn now() -> u64 {
 /// An origin requiring cluster credentials on pulls, push on a known
 /// certificate; returns it, the push address and the certificate pin.
 fn origin_requiring_credentials() -> (Origin, String, String) {
-    let ck = livecdn_shared::tls::self_signed(&["origin"]).unwrap();
-    let pin = livecdn_shared::tls::spki_sha256_base64(&ck.cert_der).unwrap();
-    let (cert, keyf, conf) = (tmp("push.crt"), tmp("push.key"), tmp("origin.toml"));
-    std::fs::write(&cert, &ck.cert_pem).unwrap();
-    std::fs::write(&keyf, &ck.key_pem).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "[cluster]\nrequire_credential = true\n[push]\ncert = {:?}\nkey = {:?}\n",
-            cert.display().to_string(),
-            keyf.display().to_string()
-        ),
+    support::edge::origin_with_push(
+        "[cluster]\nrequire_credential = true",
+        &["--ladder", "source"],
     )
-    .unwrap();
-    let push = format!("127.0.0.1:{}", free_udp_port());
-    let origin = Origin::start(&[
-        "--config",
-        conf.to_str().unwrap(),
-        "--push-listen",
-        &push,
-        "--ladder",
-        "source",
-    ]);
-    (origin, push, pin)
 }
 
 async fn get_bearer(url: &str, credential: &str) -> support::http::Fetched {
@@ -95,8 +66,15 @@ async fn refused_push(origin: &Origin) -> u64 {
 /// A raw QUIC client: connects with the edge's pinned TLS config, sends
 /// `frames` on the control stream, and waits for the origin to close the
 /// connection. Returns the close code and how many object streams arrived.
-async fn raw_push(addr: &str, pin: &str, frames: &[Message]) -> (Option<u64>, usize) {
-    let config = livecdn_edge::push::client_config(&[pin.to_string()], false).unwrap();
+/// A push connection (the edge's pinned TLS config) with `frames` written
+/// on its control stream.
+async fn push_connection(
+    addr: &str,
+    pin: &str,
+    frames: &[Message],
+) -> (quinn::Endpoint, quinn::Connection, quinn::SendStream) {
+    let config =
+        livecdn_edge::push::client_config(std::slice::from_ref(&pin.to_string()), false).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(config);
     let conn = endpoint
@@ -110,6 +88,13 @@ async fn raw_push(addr: &str, pin: &str, frames: &[Message]) -> (Option<u64>, us
         push::encode(f, &mut bytes).unwrap();
     }
     ctl.write_all(&bytes).await.unwrap();
+    (endpoint, conn, ctl)
+}
+
+/// A raw QUIC client sends `frames` and waits for the origin to close the
+/// connection. Returns the close code and how many object streams arrived.
+async fn raw_push(addr: &str, pin: &str, frames: &[Message]) -> (Option<u64>, usize) {
+    let (endpoint, conn, _ctl) = push_connection(addr, pin, frames).await;
     let mut objects = 0;
     let deadline = Instant::now() + Duration::from_secs(15);
     let code = loop {
@@ -197,20 +182,7 @@ async fn only_cluster_credentials_open_the_origin_to_pulls_and_push() {
     frames.push(Message::Subscribe {
         stream: "cam".into(),
     });
-    let config = livecdn_edge::push::client_config(std::slice::from_ref(&pin), false).unwrap();
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(config);
-    let conn = endpoint
-        .connect(push_addr.parse().unwrap(), "origin")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut ctl, _recv) = conn.open_bi().await.unwrap();
-    let mut bytes = Vec::new();
-    for f in &frames {
-        push::encode(f, &mut bytes).unwrap();
-    }
-    ctl.write_all(&bytes).await.unwrap();
+    let (endpoint, conn, _ctl) = push_connection(&push_addr, &pin, &frames).await;
     let first = tokio::time::timeout(Duration::from_secs(10), conn.accept_uni()).await;
     assert!(
         matches!(first, Ok(Ok(_))),

@@ -9,42 +9,13 @@
 mod support;
 
 use livecdn_shared::playlist::MediaPlaylist;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::edge::Edge;
+use support::edge::{free_udp_port, Edge};
 use support::http::{get, wait_ok, Fetched};
 use support::{have, key, Ffmpeg, Origin};
 
-fn tmp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("livecdn-e2e-push-{}-{name}", std::process::id()))
-}
-
-/// A free UDP port on localhost (bound, then released).
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}
-
-/// An origin whose push endpoint uses a certificate written by the test, so
-/// the test knows its pin. Returns the origin, push address and pin.
 fn origin_with_push() -> (Origin, String, String) {
-    let ck = livecdn_shared::tls::self_signed(&["origin"]).unwrap();
-    let pin = livecdn_shared::tls::spki_sha256_base64(&ck.cert_der).unwrap();
-    let (cert, keyf, conf) = (tmp("push.crt"), tmp("push.key"), tmp("origin.toml"));
-    std::fs::write(&cert, &ck.cert_pem).unwrap();
-    std::fs::write(&keyf, &ck.key_pem).unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "[push]\ncert = {:?}\nkey = {:?}\n",
-            cert.display().to_string(),
-            keyf.display().to_string()
-        ),
-    )
-    .unwrap();
-    let push = format!("127.0.0.1:{}", free_udp_port());
-    let origin = Origin::start(&["--config", conf.to_str().unwrap(), "--push-listen", &push]);
-    (origin, push, pin)
+    support::edge::origin_with_push("", &[])
 }
 
 /// Sum of the origin's HTTP request counter for one object kind.

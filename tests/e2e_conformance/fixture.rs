@@ -5,7 +5,7 @@
 
 use crate::client::Server;
 use crate::m3u8::{Master, Media};
-use crate::support::edge::Edge;
+use crate::support::edge::{free_udp_port, Edge};
 use crate::support::http::get;
 use crate::support::{key, Ffmpeg, Origin};
 use std::net::SocketAddr;
@@ -136,8 +136,3 @@ async fn wait_segments(server: &Server, rendition: &str) {
     );
 }
 
-/// A free UDP port on localhost (bound, then released).
-fn free_udp_port() -> u16 {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap().port()
-}

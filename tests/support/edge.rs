@@ -14,6 +14,47 @@ fn log_path() -> PathBuf {
     ))
 }
 
+/// A free UDP port on localhost (bound, then released).
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// An origin whose push endpoint uses a certificate written by the test, so
+/// the test knows its pin; `config` is more origin TOML and `args` more
+/// flags. Returns the origin, the push address and the pin.
+pub fn origin_with_push(config: &str, args: &[&str]) -> (Origin, String, String) {
+    let ck = livecdn_shared::tls::self_signed(&["origin"]).unwrap();
+    let pin = livecdn_shared::tls::spki_sha256_base64(&ck.cert_der).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "livecdn-e2e-push-{}-{}",
+        std::process::id(),
+        super::rand_u64()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, keyf, conf) = (
+        dir.join("push.crt"),
+        dir.join("push.key"),
+        dir.join("origin.toml"),
+    );
+    std::fs::write(&cert, &ck.cert_pem).unwrap();
+    std::fs::write(&keyf, &ck.key_pem).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "{config}\n[push]\ncert = {:?}\nkey = {:?}\n",
+            cert.display().to_string(),
+            keyf.display().to_string()
+        ),
+    )
+    .unwrap();
+    let push = format!("127.0.0.1:{}", free_udp_port());
+    let mut all = vec!["--config", conf.to_str().unwrap(), "--push-listen", &push];
+    all.extend_from_slice(args);
+    let origin = Origin::start(&all);
+    (origin, push, pin)
+}
+
 /// A cluster credential for `node` signed with `secret`, valid for a day.
 pub fn cluster_credential(secret: &str, node: &str) -> String {
     let now = std::time::SystemTime::now()

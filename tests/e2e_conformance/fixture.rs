@@ -135,4 +135,3 @@ async fn wait_segments(server: &Server, rendition: &str) {
         server.side
     );
 }
-

@@ -67,10 +67,7 @@ fn certificate(config: &EdgeConfig) -> Result<(String, String, CertInfo), StartE
     let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
     match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => {
-            let cert_pem = std::fs::read_to_string(cert)
-                .map_err(|e| tls_err(&format!("{}: {e}", cert.display())))?;
-            let key_pem = std::fs::read_to_string(key)
-                .map_err(|e| tls_err(&format!("{}: {e}", key.display())))?;
+            let (cert_pem, key_pem) = tls::read_pem_pair(cert, key).map_err(|e| tls_err(&e))?;
             let der = tls::first_certificate_der(&cert_pem).map_err(|e| tls_err(&e))?;
             let spki = tls::spki_sha256_base64(&der).map_err(|e| tls_err(&e))?;
             Ok((

@@ -62,6 +62,8 @@ impl OriginState {
 pub struct Origin {
     state: Arc<OriginState>,
     rtmp: TcpListener,
+    /// `ingest.rtmps`, when enabled.
+    rtmps: Option<ingest::Ingress>,
     http: TcpListener,
     /// `http.admin_listen`, when metrics and the API have their own port.
     admin: Option<TcpListener>,
@@ -69,9 +71,13 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Binds the RTMP and HTTP listeners.
+    /// Binds the RTMP (and RTMPS) and HTTP listeners.
     pub async fn bind(config: OriginConfig) -> std::io::Result<Self> {
         let rtmp = TcpListener::bind(config.ingest.listen).await?;
+        let rtmps = match config.ingest.rtmps.enabled {
+            true => Some(ingest::Ingress::rtmps(&config.ingest.rtmps).await?),
+            false => None,
+        };
         let http = TcpListener::bind(config.http.listen).await?;
         let admin = match config.http.admin_listen {
             Some(a) => Some(TcpListener::bind(a).await?),
@@ -88,6 +94,7 @@ impl Origin {
         Ok(Self {
             state: Arc::new(OriginState::new(config)),
             rtmp,
+            rtmps,
             http,
             admin,
             push,
@@ -108,6 +115,11 @@ impl Origin {
         self.rtmp.local_addr()
     }
 
+    /// The RTMPS listener's address, if RTMPS is on.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.rtmps.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
         self.http.local_addr()
     }
@@ -124,7 +136,10 @@ impl Origin {
     /// Serves until `shutdown` becomes true.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let state = self.state;
-        let rtmp = tokio::spawn(ingest::serve(self.rtmp, state.clone(), shutdown.clone()));
+        let ingresses = std::iter::once(ingest::Ingress::rtmp(self.rtmp))
+            .chain(self.rtmps)
+            .collect();
+        let rtmp = tokio::spawn(ingest::serve(ingresses, state.clone(), shutdown.clone()));
         let surface = match self.admin {
             Some(_) => Surface::Public,
             None => Surface::All,

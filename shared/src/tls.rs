@@ -2,9 +2,10 @@
 //! test harness: a self-signed certificate for development, the SPKI pin that
 //! chromium accepts for it, and a rustls [`ServerConfig`] built from PEM.
 //!
-//! No sockets and no files here: callers read PEM themselves and pass bytes
-//! (or strings) in. The one clock read is in [`self_signed`], a development
-//! convenience; [`self_signed_at`] takes the time as an argument.
+//! No sockets here, and one file helper ([`read_pem_pair`], with
+//! [`configured_or_self_signed`] on top) so that every listener loads its
+//! certificate the same way. The one clock read is in [`self_signed`], a
+//! development convenience; [`self_signed_at`] takes the time as an argument.
 //!
 //! Why ring explicitly: the workspace builds exactly one rustls with exactly
 //! one crypto provider (DEPENDENCIES.md). Relying on the process-wide default
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,6 +55,37 @@ pub enum TlsError {
     /// rustls refused the key, the certificate or the protocol versions.
     #[error("rustls: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A configured PEM file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Reads a PEM certificate chain and its private key from files.
+pub fn read_pem_pair(cert: &Path, key: &Path) -> Result<(String, String), TlsError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    Ok((read(cert)?, read(key)?))
+}
+
+/// The configured certificate and key (both files, or neither), or else a
+/// fresh self-signed certificate for `names`: `(cert_pem, key_pem,
+/// self_signed)`.
+pub fn configured_or_self_signed(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    names: &[&str],
+) -> Result<(String, String, bool), TlsError> {
+    match (cert, key) {
+        (Some(c), Some(k)) => read_pem_pair(c, k).map(|(c, k)| (c, k, false)),
+        _ => self_signed(names).map(|made| (made.cert_pem, made.key_pem, true)),
+    }
 }
 
 /// A certificate and its private key, in both PEM (for files and logs) and

@@ -44,6 +44,10 @@ pub struct OriginFlags {
     /// RTMP listen address (ingest.listen).
     #[arg(long, env = "LIVECDN_RTMP_LISTEN")]
     pub rtmp_listen: Option<SocketAddr>,
+    /// RTMPS listen address; turns RTMPS on (ingest.rtmps.listen). When
+    /// unset and the RTMP port is 0, RTMPS (if on) takes an ephemeral port.
+    #[arg(long, env = "LIVECDN_RTMPS_LISTEN")]
+    pub rtmps_listen: Option<SocketAddr>,
     /// HTTP listen address (http.listen).
     #[arg(long, env = "LIVECDN_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
@@ -106,6 +110,18 @@ impl OriginFlags {
         }
         if let Some(v) = self.http_listen {
             c.http.listen = v;
+        }
+        match self.rtmps_listen {
+            Some(v) => {
+                c.ingest.rtmps.enabled = true;
+                c.ingest.rtmps.listen = v;
+            }
+            None if c.ingest.listen.port() == 0
+                && c.ingest.rtmps.listen.port() == config::RTMPS_DEFAULT_PORT =>
+            {
+                c.ingest.rtmps.listen = SocketAddr::new(c.ingest.listen.ip(), 0);
+            }
+            None => {}
         }
         match self.push_listen {
             Some(v) => c.push.listen = v,

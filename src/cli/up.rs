@@ -44,8 +44,9 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
     let origin = Origin::bind(config).await?;
     // Machine-readable line for scripts and tests (they bind port 0).
     say!(
-        "listening rtmp={} http={}{}",
+        "listening rtmp={}{} http={}{}",
         origin.rtmp_addr()?,
+        rtmps_word(&origin),
         origin.http_addr()?,
         push_words(&origin)
     );
@@ -64,7 +65,11 @@ pub async fn run(
         config.ingest.listen = SocketAddr::from(([127, 0, 0, 1], config.ingest.listen.port()));
         config.http.listen = SocketAddr::from(([127, 0, 0, 1], config.http.listen.port()));
         config.push.listen = SocketAddr::from(([127, 0, 0, 1], config.push.listen.port()));
+        config.ingest.rtmps.listen =
+            SocketAddr::from(([127, 0, 0, 1], config.ingest.rtmps.listen.port()));
     }
+    // RTMPS beside RTMP, with a self-signed certificate unless configured.
+    config.ingest.rtmps.enabled = true;
     let secret = config.secret.clone().unwrap_or_else(|| {
         let bytes: [u8; 24] = rand::random();
         hex::encode(bytes)
@@ -110,7 +115,11 @@ pub async fn run(
     ));
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
-    say!("listening rtmp={rtmp} http={http}{}", push_words(&origin));
+    say!(
+        "listening rtmp={rtmp}{} http={http}{}",
+        rtmps_word(&origin),
+        push_words(&origin)
+    );
     let edge = super::edge::bind_and_announce(edge_config).await?;
     let edge_http = edge.http_addr();
     say!();
@@ -122,6 +131,13 @@ pub async fn run(
         rtmp.port()
     );
     say!("       Stream Key: {obs_key}   (stream \"obs\", valid 24 h)");
+    if let Some(a) = origin.rtmps_addr() {
+        say!(
+            "       or over TLS: rtmps://{}:{}/{app}  (self-signed unless ingest.rtmps.cert is set)",
+            host(a),
+            a.port()
+        );
+    }
     say!("  ffmpeg -re -i INPUT -c:v libx264 -pix_fmt yuv420p -c:a aac -f flv rtmp://{}:{}/{app}/{obs_key}", host(rtmp), rtmp.port());
     say!("  Player:  http://{}:{}/", host(http), http.port());
     if demo {
@@ -195,6 +211,14 @@ fn demo_ladder() -> Vec<RungConfig> {
         rung("240p", 240, 300),
         rung("144p", 144, 120),
     ]
+}
+
+/// ` rtmps=ADDR` for the "listening" line, if RTMPS is on.
+fn rtmps_word(origin: &Origin) -> String {
+    origin
+        .rtmps_addr()
+        .map(|a| format!(" rtmps={a}"))
+        .unwrap_or_default()
 }
 
 fn push_words(origin: &Origin) -> String {

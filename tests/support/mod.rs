@@ -65,6 +65,8 @@ pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 pub struct Origin {
     child: Child,
     pub rtmp: SocketAddr,
+    /// The RTMPS listener, when the test turned it on.
+    pub rtmps: Option<SocketAddr>,
     pub http: SocketAddr,
     /// `http.admin_listen`'s address, when the test configured one.
     pub admin: Option<SocketAddr>,
@@ -126,19 +128,16 @@ impl Origin {
             }
         });
         // "listening rtmp=ADDR http=ADDR"
-        let addr = |key: &str| -> SocketAddr {
+        let optional = |key: &str| -> Option<SocketAddr> {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(key))
-                .unwrap_or_else(|| panic!("no {key} in {line:?}"))
-                .parse()
-                .unwrap()
+                .map(|a| a.parse().unwrap())
         };
-        let admin = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("admin="))
-            .map(|a| a.parse().unwrap());
+        let addr = |key: &str| optional(key).unwrap_or_else(|| panic!("no {key} in {line:?}"));
+        let (admin, rtmps) = (optional("admin="), optional("rtmps="));
         Origin {
             rtmp: addr("rtmp="),
+            rtmps,
             http: addr("http="),
             admin,
             child,
@@ -436,6 +435,7 @@ impl Origin {
             origin: Origin {
                 child,
                 rtmp,
+                rtmps: word(&first, "rtmps=").and_then(|a| a.parse().ok()),
                 http,
                 admin: None,
                 log,

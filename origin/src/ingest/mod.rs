@@ -1,4 +1,4 @@
-//! RTMP ingest: the accept loop, one task per connection, and the publish
+//! RTMP and RTMPS ingest: the accept loops, one task per connection, and the publish
 //! checks. The RTMP protocol itself is rml_rtmp's sans-IO `ServerSession`;
 //! this module moves bytes between it and the socket and turns its events
 //! into packager input.
@@ -9,4 +9,4 @@ mod listener;
 mod session;
 
 pub use fuzz::fuzz_rtmp_session;
-pub use listener::serve;
+pub use listener::{serve, Ingress};

@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -42,6 +41,10 @@ pub enum SessionError {
     /// A write to the publisher did not finish within the write timeout.
     #[error("write blocked for {0:?}")]
     WriteTimeout(Duration),
+    /// The TLS handshake of an RTMPS connection failed (a plain-RTMP
+    /// client on the RTMPS port ends here).
+    #[error("tls: {0}")]
+    Tls(String),
     /// The handshake bytes were invalid.
     #[error("handshake: {0}")]
     Handshake(String),
@@ -67,8 +70,8 @@ struct Publishing {
     nal_length: u8,
 }
 
-struct Conn {
-    socket: TcpStream,
+struct Conn<S> {
+    socket: S,
     peer: SocketAddr,
     id: u64,
     state: Arc<OriginState>,
@@ -78,16 +81,22 @@ struct Conn {
     publishing: Option<Publishing>,
 }
 
-pub async fn run(
-    mut socket: TcpStream,
+/// Runs one RTMP session on `socket` (TCP, or TLS over it) until the peer
+/// leaves, a deadline passes or `shutdown` flips. `accepted` is when the
+/// connection was accepted: the handshake and publish deadlines count from
+/// it, TLS included.
+pub async fn run<S>(
+    mut socket: S,
     peer: SocketAddr,
+    accepted: tokio::time::Instant,
     state: Arc<OriginState>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), SessionError> {
-    let accepted = tokio::time::Instant::now();
-    let ingest = &state.config.ingest;
-    let hs_limit = ingest.handshake_timeout;
-    let leftover = tokio::time::timeout(hs_limit, handshake(&mut socket))
+) -> Result<(), SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hs_limit = state.config.ingest.handshake_timeout;
+    let leftover = tokio::time::timeout_at(accepted + hs_limit, handshake(&mut socket))
         .await
         .map_err(|_| SessionError::HandshakeDeadline(hs_limit))??;
     let (session, initial) = ServerSession::new(ServerSessionConfig::new())
@@ -106,7 +115,10 @@ pub async fn run(
     result
 }
 
-async fn handshake(socket: &mut TcpStream) -> Result<Vec<u8>, SessionError> {
+async fn handshake<S>(socket: &mut S) -> Result<Vec<u8>, SessionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut hs = Handshake::new(PeerType::Server);
     let mut buf = vec![0u8; 4096];
     loop {
@@ -120,19 +132,21 @@ async fn handshake(socket: &mut TcpStream) -> Result<Vec<u8>, SessionError> {
         {
             HandshakeProcessResult::InProgress { response_bytes } => {
                 socket.write_all(&response_bytes).await?;
+                socket.flush().await?;
             }
             HandshakeProcessResult::Completed {
                 response_bytes,
                 remaining_bytes,
             } => {
                 socket.write_all(&response_bytes).await?;
+                socket.flush().await?;
                 return Ok(remaining_bytes);
             }
         }
     }
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     async fn drive(
         &mut self,
         initial: Vec<ServerSessionResult>,
@@ -199,7 +213,12 @@ impl Conn {
     /// stops reading cannot park this task on a full socket buffer.
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
         let limit = self.state.config.ingest.write_timeout;
-        tokio::time::timeout(limit, self.socket.write_all(bytes))
+        // TLS buffers what it encrypts: flush so the bytes reach the socket.
+        let written = async {
+            self.socket.write_all(bytes).await?;
+            self.socket.flush().await
+        };
+        tokio::time::timeout(limit, written)
             .await
             .map_err(|_| SessionError::WriteTimeout(limit))??;
         Ok(())

@@ -80,18 +80,12 @@ impl PushServer {
     /// self-signed one.
     pub fn bind(config: &livecdn_shared::config::PushConfig) -> Result<Self, PushError> {
         let tls_err = |e: &dyn std::fmt::Display| PushError::Tls(e.to_string());
-        let (cert_pem, key_pem) = match (&config.cert, &config.key) {
-            (Some(c), Some(k)) => (
-                std::fs::read_to_string(c)
-                    .map_err(|e| tls_err(&format!("{}: {e}", c.display())))?,
-                std::fs::read_to_string(k)
-                    .map_err(|e| tls_err(&format!("{}: {e}", k.display())))?,
-            ),
-            _ => {
-                let made = tls::self_signed(&["livecdn-origin"]).map_err(|e| tls_err(&e))?;
-                (made.cert_pem, made.key_pem)
-            }
-        };
+        let (cert_pem, key_pem, _) = tls::configured_or_self_signed(
+            config.cert.as_deref(),
+            config.key.as_deref(),
+            &["livecdn-origin"],
+        )
+        .map_err(|e| tls_err(&e))?;
         let der = tls::first_certificate_der(&cert_pem).map_err(|e| tls_err(&e))?;
         let spki = tls::spki_sha256_base64(&der).map_err(|e| tls_err(&e))?;
         let rustls =

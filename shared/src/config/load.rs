@@ -232,6 +232,12 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
             ));
         }
     }
+    if c.ingest.rtmps.cert.is_some() != c.ingest.rtmps.key.is_some() {
+        return Err(invalid(
+            "ingest.rtmps",
+            "cert and key go together".to_string(),
+        ));
+    }
     if c.push.cert.is_some() != c.push.key.is_some() {
         return Err(invalid("push", "cert and key go together".to_string()));
     }

@@ -21,6 +21,6 @@ pub use ladder::{
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
     ClusterConfig, IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig,
-    StaticKey, WebhookConfig,
+    RtmpsConfig, StaticKey, WebhookConfig, RTMPS_DEFAULT_PORT,
 };
 pub use warn::{edge_warnings, origin_warnings};

@@ -92,6 +92,39 @@ pub struct IngestConfig {
     /// this time, else the session ends.
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
+    /// RTMP over TLS (`rtmps://HOST:1936/APP/KEY`), so stream keys do not
+    /// cross the internet in cleartext. Shares the caps and deadlines above.
+    pub rtmps: RtmpsConfig,
+}
+
+/// The RTMPS listener: TLS (rustls) in front of the same RTMP sessions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtmpsConfig {
+    /// Listen at all. Off by default: a public encoder needs a certificate
+    /// it trusts, which the operator brings (`cert`, `key`).
+    pub enabled: bool,
+    /// TCP address of the RTMPS listener.
+    pub listen: SocketAddr,
+    /// PEM certificate chain; without it a self-signed one is made at start
+    /// (ffmpeg publishes to it; OBS wants a certificate it trusts).
+    pub cert: Option<PathBuf>,
+    /// PEM private key for `cert`.
+    pub key: Option<PathBuf>,
+}
+
+/// The RTMPS port encoders expect.
+pub const RTMPS_DEFAULT_PORT: u16 = 1936;
+
+impl Default for RtmpsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], RTMPS_DEFAULT_PORT)),
+            cert: None,
+            key: None,
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -106,6 +139,7 @@ impl Default for IngestConfig {
             handshake_timeout: Duration::from_secs(5),
             publish_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            rtmps: RtmpsConfig::default(),
         }
     }
 }

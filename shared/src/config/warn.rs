@@ -45,6 +45,15 @@ pub fn origin_warnings(c: &OriginConfig) -> Vec<String> {
             c.http.listen
         ));
     }
+    let rtmps = &c.ingest.rtmps;
+    if rtmps.enabled && public(rtmps.listen) && rtmps.cert.is_none() {
+        out.push(format!(
+            "ingest.rtmps.listen {} is not loopback but has no cert: a self-signed one is \
+             made at start, which encoders that verify (OBS) refuse and which proves \
+             nothing to those that do not",
+            rtmps.listen
+        ));
+    }
     out
 }
 
@@ -99,6 +108,16 @@ mod tests {
             ..OriginConfig::default()
         };
         locked.cluster.require_credential = true;
+        assert_eq!(origin_warnings(&locked), Vec::<String>::new());
+        // RTMPS in public needs a real certificate.
+        locked.ingest.rtmps.enabled = true;
+        let warned = origin_warnings(&locked);
+        assert!(
+            warned.len() == 1 && warned[0].contains("ingest.rtmps.listen 0.0.0.0:1936"),
+            "{warned:?}"
+        );
+        locked.ingest.rtmps.cert = Some("/etc/livecdn/ingest.pem".into());
+        locked.ingest.rtmps.key = Some("/etc/livecdn/ingest.key".into());
         assert_eq!(origin_warnings(&locked), Vec::<String>::new());
         // Loopback-only listeners expose nothing.
         let mut local = OriginConfig {

@@ -49,46 +49,54 @@ fn metrics(edge: &Edge) -> Response<Body> {
             )
         })
         .collect();
-    let text = edge.metrics.render(&[
-        (
-            "viewers",
-            "Distinct viewer sessions over two target durations",
-            rows,
-        ),
-        (
-            "cache_bytes",
-            "Bytes held in the cache",
-            vec![(String::new(), stats.bytes as f64)],
-        ),
-        (
-            "cache_entries",
-            "Objects held in the cache",
-            vec![(String::new(), stats.entries as f64)],
-        ),
-        (
-            "upstream_healthy",
-            "1 if the upstream is considered healthy",
-            health,
-        ),
-        (
-            "cache_shm_bytes",
-            "Bytes of cache bodies in shared memory, sent by sendfile on cleartext HTTP/1.1",
-            vec![(String::new(), crate::cache::shm::stored_bytes() as f64)],
-        ),
-        (
-            "cache_shm_slabs",
-            "Shared-memory slabs mapped",
-            vec![(String::new(), crate::cache::shm::slabs() as f64)],
-        ),
-        (
-            "sendfile_bytes",
-            "Bytes sent from shared memory without a copy since start",
-            vec![(
-                String::new(),
-                crate::listen::zerocopy::sendfile_bytes() as f64,
-            )],
-        ),
-    ]);
+    let access_log = edge
+        .access_log
+        .as_ref()
+        .map(|l| l.render_metrics("livecdn_edge"))
+        .unwrap_or_default();
+    let text = edge.metrics.render(
+        &[
+            (
+                "viewers",
+                "Distinct viewer sessions over two target durations",
+                rows,
+            ),
+            (
+                "cache_bytes",
+                "Bytes held in the cache",
+                vec![(String::new(), stats.bytes as f64)],
+            ),
+            (
+                "cache_entries",
+                "Objects held in the cache",
+                vec![(String::new(), stats.entries as f64)],
+            ),
+            (
+                "upstream_healthy",
+                "1 if the upstream is considered healthy",
+                health,
+            ),
+            (
+                "cache_shm_bytes",
+                "Bytes of cache bodies in shared memory, sent by sendfile on cleartext HTTP/1.1",
+                vec![(String::new(), crate::cache::shm::stored_bytes() as f64)],
+            ),
+            (
+                "cache_shm_slabs",
+                "Shared-memory slabs mapped",
+                vec![(String::new(), crate::cache::shm::slabs() as f64)],
+            ),
+            (
+                "sendfile_bytes",
+                "Bytes sent from shared memory without a copy since start",
+                vec![(
+                    String::new(),
+                    crate::listen::zerocopy::sendfile_bytes() as f64,
+                )],
+            ),
+        ],
+        &access_log,
+    );
     let mut resp = Response::new(full(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

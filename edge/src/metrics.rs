@@ -137,7 +137,9 @@ impl EdgeMetrics {
     }
 
     /// Prometheus text: counters, latency summaries, then `extra` gauges.
-    pub fn render(&self, extra: &[Gauge<'_>]) -> String {
+    /// The registry, the latency summaries, `extra` gauges and `text`
+    /// (whole families rendered elsewhere, such as the access log's).
+    pub fn render(&self, extra: &[Gauge<'_>], text: &str) -> String {
         let mut out = String::with_capacity(8192);
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
@@ -169,6 +171,7 @@ impl EdgeMetrics {
                 }
             }
         }
+        out.push_str(text);
         out.push_str("# EOF\n");
         out
     }

@@ -1,7 +1,8 @@
 //! The thin router every listener calls: parse the path with the one URL
 //! grammar ([`livecdn_shared::route`]), hand the request to exactly one
 //! service (playback or admin), then add what every response carries
-//! (CORS, request metrics). Services never call each other.
+//! (CORS, request metrics, the access log line). Services never call each
+//! other.
 
 use crate::body::empty;
 use crate::error::EdgeError;
@@ -10,6 +11,7 @@ use crate::state::Edge;
 use crate::{admin, playback};
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use livecdn_shared::admin::{self as admin_surface, Gate, Surface};
 use livecdn_shared::route::Route;
 use std::sync::Arc;
@@ -33,6 +35,10 @@ const UNKNOWN: &str = "-";
 
 async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> Response<Body> {
     let start = Instant::now();
+    let logging = edge
+        .access_log
+        .as_ref()
+        .map(|log| log.request(&req, conn.peer.ip(), conn.protocol.as_str(), start));
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
     let verdict = route.as_ref().map(|r| {
@@ -74,7 +80,12 @@ async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> R
     if method == Method::HEAD {
         *resp.body_mut() = empty();
     }
-    resp
+    match logging {
+        Some(pending) => pending
+            .respond(resp, route.as_ref().and_then(|r| r.stream()))
+            .map(|body| body.boxed_unsync()),
+        None => resp,
+    }
 }
 
 async fn dispatch(

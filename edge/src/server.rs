@@ -11,6 +11,7 @@ use crate::state::Edge;
 use crate::streams::Streams;
 use crate::upstream::Upstreams;
 use crate::viewers::Viewers;
+use livecdn_shared::access_log::AccessLog;
 use livecdn_shared::admin::Surface;
 use livecdn_shared::config::EdgeConfig;
 use livecdn_shared::tls;
@@ -33,6 +34,9 @@ pub enum StartError {
     /// The certificate or key could not be read or used.
     #[error("tls: {0}")]
     Tls(String),
+    /// The access log could not start.
+    #[error("access log: {0}")]
+    AccessLog(String),
 }
 
 /// The certificate the HTTPS and HTTP/3 listeners present.
@@ -162,6 +166,8 @@ impl EdgeServer {
             viewers: Arc::new(Mutex::new(Viewers::new(policy.target_duration * 2))),
             streams: Arc::new(Streams::new(policy)),
             push: crate::push::Push::new(&config.upstream, policy.target_duration),
+            access_log: AccessLog::open(&config.access_log)
+                .map_err(|e| StartError::AccessLog(e.to_string()))?,
             config,
         });
         Ok(Self {
@@ -270,6 +276,13 @@ impl EdgeServer {
         while let Some(r) = tasks.join_next().await {
             if let Err(e) = r {
                 tracing::error!(error = %e, "edge service task failed");
+            }
+        }
+        if let Some(log) = self.edge.access_log.clone() {
+            let limit = std::time::Duration::from_secs(2);
+            let flushed = tokio::task::spawn_blocking(move || log.flush(limit)).await;
+            if !matches!(flushed, Ok(true)) {
+                tracing::warn!("access log lines still queued at exit");
             }
         }
     }

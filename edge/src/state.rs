@@ -1,6 +1,6 @@
 //! The handles the edge's services share: the cache, the upstreams, the
-//! metrics, viewer tracking, the per-stream timing table and the push
-//! subscriber. Services take `&Edge` and use what they need; they never
+//! metrics, viewer tracking, the per-stream timing table, the push
+//! subscriber and the access log. Services take `&Edge` and use what they need; they never
 //! call each other (the router dispatches, [`crate::router`]).
 
 use crate::cache::Cache;
@@ -21,4 +21,6 @@ pub struct Edge {
     pub streams: Arc<Streams>,
     /// Origin push subscriber; `None` when `upstream.push` is empty.
     pub push: Option<Arc<crate::push::Push>>,
+    /// One line per request, when `access_log.enabled`.
+    pub access_log: Option<Arc<livecdn_shared::access_log::AccessLog>>,
 }

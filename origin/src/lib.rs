@@ -16,6 +16,7 @@ pub mod registry;
 pub mod transcode;
 pub mod webhook;
 
+use livecdn_shared::access_log::AccessLog;
 use livecdn_shared::admin::Surface;
 use livecdn_shared::config::OriginConfig;
 use packager::PackagerConfig;
@@ -36,6 +37,9 @@ pub struct OriginState {
     pub push_viewers: push::PushViewers,
     /// The ABR ladder's encoder settings (off without ffmpeg).
     pub transcode: Arc<transcode::Settings>,
+    /// One line per HTTP request, when `access_log.enabled` (set by
+    /// [`Origin::bind`], which starts its writer).
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 impl OriginState {
@@ -53,6 +57,7 @@ impl OriginState {
             metrics: metrics::Metrics::new(),
             push_viewers: push::PushViewers::default(),
             transcode: Arc::new(transcode::Settings::from_config(&config.ladder).check_ffmpeg()),
+            access_log: None,
             config,
         }
     }
@@ -91,8 +96,12 @@ impl Origin {
                 .ok(),
             false => None,
         };
+        let access_log = AccessLog::open(&config.access_log).map_err(std::io::Error::other)?;
         Ok(Self {
-            state: Arc::new(OriginState::new(config)),
+            state: Arc::new(OriginState {
+                access_log,
+                ..OriginState::new(config)
+            }),
             rtmp,
             rtmps,
             http,
@@ -188,10 +197,17 @@ impl Origin {
                 tracing::error!(service = name, error = %e, "service task failed");
             }
         }
-        // Last: the notifications the ended sessions queued.
+        // Last: the notifications the ended sessions queued, and the
+        // access log lines of the last requests.
         let lost = state.webhooks.flush().await;
         if lost > 0 {
             tracing::warn!(lost, "webhook notifications still in flight at exit");
+        }
+        if let Some(log) = state.access_log.clone() {
+            let flushed = tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(2)));
+            if !matches!(flushed.await, Ok(true)) {
+                tracing::warn!("access log lines still queued at exit");
+            }
         }
         tracing::info!("origin stopped");
     }

@@ -88,7 +88,9 @@ impl Metrics {
     }
 
     /// The whole exposition: counters, then per-stream gauges.
-    pub fn render(&self, streams: &Registry, now: Instant) -> String {
+    /// Everything, with `text` (families rendered elsewhere, such as the
+    /// access log's) before the end marker.
+    pub fn render(&self, streams: &Registry, now: Instant, text: &str) -> String {
         let mut out = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
@@ -147,6 +149,7 @@ impl Metrics {
             }
         }
         render_ladder(&mut out, &hubs);
+        out.push_str(text);
         out.push_str("# EOF\n");
         out
     }

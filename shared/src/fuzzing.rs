@@ -4,6 +4,7 @@
 //! stable CI exercises the same code nightly fuzzing explores.
 
 pub use crate::aac::fuzz_audio_specific_config;
+pub use crate::access_log::cmcd::fuzz_cmcd;
 pub use crate::auth::fuzz_credentials;
 pub use crate::avc::fuzz_decoder_config;
 pub use crate::flv::{fuzz_audio_tag, fuzz_flv_file, fuzz_flv_stream, fuzz_video_tag};

@@ -7,6 +7,7 @@
 //! directly.
 
 pub mod aac;
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod avc;

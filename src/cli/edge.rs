@@ -57,6 +57,9 @@ pub struct EdgeFlags {
     /// Cache size in bytes (cache.max_bytes).
     #[arg(long, env = "LIVECDN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// Access log file, or `stdout`; turns access logs on (access_log.path).
+    #[arg(long, env = "LIVECDN_EDGE_ACCESS_LOG")]
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 fn parse_role(s: &str) -> Result<EdgeRole, String> {
@@ -117,6 +120,10 @@ impl EdgeFlags {
         }
         if let Some(a) = self.admin_listen {
             c.listen.admin = Some(a);
+        }
+        if let Some(p) = &self.access_log {
+            c.access_log.enabled = true;
+            c.access_log.path = p.clone();
         }
         let text = toml::to_string(&c).context("serialising config")?;
         config::parse_edge(&text, "flags and environment")?;

@@ -68,6 +68,9 @@ pub struct OriginFlags {
     /// Separate listener for /metrics and /api (http.admin_listen).
     #[arg(long, env = "LIVECDN_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Access log file, or `stdout`; turns access logs on (access_log.path).
+    #[arg(long, env = "LIVECDN_ACCESS_LOG")]
+    pub access_log: Option<PathBuf>,
     /// /live/ pulls need a cluster credential (cluster.require_credential).
     #[arg(long, env = "LIVECDN_REQUIRE_CLUSTER_CREDENTIAL")]
     pub require_cluster_credential: bool,
@@ -144,6 +147,10 @@ impl OriginFlags {
         }
         if self.require_cluster_credential {
             c.cluster.require_credential = true;
+        }
+        if let Some(p) = &self.access_log {
+            c.access_log.enabled = true;
+            c.access_log.path = p.clone();
         }
         if let Some(v) = self.part_target {
             c.llhls.part_target = v;

@@ -147,7 +147,14 @@ pub fn stream(state: &OriginState, name: &str) -> Result<Response<Body>, HttpErr
 }
 
 pub fn metrics(state: &OriginState) -> Response<Body> {
-    let text = state.metrics.render(&state.registry, Instant::now());
+    let access_log = state
+        .access_log
+        .as_ref()
+        .map(|l| l.render_metrics("livecdn_origin"))
+        .unwrap_or_default();
+    let text = state
+        .metrics
+        .render(&state.registry, Instant::now(), &access_log);
     let mut resp = Response::new(body::full(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -2,9 +2,9 @@
 //! (hyper-util's auto builder), the LL-HLS paths of DESIGN section 3, the
 //! API, metrics and the player page.
 //!
-//! Every response, errors included, goes through [`respond`], which adds
-//! CORS and Timing-Allow-Origin, and every error becomes a status code in
-//! exactly one function, [`HttpError::status`].
+//! Every response, errors included, goes through [`handle`], which adds
+//! CORS and Timing-Allow-Origin and the access log line, and every error
+//! becomes a status code in exactly one function, [`HttpError::status`].
 
 mod api;
 mod body;
@@ -140,7 +140,7 @@ pub async fn serve(
                 .keep_alive_interval(Some(Duration::from_secs(20)));
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, surface, req).await) }
+                async move { Ok::<_, Infallible>(handle(&state, surface, req, peer).await) }
             });
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
@@ -181,10 +181,19 @@ pub async fn handle(
     state: &OriginState,
     surface: Surface,
     req: Request<Incoming>,
+    peer: std::net::SocketAddr,
 ) -> Response<Body> {
+    let logging = state.access_log.as_ref().map(|log| {
+        let protocol = match req.version() {
+            http::Version::HTTP_2 => "h2",
+            _ => "h1",
+        };
+        log.request(&req, peer.ip(), protocol, std::time::Instant::now())
+    });
     let method = req.method().clone();
     let route = Route::parse(req.uri().path());
     let kind = route.as_ref().map_or("unknown", |r| r.kind().as_str());
+    let stream = route.as_ref().and_then(|r| r.stream());
     let verdict = route.as_ref().map(|r| {
         admin::gate(
             r,
@@ -215,7 +224,15 @@ pub async fn handle(
     if method == Method::HEAD {
         *resp.body_mut() = body::empty();
     }
-    resp
+    match logging {
+        Some(pending) => {
+            use http_body_util::BodyExt;
+            pending
+                .respond(resp, stream)
+                .map(|body| body.boxed_unsync())
+        }
+        None => resp,
+    }
 }
 
 fn preflight() -> Response<Body> {

@@ -31,6 +31,8 @@ pub struct EdgeConfig {
     pub cache: CacheConfig,
     pub tls: TlsConfig,
     pub auth: PlaybackAuthConfig,
+    /// One JSON line per request.
+    pub access_log: super::AccessLogConfig,
 }
 
 /// Signed playback tokens (`livecdn token STREAM`).

@@ -105,6 +105,10 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
     if config.cache.max_bytes < 1024 * 1024 {
         return Err(invalid("cache.max_bytes", "must be at least 1 MiB".into()));
     }
+    config
+        .access_log
+        .check()
+        .map_err(|m| invalid("access_log", m))?;
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         return Err(invalid("tls", "cert and key go together".into()));
     }
@@ -232,6 +236,7 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
             ));
         }
     }
+    c.access_log.check().map_err(|m| invalid("access_log", m))?;
     if c.ingest.rtmps.cert.is_some() != c.ingest.rtmps.key.is_some() {
         return Err(invalid(
             "ingest.rtmps",

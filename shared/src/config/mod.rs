@@ -1,6 +1,7 @@
 //! Config schema for the origin and the edge. Every field has a default, so
 //! every command runs with no file; `load` turns TOML errors into file:line:column messages.
 
+mod access_log;
 mod bitrate;
 mod edge;
 mod ladder;
@@ -9,6 +10,7 @@ mod locate;
 mod origin;
 mod warn;
 
+pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,

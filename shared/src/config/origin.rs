@@ -28,6 +28,8 @@ pub struct OriginConfig {
     pub cluster: ClusterConfig,
     /// The ABR rendition ladder and its encoder.
     pub ladder: LadderConfig,
+    /// One JSON line per request.
+    pub access_log: super::AccessLogConfig,
 }
 
 /// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):

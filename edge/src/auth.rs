@@ -18,6 +18,11 @@ pub enum AuthError {
     /// A token that does not verify, has expired, or is for another stream.
     #[error("invalid playback token")]
     Invalid,
+    /// Tokens are required but no secret is configured: nothing can
+    /// verify, so everything is refused (config validation normally stops
+    /// this before start; the check fails closed regardless).
+    #[error("playback tokens required but no secret is configured")]
+    NoSecret,
 }
 
 fn cookie_name(stream: &str) -> String {
@@ -39,18 +44,33 @@ fn cookie_token<'a>(cookies: impl Iterator<Item = &'a str>, name: &str) -> Optio
         .map(|(_, v)| v)
 }
 
+/// What a request offers: its query and cookies, and whether it came over
+/// TLS (the cookie is then marked `Secure`).
+pub struct Presented<'a, C> {
+    pub query: Option<&'a str>,
+    pub cookies: C,
+    pub secure: bool,
+}
+
 /// Checks a request for `stream`. `Ok(Some(cookie))` means the token came in
 /// the query and the response should set this cookie.
-pub fn check<'a>(
+pub fn check<'a, C: Iterator<Item = &'a str>>(
     config: &PlaybackAuthConfig,
     stream: &str,
-    query: Option<&str>,
-    cookies: impl Iterator<Item = &'a str>,
+    presented: Presented<'a, C>,
     now_unix: u64,
 ) -> Result<Option<String>, AuthError> {
-    let (true, Some(secret)) = (config.required, &config.secret) else {
+    if !config.required {
         return Ok(None);
+    }
+    let Some(secret) = &config.secret else {
+        return Err(AuthError::NoSecret);
     };
+    let Presented {
+        query,
+        cookies,
+        secure,
+    } = presented;
     let name = cookie_name(stream);
     let (token, from_query) = match query_token(query) {
         Some(t) => (t, true),
@@ -72,9 +92,13 @@ pub fn check<'a>(
         .nth(1)
         .and_then(|e| e.parse::<u64>().ok())
         .unwrap_or(now_unix);
+    // Secure on TLS connections: the browser then never sends the token
+    // back over cleartext. (Not on cleartext ones, where it would not be
+    // stored at all.)
     Ok(Some(format!(
-        "{name}={token}; Path=/live/{stream}/; Max-Age={}; HttpOnly; SameSite=Lax",
-        expiry.saturating_sub(now_unix)
+        "{name}={token}; Path=/live/{stream}/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+        expiry.saturating_sub(now_unix),
+        if secure { "; Secure" } else { "" }
     )))
 }
 
@@ -84,6 +108,17 @@ mod tests {
     use livecdn_shared::auth::sign_token;
 
     const SECRET: &str = "a-playback-secret-of-some-length";
+
+    fn offered<'a>(
+        query: Option<&'a str>,
+        cookies: &'a [&'a str],
+    ) -> Presented<'a, impl Iterator<Item = &'a str>> {
+        Presented {
+            query,
+            cookies: cookies.iter().copied(),
+            secure: false,
+        }
+    }
 
     fn on() -> PlaybackAuthConfig {
         PlaybackAuthConfig {
@@ -96,57 +131,76 @@ mod tests {
     fn query_token_is_checked_and_becomes_a_cookie() {
         let t = sign_token(SECRET.as_bytes(), "cam", 2_000);
         let q = format!("_HLS_msn=1&token={t}");
-        let cookie = check(&on(), "cam", Some(&q), std::iter::empty(), 1_000).expect("valid");
+        let cookie = check(&on(), "cam", offered(Some(&q), &[]), 1_000).expect("valid");
         let cookie = cookie.expect("set-cookie");
         assert!(
             cookie.starts_with(&format!("livecdn_token_cam={t};")),
             "{cookie}"
         );
         assert!(cookie.contains("Path=/live/cam/") && cookie.contains("Max-Age=1000"));
+        assert!(!cookie.contains("Secure"), "{cookie}");
         let header = format!("other=1; livecdn_token_cam={t}");
         assert_eq!(
-            check(&on(), "cam", None, [header.as_str()].into_iter(), 1_500),
+            check(&on(), "cam", offered(None, &[header.as_str()]), 1_500),
             Ok(None)
         );
+        // Over TLS the cookie never goes back over cleartext.
+        let tls = Presented {
+            secure: true,
+            ..offered(Some(&q), &[])
+        };
+        let cookie = check(&on(), "cam", tls, 1_000)
+            .expect("valid")
+            .expect("set-cookie");
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
     }
 
     #[test]
     fn missing_wrong_expired_or_foreign_tokens_are_refused() {
-        let none = std::iter::empty();
         assert_eq!(
-            check(&on(), "cam", None, none, 1_000),
+            check(&on(), "cam", offered(None, &[]), 1_000),
             Err(AuthError::Missing)
         );
         let other = sign_token(SECRET.as_bytes(), "other", 2_000);
         let q = format!("token={other}");
         assert_eq!(
-            check(&on(), "cam", Some(&q), std::iter::empty(), 1_000),
+            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         let expired = sign_token(SECRET.as_bytes(), "cam", 999);
         let q = format!("token={expired}");
         assert_eq!(
-            check(&on(), "cam", Some(&q), std::iter::empty(), 1_000),
+            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         let forged = sign_token(b"another-secret-entirely!", "cam", 2_000);
         let q = format!("token={forged}");
         assert_eq!(
-            check(&on(), "cam", Some(&q), std::iter::empty(), 1_000),
+            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         // A stream key is not a playback token.
         let key = livecdn_shared::auth::sign_key(SECRET.as_bytes(), "cam", 2_000);
         let q = format!("token={key}");
         assert_eq!(
-            check(&on(), "cam", Some(&q), std::iter::empty(), 1_000),
+            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
     }
 
     #[test]
-    fn off_by_default() {
+    fn off_by_default_and_closed_without_a_secret() {
         let cfg = PlaybackAuthConfig::default();
-        assert_eq!(check(&cfg, "cam", None, std::iter::empty(), 0), Ok(None));
+        assert_eq!(check(&cfg, "cam", offered(None, &[]), 0), Ok(None));
+        let t = sign_token(SECRET.as_bytes(), "cam", 2_000);
+        let q = format!("token={t}");
+        let no_secret = PlaybackAuthConfig {
+            required: true,
+            secret: None,
+        };
+        assert_eq!(
+            check(&no_secret, "cam", offered(Some(&q), &[]), 1_000),
+            Err(AuthError::NoSecret)
+        );
     }
 }

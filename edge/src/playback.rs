@@ -93,7 +93,12 @@ async fn live(
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        set_cookie = crate::auth::check(&edge.config.auth, stream, query, cookies, now_unix)?;
+        let presented = crate::auth::Presented {
+            query,
+            cookies,
+            secure: conn.secure,
+        };
+        set_cookie = crate::auth::check(&edge.config.auth, stream, presented, now_unix)?;
     }
     let kind = ObjectKind::of(route.kind(), query);
     let policy = edge.streams.policy(stream);

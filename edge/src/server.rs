@@ -117,6 +117,7 @@ impl EdgeServer {
             max_connections: config.listen.max_connections,
             max_connections_per_ip: config.listen.max_connections_per_ip,
             header_read_timeout: config.listen.header_timeout,
+            idle_timeout: config.listen.idle_timeout,
             ..Limits::default()
         };
         let http = match config.listen.http {

@@ -69,10 +69,10 @@ impl Metrics {
     }
 
     /// An RTMP connection closed at accept because `limit` was reached.
-    pub fn refused_connection(&self, limit: &'static str) {
+    pub fn refused_connection(&self, listener: &'static str, limit: &'static str) {
         self.refused
             .get_or_create(&vec![
-                ("listener", "rtmp".to_string()),
+                ("listener", listener.to_string()),
                 ("limit", limit.to_string()),
             ])
             .inc();

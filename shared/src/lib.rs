@@ -18,6 +18,7 @@ pub mod cors;
 pub mod dash;
 pub mod flv;
 pub mod fuzzing;
+pub mod idle;
 pub mod limit;
 pub mod media;
 pub mod playlist;

@@ -167,10 +167,10 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        // Detects dead peers that hold streams open (NAT timeouts).
-        .keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    // No HTTP/2 keep-alive pings: their answers would keep an idle
+    // connection busy forever. Dead and idle peers alike are closed by the
+    // idle watch in `serve_conn`.
     b
 }
 
@@ -194,6 +194,7 @@ async fn serve_conn<I>(
         let shared = svc_shared.clone();
         async move { Ok::<_, Infallible>(respond(&shared, req, peer).await) }
     });
+    let (io, activity) = livecdn_shared::idle::watch(io);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -201,6 +202,15 @@ async fn serve_conn<I>(
         _ = super::stopped(&mut shutdown) => {
             conn.as_mut().graceful_shutdown();
             conn.await
+        }
+        _ = activity.idle_for(shared.limits.idle_timeout) => {
+            debug!(%peer, "idle connection closed");
+            conn.as_mut().graceful_shutdown();
+            // A response in flight to a client that stopped reading never
+            // finishes: bounded, then the socket is dropped.
+            tokio::time::timeout(shared.limits.drain_timeout, conn.as_mut())
+                .await
+                .unwrap_or(Ok(()))
         }
     };
     if let Err(e) = result {

@@ -75,7 +75,9 @@ pub struct Limits {
     pub h2_max_concurrent_streams: u32,
     /// Time a TLS handshake may take before the connection is dropped.
     pub tls_handshake_timeout: Duration,
-    /// QUIC idle timeout: a silent connection is closed after this.
+    /// A connection on which nothing moved for this long is closed (QUIC's
+    /// idle timeout; on TCP, see [`livecdn_shared::idle`]), an in-flight
+    /// response included once the client stopped reading.
     pub idle_timeout: Duration,
     /// Time open connections get to finish after shutdown is requested.
     pub drain_timeout: Duration,

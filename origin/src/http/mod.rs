@@ -20,6 +20,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use livecdn_shared::admin::{self, Gate, Surface};
+use livecdn_shared::limit::PerAddr;
 use livecdn_shared::route::{LiveObject, MediaFile, MediaPath, Route};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -104,8 +105,10 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_ip = PerAddr::new(state.config.http.max_connections_per_ip);
     let connections = tokio_util::task::TaskTracker::new();
     let header_timeout = state.config.http.header_timeout;
+    let idle_timeout = state.config.http.idle_timeout;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -119,7 +122,12 @@ pub async fn serve(
                 continue;
             }
         };
+        let Some(addr_permit) = per_ip.try_acquire(peer.ip()) else {
+            state.metrics.refused_connection("http", "per_ip");
+            continue;
+        };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
+            state.metrics.refused_connection("http", "global");
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -136,17 +144,24 @@ pub async fn serve(
                 .http2()
                 .timer(TokioTimer::new())
                 .max_concurrent_streams(256)
-                .max_header_list_size(64 * 1024)
-                .keep_alive_interval(Some(Duration::from_secs(20)));
+                .max_header_list_size(64 * 1024);
+            // No keep-alive pings of our own (their answers would keep an
+            // idle connection busy): idle and dead peers alike are closed
+            // by the idle watch below.
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, surface, req, peer).await) }
             });
+            let (stream, activity) = livecdn_shared::idle::watch(stream);
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             let done = tokio::select! {
                 r = conn.as_mut() => Some(r),
                 _ = shutdown.changed() => None,
+                _ = activity.idle_for(idle_timeout) => {
+                    tracing::debug!(%peer, "idle connection closed");
+                    None
+                }
             };
             let result = match done {
                 Some(r) => r,
@@ -164,7 +179,7 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "http connection ended");
             }
-            drop(permit);
+            drop((permit, addr_permit));
         });
     }
     // Stop accepting now: new clients are refused, not left in the backlog.

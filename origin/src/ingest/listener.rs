@@ -123,12 +123,12 @@ async fn accept_loop(
         // The per-address check comes first, so a flood from one address
         // never reaches the global cap that everyone shares.
         let Some(addr_permit) = slots.per_ip.try_acquire(peer.ip()) else {
-            state.metrics.refused_connection("per_ip");
+            state.metrics.refused_connection(transport, "per_ip");
             tracing::debug!(%peer, transport, "rtmp per-address connection limit reached; closing");
             continue;
         };
         let Ok(permit) = slots.global.clone().try_acquire_owned() else {
-            state.metrics.refused_connection("global");
+            state.metrics.refused_connection(transport, "global");
             tracing::warn!(%peer, transport, "rtmp connection limit reached; closing");
             continue;
         };

@@ -70,6 +70,11 @@ pub struct EdgeListenConfig {
     /// Requests whose headers take longer are dropped (slowloris).
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
+    /// A connection on which no byte moved either way for this long is
+    /// closed: an idle keep-alive or HTTP/2 connection, or one whose client
+    /// stopped reading a response. Also QUIC's idle timeout.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for EdgeListenConfig {
@@ -82,6 +87,7 @@ impl Default for EdgeListenConfig {
             max_connections: 16_384,
             max_connections_per_ip: 0,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }

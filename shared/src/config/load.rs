@@ -109,6 +109,7 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
         .access_log
         .check()
         .map_err(|m| invalid("access_log", m))?;
+    check_idle(config.listen.idle_timeout).map_err(|m| invalid("listen.idle_timeout", m))?;
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         return Err(invalid("tls", "cert and key go together".into()));
     }
@@ -172,6 +173,15 @@ fn located(text: &str, name: &str, e: LadderError) -> ConfigError {
         key: e.key.to_string(),
         message: e.message,
     }
+}
+
+/// Idle timeouts: long enough for a blocking playlist reload, short enough
+/// that QUIC can express it.
+fn check_idle(d: Duration) -> Result<(), String> {
+    if d < Duration::from_secs(5) || d > Duration::from_secs(3600) {
+        return Err(format!("{d:?} is outside 5s..=1h"));
+    }
+    Ok(())
 }
 
 fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {

@@ -162,6 +162,14 @@ pub struct OriginHttpConfig {
     /// A separate listener for `/metrics` and `/api` (and health); with it,
     /// `listen` serves playback and health only.
     pub admin_listen: Option<SocketAddr>,
+    /// A connection on which no byte moved either way for this long is
+    /// closed (idle keep-alive, or a client that stopped reading). Edges
+    /// keep theirs alive with HTTP/2 pings.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections one client address may hold (IPv6: one /64); `0`, the
+    /// default, means no per-address cap (edges behind one NAT share one).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for OriginHttpConfig {
@@ -171,6 +179,8 @@ impl Default for OriginHttpConfig {
             admin_listen: None,
             player_dir: None,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_ip: 0,
         }
     }
 }

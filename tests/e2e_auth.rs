@@ -275,7 +275,7 @@ async fn on_publish_done_is_posted_when_the_publisher_stops() {
         return;
     }
     let (url, mut rx) = hook_server("200 OK", "{}").await;
-    let origin = Origin::start(&["--on-publish-done", &url]);
+    let mut origin = Origin::start(&["--on-publish-done", &url]);
     let ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 4);
     wait_ok(
         &origin.url("/live/cam/master.m3u8"),
@@ -301,8 +301,10 @@ async fn on_publish_done_is_posted_when_the_publisher_stops() {
         "{:?}",
         req.body
     );
-    // Exactly once.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Exactly once: a second notification would be delivered before the
+    // origin exits (it flushes its webhooks on SIGTERM).
+    origin.terminate();
+    assert!(origin.wait_exit(Duration::from_secs(15)).is_some());
     assert!(rx.try_recv().is_err(), "on_publish_done posted twice");
 }
 

@@ -135,25 +135,45 @@ async fn a_720p_source_gets_aligned_480p_and_360p_rungs() {
         "720p rung skip is logged"
     );
 
-    // Let every rung build a window of complete segments.
-    tokio::time::sleep(Duration::from_secs(14)).await;
+    // Wait (bounded) until every rung lists the same five complete
+    // segments at the end of its window.
     let dir = std::env::temp_dir().join(format!("livecdn-ladder-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rungs = ["source", "480p", "360p"];
-    let mut lists = BTreeMap::new();
-    for r in rungs {
-        lists.insert(r, playlist(&origin, "ladder", r).await);
-    }
-    // The last 5 MSNs that every rung has complete.
-    let last_common = rungs
-        .iter()
-        .map(|r| {
-            let pl = &lists[r];
-            let complete = pl.segments.iter().filter(|s| s.uri.is_some()).count() as u64;
-            pl.media_sequence + complete - 1
-        })
-        .min()
-        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let (lists, last_common) = loop {
+        let mut lists = BTreeMap::new();
+        for r in rungs {
+            lists.insert(r, playlist(&origin, "ladder", r).await);
+        }
+        // Per rung: the first and last MSN it has complete.
+        let spans: Vec<(u64, u64)> = lists
+            .values()
+            .map(|pl| {
+                let complete = pl.segments.iter().filter(|s| s.uri.is_some()).count() as u64;
+                (
+                    pl.media_sequence,
+                    (pl.media_sequence + complete).saturating_sub(1),
+                )
+            })
+            .collect();
+        let last_common = spans.iter().map(|s| s.1).min().unwrap();
+        let no_gaps = |pl: &MediaPlaylist| {
+            (last_common.saturating_sub(4)..=last_common).all(|msn| {
+                msn.checked_sub(pl.media_sequence)
+                    .and_then(|i| pl.segments.get(i as usize))
+                    .is_some_and(|s| !s.gap)
+            })
+        };
+        if spans.iter().all(|s| last_common >= s.0 + 4) && lists.values().all(no_gaps) {
+            break (lists, last_common);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rungs never shared five complete segments: {spans:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let msns: Vec<u64> = (last_common - 4..=last_common).collect();
     let mut previous_start = -1.0;
     for &msn in &msns {

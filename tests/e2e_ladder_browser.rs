@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::http::{get, wait_master};
+use support::http::{complete_segments, get, wait_master, wait_playlist};
 use support::{Origin, Up};
 
 /// One browser and one demo ladder at a time on a 2-core machine.
@@ -89,7 +89,16 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the player never started playing the 240p rung");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A couple of segments of playback before the crash.
+    let playing = playlist(&up, "240p").await;
+    let playing_last = playing.media_sequence + playing.segments.len() as u64;
+    wait_playlist(
+        &up.origin.url("/live/demo/240p/index.m3u8"),
+        Duration::from_secs(15),
+        "two segments further",
+        |pl| pl.media_sequence + pl.segments.len() as u64 >= playing_last + 2,
+    )
+    .await;
     let source_before = playlist(&up, "source").await;
     let killed_at = Instant::now();
     assert_eq!(kill_encoders(&up.origin), 1, "one encoder per stream");
@@ -131,10 +140,14 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     );
 
     // The source went on without a gap or a discontinuity.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let source_after = playlist(&up, "source").await;
     let last = |pl: &MediaPlaylist| pl.media_sequence + pl.segments.len() as u64;
-    assert!(last(&source_after) >= last(&source_before) + 2);
+    let source_after = wait_playlist(
+        &up.origin.url("/live/demo/source/index.m3u8"),
+        Duration::from_secs(15),
+        "two segments further",
+        |pl| last(pl) >= last(&source_before) + 2,
+    )
+    .await;
     assert!(source_after
         .segments
         .iter()
@@ -168,7 +181,15 @@ async fn throttled_chromium_switches_down_without_a_stall_and_back_up() {
     let up = up_with_ladder().await;
     // A window of complete segments first, so the master's BANDWIDTH figures
     // are measured over whole segments rather than the first parts.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    for rung in ["source", "240p", "144p"] {
+        wait_playlist(
+            &up.origin.url(&format!("/live/demo/{rung}/index.m3u8")),
+            Duration::from_secs(30),
+            "five segments long",
+            |pl| complete_segments(pl) >= 5,
+        )
+        .await;
+    }
     // The demo's source takes about 800 kb/s with its audio, the 240p rung
     // about 490 and the 144p rung about 300: 650 kb/s cannot carry the
     // source but leaves the player time to notice before its buffer runs out.

@@ -8,7 +8,7 @@ mod support;
 
 use livecdn_shared::playlist::MediaPlaylist;
 use std::time::{Duration, Instant};
-use support::http::{get, wait_ok};
+use support::http::{get, wait_ok, wait_playlist};
 use support::{ffprobe, have, key, streams, wait_log, Ffmpeg, Origin};
 
 /// Lighter x264 settings for tests that run two encoders at once.
@@ -265,8 +265,16 @@ async fn backup_publisher_takes_over_when_the_primary_dies() {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["name"], "studio");
     assert_eq!(list[0]["live"], true);
-    // Let B stand by for a moment: the stream is still A's alone.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // While B stands by, A's stream goes on (a few more parts), alone.
+    let (standing, _) = playlist(&origin, "studio", "source").await;
+    let parts_then = standing.last_part();
+    wait_playlist(
+        &origin.url("/live/studio/source/index.m3u8"),
+        Duration::from_secs(10),
+        "three parts further",
+        |pl| pl.last_part() >= parts_then.map(|(msn, part)| (msn, part + 3)),
+    )
+    .await;
     let (before, before_text) = playlist(&origin, "studio", "source").await;
     assert!(
         !before.segments.iter().any(|s| s.discontinuity),

@@ -8,7 +8,7 @@ mod support;
 use livecdn_shared::playlist::{MediaPlaylist, MultivariantPlaylist};
 use std::path::Path;
 use std::time::Duration;
-use support::http::{get, get_with, wait_ok};
+use support::http::{complete_segments, get, get_with, wait_ok, wait_playlist};
 use support::{ffprobe, have, key, Ffmpeg, Origin};
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -54,8 +54,16 @@ async fn ffmpeg_publish_serves_valid_ll_hls() {
     assert_eq!(mv.audio.len(), 1);
     assert!(mv.independent_segments);
 
-    // Let a few segments build up.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // A few complete segments in both renditions.
+    for r in ["source", "audio"] {
+        wait_playlist(
+            &origin.url(&format!("/live/cam/{r}/index.m3u8")),
+            Duration::from_secs(20),
+            "three segments long",
+            |pl| complete_segments(pl) >= 3,
+        )
+        .await;
+    }
     check_media_playlists(&origin).await;
     check_blocking_reload(&origin).await;
     check_too_far_ahead_and_bad_queries(&origin).await;
@@ -153,14 +161,13 @@ async fn check_too_far_ahead_and_bad_queries(o: &Origin) {
 
 async fn check_delta_update(o: &Origin) {
     // Wait until the window is longer than CAN-SKIP-UNTIL (12 s) plus a bit.
-    for _ in 0..60 {
-        let (pl, _) = playlist(o, "source", "").await;
-        let total: f64 = pl.segments.iter().map(|s| s.duration).sum();
-        if total > 16.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_playlist(
+        &o.url("/live/cam/source/index.m3u8"),
+        Duration::from_secs(40),
+        "longer than 16 s",
+        |pl| pl.segments.iter().map(|s| s.duration).sum::<f64>() > 16.0,
+    )
+    .await;
     let (full, _) = playlist(o, "source", "").await;
     let (msn, part) = full.next_part();
     let q = format!("?_HLS_msn={msn}&_HLS_part={part}");

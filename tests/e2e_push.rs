@@ -11,7 +11,7 @@ mod support;
 use livecdn_shared::playlist::MediaPlaylist;
 use std::time::{Duration, Instant};
 use support::edge::{free_udp_port, Edge};
-use support::http::{get, wait_ok, Fetched};
+use support::http::{get, wait_ok, wait_playlist, Fetched};
 use support::{have, key, Ffmpeg, Origin};
 
 fn origin_with_push() -> (Origin, String, String) {
@@ -90,8 +90,15 @@ async fn pushed_parts_and_playlists_are_served_without_upstream_requests() {
         }
         assert!(Instant::now() < deadline, "no new part after {before:?}");
     };
-    // Give the pushed object a moment to land (one-way delay on localhost).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the edge's playlist lists the part after it: that one was
+    // pushed a part duration after ours, whose own stream had long landed.
+    wait_playlist(
+        &edge.url("/live/cam/source/index.m3u8"),
+        Duration::from_secs(10),
+        "past the part",
+        |pl| pl.last_part() > Some((msn, part)),
+    )
+    .await;
     let parts_before = origin_requests(&origin, "part").await;
     let path = format!("/live/cam/source/{msn}.{part}.m4s");
     let at_edge = edge_get(&edge, &path).await;

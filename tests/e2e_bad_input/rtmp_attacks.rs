@@ -452,7 +452,6 @@ pub(crate) async fn rtmp_idle_flood(addr: SocketAddr) -> Findings {
             conns.len()
         ));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     drop(conns);
     // Past the per-address cap the origin closed the rest at accept; the
     // slots it did give come back once it sees the closes. Wait for that

@@ -132,3 +132,38 @@ pub async fn wait_master(
         .collect();
     (mv, names, text)
 }
+
+/// Polls a media playlist (bounded) until `done` holds for it; returns it.
+/// What tests wait on instead of sleeping "until a few segments exist".
+#[allow(dead_code, reason = "not every test binary waits on a playlist")]
+pub async fn wait_playlist(
+    url: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&livecdn_shared::playlist::MediaPlaylist) -> bool,
+) -> livecdn_shared::playlist::MediaPlaylist {
+    let deadline = Instant::now() + limit;
+    loop {
+        let f = get(url).await;
+        let text = f.text();
+        if f.status == 200 {
+            if let Ok(pl) = livecdn_shared::playlist::MediaPlaylist::parse(&text) {
+                if done(&pl) {
+                    return pl;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: not {what} within {limit:?}: {} {text}",
+            f.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Complete segments a media playlist lists (those with a URI).
+#[allow(dead_code, reason = "not every test binary waits on a playlist")]
+pub fn complete_segments(pl: &livecdn_shared::playlist::MediaPlaylist) -> usize {
+    pl.segments.iter().filter(|s| s.uri.is_some()).count()
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::edge::Edge;
 use support::http::{get, get_with, wait_ok};
-use support::{have, key, Ffmpeg, Origin, SECRET};
+use support::{have, key, Ffmpeg, Origin, TempConfig, SECRET};
 
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
@@ -168,16 +168,14 @@ async fn a_blocked_log_destination_drops_and_counts_lines_and_requests_go_on() {
         .status()
         .unwrap();
     assert!(made.success());
-    let config = temp_path("blocked.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = TempConfig::new(
+        "blocked",
+        &format!(
             "[access_log]\nenabled = true\npath = {:?}\nqueue = 32\n",
             fifo.to_str().unwrap()
         ),
-    )
-    .unwrap();
-    let origin = Origin::start(&["--config", config.to_str().unwrap()]);
+    );
+    let origin = Origin::start(&["--config", config.arg()]);
     // Nobody reads the FIFO: the writer is stuck opening it. Every request
     // is still answered, bounded in time, though at most the queue (32)
     // plus the line in the writer's hands can be kept.
@@ -219,5 +217,4 @@ async fn a_blocked_log_destination_drops_and_counts_lines_and_requests_go_on() {
         assert_eq!(v["status"], 200);
         assert_eq!(v["bytes"], 3);
     }
-    let _ = std::fs::remove_file(&config);
 }

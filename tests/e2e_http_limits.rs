@@ -11,42 +11,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::edge::Edge;
-use support::Origin;
+use support::{connect_from, wait_closed, Origin, TempConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-
-/// An origin or edge config file, removed on drop.
-struct Config(std::path::PathBuf);
-
-impl Config {
-    fn new(name: &str, text: &str) -> Config {
-        let path = std::env::temp_dir().join(format!(
-            "livecdn-http-limits-{}-{}-{name}.toml",
-            std::process::id(),
-            support::rand_u64()
-        ));
-        std::fs::write(&path, text).unwrap();
-        Config(path)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Config {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-async fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::from((source, 0))).unwrap();
-    socket.connect(to).await.unwrap()
-}
+use tokio::net::TcpStream;
 
 /// One HTTP/1.1 keep-alive request for `/healthz`; the answer's bytes, or
 /// none if the server closed the connection instead.
@@ -60,19 +29,6 @@ async fn healthz(s: &mut TcpStream) -> Option<String> {
         .ok()?
         .ok()?;
     (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
-}
-
-/// Reads until the server closes; how long that took from now.
-async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(start.elapsed()), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
-            Ok(Ok(_)) => {}
-            Err(_) => return None,
-        }
-    }
 }
 
 fn refused(metrics: &str) -> u64 {
@@ -89,21 +45,21 @@ fn refused(metrics: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_origin_caps_connections_per_address_and_closes_idle_ones() {
-    let config = Config::new(
+    let config = TempConfig::new(
         "origin",
         "[http]\nmax_connections_per_ip = 4\nidle_timeout = \"5s\"\n",
     );
     let origin = Origin::start(&["--config", config.arg()]);
     let mut held = Vec::new();
     for _ in 0..4 {
-        let mut s = connect_from([127, 0, 0, 2], origin.http).await;
+        let mut s = connect_from([127, 0, 0, 2], origin.http).await.unwrap();
         let answer = healthz(&mut s).await.expect("served");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         held.push(s);
     }
     let served_at = Instant::now();
     // A fifth from the same address is closed without an answer...
-    let mut fifth = connect_from([127, 0, 0, 2], origin.http).await;
+    let mut fifth = connect_from([127, 0, 0, 2], origin.http).await.unwrap();
     assert_eq!(healthz(&mut fifth).await, None);
     // ...and counted, while another address is served.
     let metrics = support::http::get(&origin.url("/metrics")).await;
@@ -113,21 +69,21 @@ async fn the_origin_caps_connections_per_address_and_closes_idle_ones() {
     // The four go quiet: each is closed once idle for 5 s (sampled every
     // 1.25 s), not before.
     for mut s in held {
-        let closed = closed_within(&mut s, Duration::from_secs(20)).await;
+        let closed = wait_closed(&mut s, Duration::from_secs(20)).await;
         let after = served_at.elapsed();
         assert!(closed.is_some(), "idle connection still open after 20 s");
         assert!(after >= Duration::from_secs(4), "closed after {after:?}");
     }
     support::wait_log(&origin, "idle connection closed", Duration::from_secs(5)).await;
     // With them gone, the address is served again.
-    let mut again = connect_from([127, 0, 0, 2], origin.http).await;
+    let mut again = connect_from([127, 0, 0, 2], origin.http).await.unwrap();
     assert!(healthz(&mut again).await.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_edge_closes_an_http2_connection_on_which_nothing_moves() {
     let origin = Origin::start(&[]);
-    let config = Config::new(
+    let config = TempConfig::new(
         "edge",
         "[upstream]\norigins = [\"http://127.0.0.1:1\"]\n[listen]\nidle_timeout = \"5s\"\n",
     );
@@ -143,7 +99,7 @@ async fn the_edge_closes_an_http2_connection_on_which_nothing_moves() {
     s.read_exact(&mut frame).await.unwrap();
     assert_eq!(frame[3], 4, "the server's SETTINGS come first");
     let opened = Instant::now();
-    let closed = closed_within(&mut s, Duration::from_secs(20)).await;
+    let closed = wait_closed(&mut s, Duration::from_secs(20)).await;
     assert!(
         closed.is_some(),
         "idle h2 connection still open\n{}",

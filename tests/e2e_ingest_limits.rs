@@ -12,42 +12,11 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::http::wait_master;
-use support::{have, key, Ffmpeg, Origin};
+use support::{connect_from, have, key, wait_closed, Ffmpeg, Origin, TempConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-
-/// An origin config file with `ingest` settings, removed on drop.
-struct Config(std::path::PathBuf);
-
-impl Config {
-    fn new(name: &str, ingest: &str) -> Config {
-        let path =
-            std::env::temp_dir().join(format!("livecdn-ingest-{}-{name}.toml", std::process::id()));
-        std::fs::write(&path, format!("[ingest]\n{ingest}\n")).unwrap();
-        Config(path)
-    }
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Config {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// TCP from `source` (an address of the loopback net) to `to`.
-async fn connect_from(source: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((source, 0)))?;
-    tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
-        .await
-        .map_err(|_| std::io::Error::other("connect timed out"))?
-}
+use tokio::net::TcpStream;
 
 /// The original-spec handshake: C0+C1, read S0+S1+S2, send C2 = S1.
 /// `None` when the server closed the connection instead.
@@ -63,19 +32,6 @@ async fn handshake(mut s: TcpStream) -> Option<TcpStream> {
         .ok()?;
     s.write_all(&s0s1s2[1..1537]).await.ok()?;
     Some(s)
-}
-
-/// Reads until the server closes (EOF or reset); how long that took.
-async fn wait_closed(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(start.elapsed()), s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
-            Ok(Ok(_)) => {}
-            Err(_) => return None,
-        }
-    }
 }
 
 /// Sends one byte of a chunk header every `every`, until the server closes
@@ -129,9 +85,9 @@ async fn a_thousand_trickling_clients_from_one_address_do_not_lock_out_a_publish
     }
     // A global cap of 64: without the per-address cap the flood alone
     // would hold every slot.
-    let config = Config::new(
+    let config = TempConfig::new(
         "flood",
-        "max_connections = 64\nmax_connections_per_ip = 16\npublish_timeout = \"30s\"",
+        "[ingest]\nmax_connections = 64\nmax_connections_per_ip = 16\npublish_timeout = \"30s\"\n",
     );
     let origin = Origin::start(&["--config", config.arg(), "--ladder", "source"]);
     let rtmp = origin.rtmp;

@@ -446,3 +446,61 @@ impl Origin {
         }
     }
 }
+
+/// A config file in the temp dir, removed on drop.
+#[allow(dead_code, reason = "not every test binary writes a config")]
+pub struct TempConfig(pub PathBuf);
+
+#[allow(dead_code, reason = "not every test binary writes a config")]
+impl TempConfig {
+    pub fn new(name: &str, text: &str) -> TempConfig {
+        let path = std::env::temp_dir().join(format!(
+            "livecdn-e2e-{}-{}-{name}.toml",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::write(&path, text).unwrap();
+        TempConfig(path)
+    }
+
+    /// The path, as a command-line argument.
+    pub fn arg(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// TCP from `source` (an address of the loopback net, such as 127.0.0.2)
+/// to `to`, bounded.
+#[allow(dead_code, reason = "not every test binary connects from elsewhere")]
+pub async fn connect_from(
+    source: [u8; 4],
+    to: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
+        .await
+        .map_err(|_| std::io::Error::other("connect timed out"))?
+}
+
+/// Reads (and discards) until the server closes the connection (EOF or
+/// reset); how long that took, or `None` if it was still open at `limit`.
+#[allow(dead_code, reason = "not every test binary waits for a close")]
+pub async fn wait_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(start.elapsed()), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}

@@ -152,7 +152,8 @@ pub fn fuzz_cmcd(data: &[u8]) {
     let _ = serde_json::to_string(&c);
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

@@ -257,15 +257,9 @@ impl Pending {
     }
 }
 
+/// At most [`MAX_FIELD`] bytes of `s`, cut at a character boundary.
 fn clip(s: &str) -> &str {
-    if s.len() <= MAX_FIELD {
-        return s;
-    }
-    let mut end = MAX_FIELD;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    cmcd::truncate(s, MAX_FIELD)
 }
 
 /// The query as logged: playback tokens redacted (they are credentials),

@@ -61,6 +61,22 @@ mod tests {
         m
     }
 
+    /// Inputs `fuzz/run.sh` found, replayed on every test run.
+    const FOUND: [&[u8]; 1] = [
+        // rtmp_session: a chunk whose message rml_rtmp's parser panics on.
+        &[
+            7, 2, 0, 0, 0, 0, 0, 14, 17, 0, 0, 7, 2, 9, 1, 0, 0, 7, 2, 0, 0, 216, 0, 0, 4, 1, 0, 0,
+            0, 0, 37, 0, 0, 0, 1, 0, 0, 0, 0, 0, 16, 0,
+        ],
+    ];
+
+    #[test]
+    fn inputs_fuzzing_found_are_handled() {
+        for input in FOUND {
+            fuzz_rtmp_session(input);
+        }
+    }
+
     #[test]
     fn fuzz_rtmp_session_survives_seeds_and_mutations() {
         let mut seed = vec![7u8];

@@ -72,7 +72,10 @@ pub fn count_values(data: &[u8]) -> Result<usize, Amf0Error> {
         // Decide whether a value comes next, or a container ends.
         match stack.last_mut() {
             None => {
-                if c.done() {
+                // An object-end marker at the top level ends the values
+                // for a decoder too (rml_amf0 stops there, ignoring the
+                // rest): count what it will see.
+                if c.done() || c.data.get(c.pos) == Some(&0x09) {
                     return Ok(top);
                 }
                 top += 1;

@@ -319,26 +319,30 @@ impl ChunkGuard {
                 self.chunk_size = v;
             }
             20 | 17 => {
-                let body = if h.kind == 17 {
-                    payload.get(1..).unwrap_or(&[])
-                } else {
-                    &payload[..]
-                };
+                let body = session_view(h.kind, &payload);
                 let n = amf0::count_values(body)?;
                 if n < 3 {
                     return Err(GuardError::ShortCommand(n));
                 }
             }
             _ => {
-                let body = if h.kind == 15 {
-                    payload.get(1..).unwrap_or(&[])
-                } else {
-                    &payload[..]
-                };
-                amf0::count_values(body)?;
+                amf0::count_values(session_view(h.kind, &payload))?;
             }
         }
         Ok(())
+    }
+}
+
+/// The bytes of a command or data message that rml_rtmp decodes as AMF0,
+/// exactly as it picks them: an "AMF3" command (17) loses its first byte
+/// only when that byte is 0x00; an "AMF3" data message (15) is decoded
+/// whole. Checking any other slice than the one the session decodes lets
+/// a message through that the session then panics on (fewer than three
+/// command values) or recurses into.
+fn session_view(kind: u8, payload: &[u8]) -> &[u8] {
+    match (kind, payload.first()) {
+        (17, Some(0x00)) => &payload[1..],
+        _ => payload,
     }
 }
 

@@ -127,6 +127,41 @@ fn the_inputs_that_broke_the_session_parser_are_refused() {
 }
 
 #[test]
+fn amf3_flagged_messages_are_checked_as_the_session_decodes_them() {
+    // Found by fuzzing: an "AMF3" command whose first byte is not 0x00 is
+    // decoded whole by the session; here that byte is an object-end marker,
+    // so the session sees no value at all (and used to panic).
+    let mut p = vec![0x09];
+    p.extend(amf_string("connect"));
+    p.extend_from_slice(&[0x00, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x05]);
+    assert_eq!(
+        ChunkGuard::new().inspect(&message(3, 17, &p, 128)),
+        Err(GuardError::ShortCommand(0))
+    );
+    // With the customary 0x00 in front, the rest is the command.
+    p[0] = 0x00;
+    assert_eq!(ChunkGuard::new().inspect(&message(3, 17, &p, 128)), Ok(()));
+    // Values after a top-level object end are never decoded: not counted.
+    let mut q = amf_string("connect");
+    q.push(0x09);
+    q.extend_from_slice(&[0x05, 0x05]);
+    assert_eq!(
+        ChunkGuard::new().inspect(&message(3, 20, &q, 128)),
+        Err(GuardError::ShortCommand(1))
+    );
+    // An "AMF3" data message is decoded from its first byte: nesting that
+    // starts there is seen.
+    let mut d = Vec::new();
+    for _ in 0..100 {
+        d.extend_from_slice(&[0x03, 0x00, 0x01, b'a']);
+    }
+    assert!(matches!(
+        ChunkGuard::authorised().inspect(&message(3, 15, &d, 128)),
+        Err(GuardError::Amf0(_))
+    ));
+}
+
+#[test]
 fn before_authorisation_no_message_may_declare_more_than_a_few_kib() {
     // The largest length RTMP can declare (24 bits, 16 MiB) and 1 MiB, as
     // video, audio and a command: refused at the header, before any payload

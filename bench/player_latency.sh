@@ -13,7 +13,8 @@
 # Usage: bash bench/player_latency.sh      (about 5 minutes)
 # Env:   HOLD=60 (seconds each player plays), ENGINES="hls shaka shaka-dash
 #        dashjs" (also hls-rate1 and hls-rate1.5: hls.js with
-#        maxLiveSyncPlaybackRate 1, the page's default, or 1.5), KEEP=DIR (keep the JSON
+#        maxLiveSyncPlaybackRate 1, hls.js's own default, or 1.5, the
+#        page's), KEEP=DIR (keep the JSON
 #        reports), PROFILE=release|debug (which build of livecdn)
 set -euo pipefail
 

@@ -30,11 +30,7 @@ pub fn serve(edge: &Edge, route: &Route<'_>) -> Option<(&'static str, Response<B
 
 fn metrics(edge: &Edge) -> Response<Body> {
     let stats = edge.cache.stats();
-    let viewers = edge
-        .viewers
-        .lock()
-        .map(|mut v| v.counts(Instant::now()))
-        .unwrap_or_default();
+    let viewers = edge.viewers.counts(Instant::now());
     let rows: Vec<(String, f64)> = viewers
         .iter()
         .map(|(s, n)| (format!("stream=\"{s}\""), *n as f64))
@@ -106,11 +102,7 @@ fn metrics(edge: &Edge) -> Response<Body> {
 }
 
 fn api(edge: &Edge) -> Response<Body> {
-    let viewers = edge
-        .viewers
-        .lock()
-        .map(|mut v| v.counts(Instant::now()))
-        .unwrap_or_default();
+    let viewers = edge.viewers.counts(Instant::now());
     let stats = edge.cache.stats();
     let body = serde_json::json!({
         "role": edge.config.role,

@@ -127,9 +127,7 @@ async fn live(
             conn.peer.ip(),
             get("user-agent"),
         );
-        if let Ok(mut v) = edge.viewers.lock() {
-            v.seen(stream, session, now);
-        }
+        edge.viewers.seen(stream, session, now);
         if let Some(push) = &edge.push {
             push.touch(stream, now);
         }

@@ -17,7 +17,7 @@ use livecdn_shared::config::EdgeConfig;
 use livecdn_shared::tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -164,7 +164,7 @@ impl EdgeServer {
             upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
             cache,
             metrics: EdgeMetrics::new(),
-            viewers: Arc::new(Mutex::new(Viewers::new(policy.target_duration * 2))),
+            viewers: Arc::new(Viewers::new(policy.target_duration * 2)),
             streams: Arc::new(Streams::new(policy)),
             push: crate::push::Push::new(&config.upstream, policy.target_duration),
             access_log: AccessLog::open(&config.access_log)

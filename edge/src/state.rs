@@ -9,14 +9,14 @@ use crate::streams::Streams;
 use crate::upstream::Upstreams;
 use crate::viewers::Viewers;
 use livecdn_shared::config::EdgeConfig;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub struct Edge {
     pub config: EdgeConfig,
     pub cache: Cache,
     pub upstreams: Arc<Upstreams>,
     pub metrics: EdgeMetrics,
-    pub viewers: Arc<Mutex<Viewers>>,
+    pub viewers: Arc<Viewers>,
     /// Each stream's timing, learned from its playlists.
     pub streams: Arc<Streams>,
     /// Origin push subscriber; `None` when `upstream.push` is empty.

@@ -212,11 +212,7 @@ async fn session(
         }
         subscribed = wanted;
         if report {
-            let counts = feeds
-                .viewers
-                .lock()
-                .map(|mut v| v.counts(now))
-                .unwrap_or_default();
+            let counts = feeds.viewers.counts(now);
             for (stream, n) in counts.into_iter().filter(|(s, _)| subscribed.contains(s)) {
                 let viewers = u32::try_from(n).unwrap_or(u32::MAX);
                 send(&mut ctl, &Message::ViewerReport { stream, viewers }).await?;

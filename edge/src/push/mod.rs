@@ -45,7 +45,7 @@ use tokio::sync::Notify;
 pub struct Feeds {
     pub cache: crate::cache::Cache,
     pub streams: Arc<crate::streams::Streams>,
-    pub viewers: Arc<Mutex<crate::viewers::Viewers>>,
+    pub viewers: Arc<crate::viewers::Viewers>,
 }
 
 /// Streams one edge subscribes to at most (memory bound).

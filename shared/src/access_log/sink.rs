@@ -163,14 +163,12 @@ impl Writer {
     /// `path` -> `path.1` -> ... -> `path.keep` (the oldest removed), then
     /// a fresh `path`. `keep = 0` starts the file over.
     fn rotate_if_full(&mut self) {
-        let Some(path) = self.path.clone() else {
-            return;
-        };
+        // Checked on every line: decide before touching the path.
         let full = matches!(&self.out, Some(Out::File { size, regular: true, .. })
             if self.max_bytes > 0 && *size >= self.max_bytes);
-        if !full {
+        let Some(path) = self.path.clone().filter(|_| full) else {
             return;
-        }
+        };
         self.flush();
         self.out = None;
         let numbered = |n: u32| {

@@ -10,6 +10,7 @@
 
 mod support;
 
+use livecdn_shared::playlist::MediaPlaylist;
 use std::time::{Duration, Instant};
 use support::browser::{h2_flags, h3_flags, play};
 use support::http::{get, wait_ok};
@@ -28,19 +29,35 @@ async fn up() -> Up {
         Duration::from_secs(20),
     )
     .await;
-    // Every rendition with a complete segment: the MPD lists complete
-    // segments only, and Shaka Player 5.2 probes a live HLS playlist's
-    // middle segment, which fails while a rung's only segment is the one
-    // in progress (it has no URI yet).
-    let renditions = get(&up.edge_url("/live/demo/master.m3u8"))
-        .await
-        .text()
-        .matches("/index.m3u8")
-        .count();
+    // Every rendition with a complete segment, in its playlist and in the
+    // MPD: Shaka Player 5.2 probes a live HLS playlist's middle segment,
+    // which fails while a rung's only segment is the one in progress (it
+    // has no URI yet).
+    let master = get(&up.edge_url("/live/demo/master.m3u8")).await.text();
+    // Variant lines and EXT-X-MEDIA URIs alike.
+    let playlists: Vec<String> = master
+        .split(['\n', '"'])
+        .filter(|l| !l.starts_with('#') && l.ends_with("/index.m3u8"))
+        .map(|l| format!("/live/demo/{l}"))
+        .collect();
+    assert!(playlists.len() >= 2, "{master}");
     let deadline = Instant::now() + Duration::from_secs(30);
+    for path in &playlists {
+        loop {
+            let pl = get(&up.edge_url(path)).await;
+            let complete = MediaPlaylist::parse(&pl.text())
+                .map(|p| p.segments.iter().any(|s| s.is_complete()))
+                .unwrap_or(false);
+            if pl.status == 200 && complete {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{path}: {}", pl.text());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     loop {
         let mpd = get(&up.edge_url("/live/demo/manifest.mpd")).await;
-        if mpd.status == 200 && mpd.text().matches("<Representation ").count() >= renditions {
+        if mpd.status == 200 && mpd.text().matches("<Representation ").count() >= playlists.len() {
             break;
         }
         assert!(Instant::now() < deadline, "MPD: {}", mpd.text());

@@ -10,8 +10,9 @@ use http::{header, HeaderValue, Response};
 use std::time::{Duration, SystemTime};
 
 /// The MPD, once the stream has a complete segment (a new stream's first
-/// request waits for it, bounded like a blocking reload). It changes when
-/// a segment completes: fresh for one second.
+/// request waits for it, bounded like a blocking reload). It changes as
+/// each segment starts (the one in production is listed), so a browser
+/// must not reuse it: `max-age=0` (the edge keeps it half a part).
 pub async fn manifest(
     state: &OriginState,
     stream: &str,
@@ -30,7 +31,7 @@ pub async fn manifest(
         mpd.to_string(),
         "application/dash+xml",
         gzip,
-        1,
+        0,
     ))
 }
 

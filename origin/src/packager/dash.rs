@@ -3,6 +3,26 @@
 //! `SegmentTimeline`, numbered by their media sequence numbers, so
 //! `RENDITION/N.m4s` is the same object for both formats.
 //!
+//! The segment in production is listed too, as the timeline's last `S`:
+//! its start is exact, its duration the expected one (the previous
+//! segment's, the publisher's keyframe interval, or longer once it has
+//! run past that). With `availabilityTimeOffset` = the longest listed
+//! duration less one part it may be requested once its first part could
+//! exist and arrives as it is produced (chunked), which is what lets a
+//! DASH player sit about a part behind live instead of a segment. The
+//! timeline is wall-clock exact (below), so a player need not correct for
+//! drift: Shaka Player's `autoCorrectDrift`, on by default, would take the
+//! listed end of the segment in production for the live edge and play
+//! ahead of the encoder (the player page turns it off). Listing it with `@r="-1"`
+//! instead would let players extrapolate further, but Shaka Player drops
+//! such an `S` in a Period without end; the MPD is instead refreshed
+//! every part target (`minimumUpdatePeriod`) and cached for at most half
+//! a part at the edge, so a player learns of each new segment as it
+//! starts. When the expected duration was wrong (a publisher with a
+//! varying keyframe interval) the next MPD lists the real one and the
+//! next segment's real start; a request for that segment made early is
+//! held until it starts.
+//!
 //! Timing: `availabilityStartTime` is the Unix epoch and every Period
 //! starts at the wall-clock time of media time zero of its publisher
 //! session (PROGRAM-DATE-TIME minus decode time, constant within a
@@ -22,6 +42,41 @@ use std::time::{Duration, SystemTime};
 /// page's origin: every livecdn server (origin and edge) answers it.
 pub const UTC_TIMING: &str = "/time";
 
+/// `ServiceDescription/PlaybackRate`: players may slow to 0.95x near live
+/// and speed up to 1.5x to catch up (the player page's hls.js limit too),
+/// so one that starts or falls behind reaches its target in seconds.
+const PLAYBACK_RATE: (f64, f64) = (0.95, 1.5);
+
+/// Whether `s` is the segment `track` is producing now.
+fn is_open(track: &Track, s: &Segment) -> bool {
+    track.open_segment().is_some_and(|o| o.msn == s.msn)
+}
+
+/// The expected duration of the segment in production, in ticks: the
+/// previous segment's (the publisher's keyframe interval), the segment
+/// target before there is one, or, once its complete parts have run to
+/// that, their span plus one more part.
+fn expected_duration(track: &Track, open: &Segment, target: Duration, part: Duration) -> u64 {
+    let ts = f64::from(track.timescale);
+    let previous = track
+        .segments()
+        .iter()
+        .rev()
+        .find(|s| s.complete && s.gap.is_none() && s.msn < open.msn)
+        .map_or((target.as_secs_f64() * ts) as u64, Segment::duration);
+    let done: u64 = open
+        .parts
+        .iter()
+        .filter(|p| p.complete)
+        .map(|p| p.duration)
+        .sum();
+    if done < previous {
+        previous
+    } else {
+        done + (part.as_secs_f64() * ts) as u64
+    }
+}
+
 /// One Period's identity in the lead track: its discontinuity number and
 /// init generation, and the wall-clock time of its media time zero.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,7 +95,7 @@ fn period_keys(track: &Track) -> Vec<(u64, PeriodKey)> {
         if i > 0 && s.discontinuity {
             discontinuity += 1;
         }
-        if !s.complete || s.gap.is_some() {
+        if s.gap.is_some() || (!s.complete && !is_open(track, s)) {
             continue;
         }
         let wall = s
@@ -64,9 +119,10 @@ fn period_keys(track: &Track) -> Vec<(u64, PeriodKey)> {
 
 impl Packager {
     /// The stream's MPD as of `now`, or `None` before any segment is
-    /// complete. `part_target` sets how early a segment may be requested.
+    /// complete.
     pub fn manifest(&self, now: SystemTime) -> Option<Mpd> {
         let lead = self.track(SOURCE).or_else(|| self.track(AUDIO))?;
+        lead.media_segments().next()?;
         let keys = period_keys(lead);
         let target = Duration::from_secs(self.target_duration());
         let part_target = self.part_target_of(SOURCE);
@@ -100,25 +156,58 @@ impl Packager {
             .media_segments()
             .map(|s| s.duration() as f64 / f64::from(lead.timescale))
             .sum();
-        let longest = lead
-            .media_segments()
-            .map(Segment::duration)
-            .max()
-            .map_or(target, |d| {
-                Duration::from_secs_f64(d as f64 / f64::from(lead.timescale))
-            });
-        let latency = target + self.part_hold_back();
+        // The longest listed, the one in production included.
+        let longest = periods
+            .iter()
+            .flat_map(|p| &p.adaptation_sets)
+            .flat_map(|a| &a.representations)
+            .flat_map(|r| {
+                let ts = f64::from(r.template.timescale);
+                r.template.timeline.iter().map(move |e| e.d as f64 / ts)
+            })
+            .fold(0.0, f64::max);
+        // A segment may be requested once its first part could exist: its
+        // duration less one part. One offset serves every segment of every
+        // representation, so it is taken from the longest listed: players
+        // (Shaka Player among them) put the live edge at now -
+        // @maxSegmentDuration + the smallest offset, which is one part
+        // behind now only when both come from the same segment. A shorter
+        // segment thereby becomes requestable up to the difference before
+        // it starts; such a request is held until it starts, as a preload
+        // hint's is, and then streams as it is produced.
+        let offset = (longest - part_target.as_secs_f64()).max(0.0);
+        for rep in periods
+            .iter_mut()
+            .flat_map(|p| &mut p.adaptation_sets)
+            .flat_map(|a| &mut a.representations)
+        {
+            rep.template.availability_time_offset = offset;
+        }
+        let longest = if longest > 0.0 {
+            Duration::from_secs_f64(longest)
+        } else {
+            target
+        };
+        // A DASH player streaming the segment in production holds the
+        // distance an LL-HLS player does: PART-HOLD-BACK behind the end of
+        // the newest part, which is on average half a part behind now. That
+        // is the ServiceDescription's target, which players measure
+        // against the wall clock. Players that start at
+        // `suggestedPresentationDelay` count it back from the availability
+        // edge, which `availabilityTimeOffset` puts one part behind now, so
+        // it is the target less that part: both land at the same place.
+        let latency = self.part_hold_back() + part_target / 2;
         Some(Mpd {
             availability_start: SystemTime::UNIX_EPOCH,
             publish_time: now,
-            minimum_update_period: target,
+            minimum_update_period: part_target,
             min_buffer_time: Duration::from_secs(1),
             time_shift_buffer_depth: Duration::from_secs_f64(window),
-            suggested_presentation_delay: latency,
+            suggested_presentation_delay: latency.saturating_sub(part_target),
             max_segment_duration: longest,
             latency_target: latency,
             latency_range: (latency / 2, latency * 3),
-            playback_rate: (0.96, 1.04),
+            playback_rate: PLAYBACK_RATE,
             utc_timing: UTC_TIMING.to_string(),
             periods,
         })
@@ -133,12 +222,13 @@ impl Packager {
         gen: u32,
         part_target: Duration,
     ) -> Vec<AdaptationSet> {
+        let target = self.config().segment_target;
         let mut video = Vec::new();
         for name in std::iter::once(SOURCE).chain(self.rung_names()) {
             let (Some(track), Some(vc)) = (self.track(name), self.video_config_of(name)) else {
                 continue;
             };
-            let Some(template) = template(track, first, last, gen, part_target) else {
+            let Some(template) = template(track, first, last, gen, (target, part_target)) else {
                 continue;
             };
             let bandwidth = track.bandwidth().map_or(0, |(peak, _)| peak).max(1);
@@ -165,7 +255,7 @@ impl Packager {
         if let Some((track, ac)) = audio {
             // The audio's own init generation for these segments.
             let gen = track.segment(first).map_or(gen, |s| s.init_gen);
-            if let Some(template) = template(track, first, last, gen, part_target) {
+            if let Some(template) = template(track, first, last, gen, (target, part_target)) {
                 sets.push(AdaptationSet {
                     id: 1,
                     content_type: ContentType::Audio,
@@ -185,19 +275,22 @@ impl Packager {
     }
 }
 
-/// The `SegmentTemplate` of `track`'s complete media segments numbered
-/// `first..=last`; `None` if it has none of them.
+/// The `SegmentTemplate` of `track`'s media segments numbered
+/// `first..=last`, complete or in production; `None` if it has none of
+/// them.
 fn template(
     track: &Track,
     first: u64,
     last: u64,
     gen: u32,
-    part_target: Duration,
+    (target, part_target): (Duration, Duration),
 ) -> Option<SegmentTemplate> {
     let segments: Vec<&Segment> = track
         .segments()
         .iter()
-        .filter(|s| s.complete && s.gap.is_none() && (first..=last).contains(&s.msn))
+        .filter(|s| {
+            s.gap.is_none() && (s.complete || is_open(track, s)) && (first..=last).contains(&s.msn)
+        })
         .collect();
     let start_number = segments.first()?.msn;
     let mut tpl = SegmentTemplate {
@@ -216,15 +309,12 @@ fn template(
         if s.msn != expected {
             break;
         }
-        tpl.push(s.start, s.duration());
+        let d = if s.complete {
+            s.duration()
+        } else {
+            expected_duration(track, s, target, part_target)
+        };
+        tpl.push(s.start, d);
     }
-    // A segment may be requested once its first part could exist: its
-    // duration less one part, never more than the shortest listed.
-    let shortest = tpl
-        .timeline
-        .iter()
-        .map(|e| e.d as f64 / f64::from(track.timescale))
-        .fold(f64::MAX, f64::min);
-    tpl.availability_time_offset = (shortest - part_target.as_secs_f64()).max(0.0);
     Some(tpl)
 }

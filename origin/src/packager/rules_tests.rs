@@ -189,13 +189,104 @@ fn the_mpd_numbers_segments_as_hls_and_keeps_its_period_as_the_window_slides() {
             let t = f.p.track(&rep.id).unwrap();
             for (n, start, d) in rep.template.segments() {
                 // $Number$ n is HLS segment n, with its decode time and
-                // EXTINF duration.
+                // EXTINF duration; only the last may be in production.
                 let s = t.segment(n).unwrap();
-                assert!(s.complete, "{} {n}", rep.id);
+                if !s.complete {
+                    assert_eq!(t.open_segment().map(|o| o.msn), Some(n), "{}", rep.id);
+                    assert_eq!(s.start, start, "{} {n}", rep.id);
+                    continue;
+                }
                 assert_eq!((s.start, s.duration()), (start, d), "{} {n}", rep.id);
                 checked += 1;
             }
         }
     }
     assert!(checked >= 18, "{checked}");
+}
+
+#[test]
+fn the_mpd_lists_the_segment_in_production_requestable_one_part_after_it_starts() {
+    let mut f = Feed::new(true, true);
+    // Mid-segment: a second into the fifth segment.
+    f.run_until(9_000.0);
+    let mpd = f.p.manifest(SystemTime::UNIX_EPOCH).unwrap();
+    let part = f.p.part_target_of(SOURCE).as_secs_f64();
+    let mut open_listed = 0;
+    for rep in mpd
+        .periods
+        .iter()
+        .flat_map(|p| &p.adaptation_sets)
+        .flat_map(|a| &a.representations)
+    {
+        let t = f.p.track(&rep.id).unwrap();
+        let open = t.open_segment().unwrap();
+        let (n, start, d) = rep.template.segments().last().unwrap();
+        assert_eq!((n, start), (open.msn, open.start), "{}", rep.id);
+        // Expected to last as long as the one before (a fixed keyframe
+        // interval here).
+        let previous = t.segment(n - 1).unwrap();
+        assert_eq!(d, previous.duration(), "{}", rep.id);
+        // Requestable once its first part could exist: its end less
+        // availabilityTimeOffset is at most one part after its start (less
+        // by how much shorter it is than the longest listed), and the live
+        // edge a player derives, now - maxSegmentDuration + offset, is one
+        // part behind now.
+        let ts = f64::from(rep.template.timescale);
+        let ato = rep.template.availability_time_offset;
+        let available_after = d as f64 / ts - ato;
+        let longest = mpd.max_segment_duration.as_secs_f64();
+        assert!(
+            available_after <= part + 0.001
+                && available_after >= part - (longest - d as f64 / ts) - 0.001,
+            "{}: requestable {available_after:.3} s after its start",
+            rep.id
+        );
+        assert!(
+            (longest - ato - part).abs() < 0.001,
+            "{}: live edge {:.3} s back",
+            rep.id,
+            longest - ato
+        );
+        assert!(!rep.template.availability_time_complete);
+        open_listed += 1;
+    }
+    assert!(open_listed >= 2, "video and audio");
+    assert!(
+        mpd.minimum_update_period.as_secs_f64() <= part + 0.001,
+        "refreshed every part"
+    );
+    // Where a player starts (suggestedPresentationDelay behind the
+    // availability edge) is where it is asked to stay (the
+    // ServiceDescription's wall-clock target): PART-HOLD-BACK behind the
+    // end of the newest part, on average half a part behind now.
+    let edge = mpd.max_segment_duration.as_secs_f64()
+        - mpd.periods[0].adaptation_sets[0].representations[0]
+            .template
+            .availability_time_offset;
+    let start = edge + mpd.suggested_presentation_delay.as_secs_f64();
+    let target = mpd.latency_target.as_secs_f64();
+    assert!(
+        (start - target).abs() < 0.002,
+        "starts {start:.3} s back, target {target:.3} s"
+    );
+    let hold_back = f.p.part_hold_back().as_secs_f64();
+    assert!(
+        (target - hold_back - part / 2.0).abs() < 0.002,
+        "{target} vs {hold_back}"
+    );
+    // Once complete it lasted what was expected: the next MPD lists the
+    // same start and duration, and the following segment in production.
+    let listed: Vec<_> = mpd.periods[0].adaptation_sets[0].representations[0]
+        .template
+        .segments()
+        .collect();
+    f.run_until(11_000.0);
+    let later = f.p.manifest(SystemTime::UNIX_EPOCH).unwrap();
+    let now: Vec<_> = later.periods[0].adaptation_sets[0].representations[0]
+        .template
+        .segments()
+        .collect();
+    let (n, t, d) = *listed.last().unwrap();
+    assert!(now.contains(&(n, t, d)), "{n}: {now:?}");
+    assert_eq!(now.last().unwrap().0, n + 1);
 }

@@ -51,7 +51,7 @@ async fn run() {
     let server = tokio::spawn(origin.run(stop));
     let (hub, _) = state
         .registry
-        .claim("bench", 1, false, Instant::now())
+        .claim("bench", 1, false, true, Instant::now())
         .expect("claim");
 
     let arrivals: Arrivals = Arc::default();

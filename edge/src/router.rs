@@ -45,7 +45,11 @@ async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> R
         admin_surface::gate(
             r,
             surface,
-            edge.config.admin_token.as_deref(),
+            admin_surface::Policy {
+                token: edge.config.admin_token.as_deref(),
+                public_reads: false,
+            },
+            !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS),
             req.headers()
                 .get(http::header::AUTHORIZATION)
                 .map(http::HeaderValue::as_bytes),

@@ -7,6 +7,7 @@
 //! supervises; none is detached.
 
 pub mod cluster;
+pub mod control;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -40,6 +41,12 @@ pub struct OriginState {
     /// One line per HTTP request, when `access_log.enabled` (set by
     /// [`Origin::bind`], which starts its writer).
     pub access_log: Option<Arc<AccessLog>>,
+    /// Channels and stream keys, when `control.database` is set (opened
+    /// by [`Origin::bind`]).
+    pub control: Option<control::Control>,
+    /// The RTMP listener's address as bound (the ingest endpoint a new
+    /// channel is given names its port).
+    pub rtmp_addr: Option<SocketAddr>,
 }
 
 impl OriginState {
@@ -50,6 +57,7 @@ impl OriginState {
             segment_target: l.segment_target,
             window_segments: l.window_segments,
             reconnect_grace: l.reconnect_grace,
+            low_latency: true,
         };
         Self {
             registry: Registry::new(packager, l.ended_linger),
@@ -58,6 +66,8 @@ impl OriginState {
             push_viewers: push::PushViewers::default(),
             transcode: Arc::new(transcode::Settings::from_config(&config.ladder).check_ffmpeg()),
             access_log: None,
+            control: None,
+            rtmp_addr: None,
             config,
         }
     }
@@ -97,9 +107,21 @@ impl Origin {
             false => None,
         };
         let access_log = AccessLog::open(&config.access_log).map_err(std::io::Error::other)?;
+        let control = match &config.control.database {
+            Some(path) => {
+                let store = control::Store::open(path).map_err(|e| {
+                    std::io::Error::other(format!("control database {}: {e}", path.display()))
+                })?;
+                Some(control::Control::new(store, config.control.key_ttl))
+            }
+            None => None,
+        };
+        let rtmp_addr = rtmp.local_addr().ok();
         Ok(Self {
             state: Arc::new(OriginState {
                 access_log,
+                control,
+                rtmp_addr,
                 ..OriginState::new(config)
             }),
             rtmp,

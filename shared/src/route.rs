@@ -41,6 +41,15 @@ pub enum Route<'a> {
     ApiStreams,
     /// `/api/streams/STREAM`
     ApiStream(&'a str),
+    /// `/api/channels`: list (GET) and create (POST) channels.
+    ApiChannels,
+    /// `/api/channels/NAME[/...]`: one channel of the control plane.
+    ApiChannel {
+        /// The channel's name, which is its public stream name.
+        name: &'a str,
+        /// What of the channel.
+        object: ChannelObject<'a>,
+    },
     /// `/live/whip`: WebRTC publish (WHIP), the stream key as bearer token.
     Whip,
     /// `/live/STREAM/...`
@@ -105,6 +114,21 @@ pub enum LiveObject<'a> {
     Chat,
     /// `RENDITION/...`: one rendition's playlist or media.
     Media(MediaPath<'a>),
+}
+
+/// What a `/api/channels/NAME/` path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelObject<'a> {
+    /// `/api/channels/NAME`: the channel record.
+    Record,
+    /// `.../stream`: the live stream's state and health.
+    Stream,
+    /// `.../keys`: its stream keys (POST rotates).
+    Keys,
+    /// `.../keys/ID`: one stream key (DELETE revokes).
+    Key(&'a str),
+    /// `.../stop`: end the live stream now (POST).
+    Stop,
 }
 
 /// What a `/vod/STREAM/RECORDING/` path names.
@@ -231,11 +255,40 @@ impl<'a> Route<'a> {
             "/metrics" => return Some(Route::Metrics),
             "/time" => return Some(Route::Time),
             "/api/streams" => return Some(Route::ApiStreams),
+            "/api/channels" => return Some(Route::ApiChannels),
             "/live/whip" => return Some(Route::Whip),
             _ => {}
         }
         if let Some(name) = path.strip_prefix("/api/streams/") {
             return valid_stream_name(name).then_some(Route::ApiStream(name));
+        }
+        if let Some(rest) = path.strip_prefix("/api/channels/") {
+            let (name, rest) = match rest.split_once('/') {
+                Some((name, rest)) => (name, Some(rest)),
+                None => (rest, None),
+            };
+            if !valid_stream_name(name) {
+                return None;
+            }
+            let Some(rest) = rest else {
+                return Some(Route::ApiChannel {
+                    name,
+                    object: ChannelObject::Record,
+                });
+            };
+            let object = match rest {
+                "stream" => ChannelObject::Stream,
+                "keys" => ChannelObject::Keys,
+                "stop" => ChannelObject::Stop,
+                _ => {
+                    let id = rest.strip_prefix("keys/")?;
+                    if !valid_stream_name(id) {
+                        return None;
+                    }
+                    ChannelObject::Key(id)
+                }
+            };
+            return Some(Route::ApiChannel { name, object });
         }
         if let Some(rest) = path.strip_prefix("/live/") {
             let (stream, rest) = rest.split_once('/')?;
@@ -272,9 +325,10 @@ impl<'a> Route<'a> {
     /// The stream a route belongs to, if any.
     pub fn stream(&self) -> Option<&'a str> {
         match self {
-            Route::ApiStream(s) | Route::Live { stream: s, .. } | Route::Vod { stream: s, .. } => {
-                Some(s)
-            }
+            Route::ApiStream(s)
+            | Route::ApiChannel { name: s, .. }
+            | Route::Live { stream: s, .. }
+            | Route::Vod { stream: s, .. } => Some(s),
             _ => None,
         }
     }
@@ -300,7 +354,10 @@ impl<'a> Route<'a> {
             Route::Player | Route::PlayerScript(_) => RouteKind::Page,
             Route::Healthz | Route::Readyz | Route::Time => RouteKind::Health,
             Route::Metrics => RouteKind::Metrics,
-            Route::ApiStreams | Route::ApiStream(_) => RouteKind::Api,
+            Route::ApiStreams
+            | Route::ApiStream(_)
+            | Route::ApiChannels
+            | Route::ApiChannel { .. } => RouteKind::Api,
             Route::Whip => RouteKind::WebRtc,
             Route::Live { object, .. } => match object {
                 LiveObject::Master => RouteKind::Master,
@@ -409,6 +466,17 @@ impl fmt::Display for Route<'_> {
             Route::Time => f.write_str("/time"),
             Route::ApiStreams => f.write_str("/api/streams"),
             Route::ApiStream(s) => write!(f, "/api/streams/{s}"),
+            Route::ApiChannels => f.write_str("/api/channels"),
+            Route::ApiChannel { name, object } => {
+                write!(f, "/api/channels/{name}")?;
+                match object {
+                    ChannelObject::Record => Ok(()),
+                    ChannelObject::Stream => f.write_str("/stream"),
+                    ChannelObject::Keys => f.write_str("/keys"),
+                    ChannelObject::Key(id) => write!(f, "/keys/{id}"),
+                    ChannelObject::Stop => f.write_str("/stop"),
+                }
+            }
             Route::Whip => f.write_str("/live/whip"),
             Route::Live { stream, object } => {
                 write!(f, "/live/{stream}/")?;

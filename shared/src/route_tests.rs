@@ -33,6 +33,47 @@ fn parses_and_renders_every_route() {
         ("/time", Route::Time, RouteKind::Health),
         ("/api/streams", Route::ApiStreams, RouteKind::Api),
         ("/api/streams/cam", Route::ApiStream("cam"), RouteKind::Api),
+        ("/api/channels", Route::ApiChannels, RouteKind::Api),
+        (
+            "/api/channels/cam",
+            Route::ApiChannel {
+                name: "cam",
+                object: ChannelObject::Record,
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/channels/cam/stream",
+            Route::ApiChannel {
+                name: "cam",
+                object: ChannelObject::Stream,
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/channels/cam/keys",
+            Route::ApiChannel {
+                name: "cam",
+                object: ChannelObject::Keys,
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/channels/cam/keys/k_1a",
+            Route::ApiChannel {
+                name: "cam",
+                object: ChannelObject::Key("k_1a"),
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/channels/cam/stop",
+            Route::ApiChannel {
+                name: "cam",
+                object: ChannelObject::Stop,
+            },
+            RouteKind::Api,
+        ),
         ("/live/whip", Route::Whip, RouteKind::WebRtc),
         (
             "/live/cam/master.m3u8",
@@ -171,6 +212,12 @@ fn rejects_traversal_aliases_and_junk() {
         "/api/streams/",
         "/api/streams/../../x",
         "/api/streams/a/b",
+        "/api/channels/",
+        "/api/channels/cam/",
+        "/api/channels/cam/keys/",
+        "/api/channels/cam/keys/a/b",
+        "/api/channels/c.m/stream",
+        "/api/channels/cam/other",
         "/vod/cam/master.m3u8",
         "/vod/cam/rec/",
         "/vod/cam/r.1/master.m3u8",
@@ -190,6 +237,7 @@ fn fuzz_route_survives_seeds_and_mutations() {
         b"/live/cam/master.m3u8",
         b"/vod/cam/rec/720p/index.m3u8",
         b"/api/streams/cam",
+        b"/api/channels/cam/keys/k1",
         b"/live/whip",
     ];
     let alphabet = b"/.-_0123456789livecamsourceinitm4s3u8pdvodwhep";

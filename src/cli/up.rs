@@ -84,6 +84,20 @@ pub async fn run(
     if demo && config.ladder == LadderConfig::default() {
         config.ladder.rungs = demo_ladder();
     }
+    // Channels (`/api/channels`) in a database for this run, unless the
+    // config names one to keep.
+    let run_db = config
+        .control
+        .database
+        .is_none()
+        .then(|| std::env::temp_dir().join(format!("livecdn-up-{}.db", std::process::id())));
+    if let Some(db) = &run_db {
+        config.control.database = Some(db.clone());
+    }
+    // New channels play through the edge when its port is the fixed one.
+    if config.control.playback_url.is_none() && config.http.listen.port() != 0 {
+        config.control.playback_url = Some("http://127.0.0.1:8081".to_string());
+    }
     let origin = Origin::bind(config.clone()).await?;
     let rtmp = origin.rtmp_addr()?;
     let http = origin.http_addr()?;
@@ -176,6 +190,15 @@ pub async fn run(
         http.port()
     );
     say!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
+    say!(
+        "  Channels ({}): curl -H 'Authorization: Bearer {admin_token}' -d '{{\"name\":\"studio\"}}' http://{}:{}/api/channels",
+        match &run_db {
+            Some(_) => "for this run; set control.database to keep them",
+            None => "control.database",
+        },
+        host(http),
+        http.port()
+    );
     let shutdown = shutdown_on_signal();
     let publisher = demo.then(|| {
         let url = RtmpUrl::new(
@@ -189,6 +212,13 @@ pub async fn run(
     tokio::join!(origin.run(shutdown.clone()), edge.run(shutdown));
     if let Some(p) = publisher {
         let _ = p.await;
+    }
+    if let Some(db) = run_db {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
     Ok(())
 }

@@ -82,16 +82,23 @@ impl Edge {
 
     /// [`Edge::start`] with the given cluster credential, or none.
     pub fn start_as(origin: &Origin, push: &[&str], credential: Option<&str>) -> Edge {
+        Self::start_full(origin, push, credential, "127.0.0.1:0")
+    }
+
+    /// [`Edge::start`] with cleartext HTTP on `http` (a port the test
+    /// reserved, so that it could name the edge before starting it).
+    #[allow(dead_code, reason = "not every test binary names its edge's port")]
+    pub fn start_on(origin: &Origin, push: &[&str], http: &str) -> Edge {
+        let credential = cluster_credential(super::SECRET, "e2e-edge");
+        Self::start_full(origin, push, Some(&credential), http)
+    }
+
+    fn start_full(origin: &Origin, push: &[&str], credential: Option<&str>, http: &str) -> Edge {
         let log = log_path();
         let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
             .arg("edge")
             .args(["--origin", &format!("http://{}", origin.http)])
-            .args([
-                "--http-listen",
-                "127.0.0.1:0",
-                "--https-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--http-listen", http, "--https-listen", "127.0.0.1:0"])
             .arg("--no-h3")
             .args(push)
             .args(credential.map(|c| format!("--cluster-credential={c}")))

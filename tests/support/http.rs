@@ -36,10 +36,29 @@ pub async fn get(url: &str) -> Fetched {
 }
 
 pub async fn get_with(url: &str, headers: &[(&str, &str)], h2: bool) -> Fetched {
+    request("GET", url, headers, Bytes::new(), h2).await
+}
+
+/// `method` with a JSON `body` over HTTP/1.1 (the admin token on admin
+/// paths unless `headers` has an Authorization).
+#[allow(dead_code, reason = "not every test binary writes")]
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Fetched {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    request(method, url, &all, Bytes::from(body.to_string()), false).await
+}
+
+async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    h2: bool,
+) -> Fetched {
     let client = Client::builder(TokioExecutor::new())
         .http2_only(h2)
-        .build_http::<http_body_util::Empty<Bytes>>();
-    let mut req = http::Request::get(url);
+        .build_http::<http_body_util::Full<Bytes>>();
+    let mut req = http::Request::builder().method(method).uri(url);
     // Admin paths get the operator's token unless the test sets its own.
     let path = url.splitn(4, '/').nth(3).unwrap_or("");
     let admin = path.starts_with("metrics") || path.starts_with("api/");
@@ -53,7 +72,7 @@ pub async fn get_with(url: &str, headers: &[(&str, &str)], h2: bool) -> Fetched 
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(http_body_util::Empty::new()).unwrap();
+    let req = req.body(http_body_util::Full::new(body)).unwrap();
     let start = Instant::now();
     let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
         .await

@@ -22,9 +22,14 @@ pub fn text(status: StatusCode, t: &'static str) -> Response<Body> {
     resp
 }
 
-fn json<T: Serialize>(v: &T) -> Response<Body> {
+pub fn json<T: Serialize>(v: &T) -> Response<Body> {
+    json_status(StatusCode::OK, v)
+}
+
+pub fn json_status<T: Serialize>(status: StatusCode, v: &T) -> Response<Body> {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
     let mut resp = Response::new(body::full(Bytes::from(bytes)));
+    *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -8,7 +8,9 @@
 
 mod api;
 mod body;
+mod channels;
 mod dash;
+mod health;
 mod media;
 mod player;
 mod playlist;
@@ -21,7 +23,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use livecdn_shared::admin::{self, Gate, Surface};
 use livecdn_shared::limit::PerAddr;
-use livecdn_shared::route::{LiveObject, MediaFile, MediaPath, Route};
+use livecdn_shared::route::{ChannelObject, LiveObject, MediaFile, MediaPath, Route};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,12 @@ pub enum HttpError {
     /// An admin route without the admin bearer token.
     #[error("admin token required")]
     Unauthorized,
+    /// The thing to create exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Our fault (the control database failed); the details are logged.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl HttpError {
@@ -63,6 +71,8 @@ impl HttpError {
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
+            HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -90,7 +100,7 @@ impl HttpError {
         if let HttpError::MethodNotAllowed = &self {
             h.insert(
                 header::ALLOW,
-                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+                HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PATCH, DELETE"),
             );
         }
         resp
@@ -206,26 +216,50 @@ pub async fn handle(
         log.request(&req, peer.ip(), protocol, std::time::Instant::now())
     });
     let method = req.method().clone();
-    let route = Route::parse(req.uri().path());
+    // The head is borrowed by the route; the body is read only by the
+    // channel API.
+    let (req, body) = req.into_parts();
+    let route = Route::parse(req.uri.path());
     let kind = route.as_ref().map_or("unknown", |r| r.kind().as_str());
     let stream = route.as_ref().and_then(|r| r.stream());
+    let write = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let verdict = route.as_ref().map(|r| {
         admin::gate(
             r,
             surface,
-            state.config.admin_token.as_deref(),
-            req.headers()
+            admin::Policy {
+                token: state.config.admin_token.as_deref(),
+                public_reads: state.config.control.public_reads,
+            },
+            write,
+            req.headers
                 .get(header::AUTHORIZATION)
                 .map(HeaderValue::as_bytes),
         )
     });
     let mut resp = match (&method, route) {
         (&Method::OPTIONS, _) => preflight(),
-        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::NotHere) => {
+        (_, Some(_)) if verdict == Some(Gate::NotHere) => {
             HttpError::NotFound("not served on this listener").into_response()
         }
-        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::Unauthorized) => {
+        (_, Some(_)) if verdict == Some(Gate::Unauthorized) => {
             HttpError::Unauthorized.into_response()
+        }
+        (_, Some(_)) if verdict == Some(Gate::WritesClosed) => HttpError::Forbidden(
+            "writes need admin_token, or the admin listener (http.admin_listen)",
+        )
+        .into_response(),
+        (_, Some(Route::ApiChannels)) => {
+            match channels::serve(state, &req, None, ChannelObject::Record, body).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            }
+        }
+        (_, Some(Route::ApiChannel { name, object })) => {
+            match channels::serve(state, &req, Some(name), object, body).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            }
         }
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
             Ok(r) => r,
@@ -259,12 +293,12 @@ fn preflight() -> Response<Body> {
 
 async fn dispatch(
     state: &OriginState,
-    req: &Request<Incoming>,
+    req: &http::request::Parts,
     route: Route<'_>,
 ) -> Result<Response<Body>, HttpError> {
-    let query = req.uri().query().unwrap_or("");
+    let query = req.uri.query().unwrap_or("");
     let gzip = req
-        .headers()
+        .headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
@@ -278,7 +312,7 @@ async fn dispatch(
         Route::ApiStreams => Ok(api::streams(state)),
         Route::ApiStream(name) => api::stream(state, name),
         Route::Live { stream, object } if state.config.cluster.require_credential => {
-            let auth = req.headers().get(header::AUTHORIZATION);
+            let auth = req.headers.get(header::AUTHORIZATION);
             if let Err(e) = crate::cluster::verify_bearer(&state.config, auth) {
                 tracing::debug!(%stream, reason = %e, "pull refused");
                 return Err(HttpError::Forbidden("cluster credential required"));
@@ -287,6 +321,8 @@ async fn dispatch(
         }
         Route::Live { stream, object } => live(state, stream, object, query, gzip).await,
         Route::Whip | Route::Vod { .. } => Err(HttpError::NotFound("not served here")),
+        // Answered before dispatch (they may read a body).
+        Route::ApiChannels | Route::ApiChannel { .. } => Err(HttpError::NotFound("no such path")),
     }
 }
 

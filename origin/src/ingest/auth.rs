@@ -1,9 +1,12 @@
 //! Deciding whether a stream key may publish, and to which public name.
 //!
-//! Order: a static key from config; a signed key `STREAM.EXPIRY.SIG`; then,
-//! if configured, the `on_publish` webhook, which may veto a key accepted
-//! above or accept a key we do not know (naming the stream in its answer as
-//! `{"stream": "NAME"}`). The key itself never becomes the public name.
+//! Order: a static key from config; a signed key `STREAM.EXPIRY.SIG`; a
+//! channel's key from the control database (expired and revoked ones are
+//! refused as such); then, if configured, the `on_publish` webhook, which
+//! may veto a key accepted above or accept a key we do not know (naming the
+//! stream in its answer as `{"stream": "NAME"}`). The key itself never
+//! becomes the public name. When the stream has a channel, its ladder
+//! choice and latency mode decide, whichever key published.
 //!
 //! A stream skips transcoding (`Grant::source_only`) when its static key
 //! says `ladder = "source"` or the webhook's 2xx answer says
@@ -11,6 +14,7 @@
 //! can opt a stream out but cannot force the ladder onto a key configured
 //! as source-only.
 
+use crate::control::{Control, KeyLookup, LatencyMode};
 use crate::webhook::Webhooks;
 use livecdn_shared::auth;
 use livecdn_shared::config::{LadderChoice, OriginConfig};
@@ -25,6 +29,11 @@ pub struct Grant {
     pub backup: bool,
     /// Serve the publisher's own rendition only: start no encoder for it.
     pub source_only: bool,
+    /// The channel key it published with (so that revoking that key can
+    /// disconnect it).
+    pub key_id: Option<String>,
+    /// Package for low latency (false: the channel is `NORMAL`).
+    pub low_latency: bool,
 }
 
 /// Why a publish was refused; the text goes to the log and to the client.
@@ -39,6 +48,15 @@ pub enum Refusal {
     /// The webhook answered non-2xx, timed out, or failed.
     #[error("on_publish webhook refused: {0}")]
     Webhook(String),
+    /// A channel key past its expiry.
+    #[error("stream key {0} expired")]
+    Expired(String),
+    /// A channel key that was revoked (or rotated away).
+    #[error("stream key {0} revoked")]
+    Revoked(String),
+    /// The control database could not answer: refused, not guessed.
+    #[error("control database: {0}")]
+    Store(String),
     /// A key nobody recognised.
     #[error("unknown stream key")]
     Unknown,
@@ -50,6 +68,9 @@ impl Refusal {
             Refusal::WrongApp(_) => "wrong_app",
             Refusal::BadKey(_) => "bad_key",
             Refusal::Webhook(_) => "webhook",
+            Refusal::Expired(_) => "expired_key",
+            Refusal::Revoked(_) => "revoked_key",
+            Refusal::Store(_) => "store",
             Refusal::Unknown => "unknown_key",
         }
     }
@@ -73,6 +94,8 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
             stream: k.stream.clone(),
             backup: k.backup,
             source_only: k.ladder == LadderChoice::SourceOnly,
+            key_id: None,
+            low_latency: true,
         }));
     }
     if let Some(secret) = &config.secret {
@@ -83,6 +106,8 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
                         stream,
                         backup: false,
                         source_only: false,
+                        key_id: None,
+                        low_latency: true,
                     })
                 })
                 .map_err(|e| Refusal::BadKey(e.to_string()));
@@ -91,9 +116,55 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
     Ok(None)
 }
 
-/// Full check, including the webhook.
+/// A key of a channel in the control database, and the channel's ladder
+/// choice for a grant from a static or signed key.
+async fn with_channels(
+    control: &Control,
+    key: &str,
+    local: Option<Grant>,
+) -> Result<Option<Grant>, Refusal> {
+    let store = |e: crate::control::StoreError| Refusal::Store(e.to_string());
+    let now = crate::control::now_ms();
+    match local {
+        None => {
+            let value = key.to_string();
+            match control
+                .run(move |s| s.find_key(&value, now))
+                .await
+                .map_err(store)?
+            {
+                KeyLookup::Active { channel, key_id } => Ok(Some(Grant {
+                    source_only: channel.ladder == LadderChoice::SourceOnly,
+                    low_latency: channel.latency_mode == LatencyMode::Low,
+                    stream: channel.name,
+                    backup: false,
+                    key_id: Some(key_id),
+                })),
+                KeyLookup::Expired { key_id } => Err(Refusal::Expired(key_id)),
+                KeyLookup::Revoked { key_id } => Err(Refusal::Revoked(key_id)),
+                KeyLookup::Unknown => Ok(None),
+            }
+        }
+        Some(grant) => {
+            let name = grant.stream.clone();
+            let channel = control.run(move |s| s.get(&name)).await.map_err(store)?;
+            Ok(Some(match channel {
+                Some(c) => Grant {
+                    source_only: c.ladder == LadderChoice::SourceOnly,
+                    low_latency: c.latency_mode == LatencyMode::Low,
+                    ..grant
+                },
+                None => grant,
+            }))
+        }
+    }
+}
+
+/// Full check: local keys, the control database (when configured), the
+/// webhook.
 pub async fn authorize(
     config: &OriginConfig,
+    control: Option<&Control>,
     webhooks: &Webhooks,
     app: &str,
     key: &str,
@@ -103,6 +174,10 @@ pub async fn authorize(
         return Err(Refusal::WrongApp(app.to_string()));
     }
     let local = check_local(config, key);
+    let local = match control {
+        Some(c) => with_channels(c, key, local?).await,
+        None => local,
+    };
     let Some(url) = &config.webhooks.on_publish else {
         return local?.ok_or(Refusal::Unknown);
     };
@@ -137,6 +212,8 @@ pub async fn authorize(
             stream,
             backup: false,
             source_only,
+            key_id: None,
+            low_latency: true,
         })
         .ok_or_else(|| Refusal::Webhook("accepted but named no valid stream".to_string()))
 }
@@ -204,6 +281,8 @@ mod tests {
                 stream: "studio".into(),
                 backup: true,
                 source_only: false,
+                key_id: None,
+                low_latency: true,
             }
         );
     }
@@ -277,24 +356,24 @@ mod tests {
         let hooks = Webhooks::new(std::time::Duration::from_secs(5));
         let mut c = config();
         c.webhooks.on_publish = Some(answer_once(r#"{"stream":"cam","ladder":"source"}"#).await);
-        let g = authorize(&c, &hooks, "live", "unknown-key", peer)
+        let g = authorize(&c, None, &hooks, "live", "unknown-key", peer)
             .await
             .expect("accepted");
         assert_eq!((g.stream.as_str(), g.source_only), ("cam", true));
 
         c.webhooks.on_publish = Some(answer_once(r#"{"ladder":"source"}"#).await);
-        let g = authorize(&c, &hooks, "live", "static-secret-key", peer)
+        let g = authorize(&c, None, &hooks, "live", "static-secret-key", peer)
             .await
             .expect("accepted");
         assert_eq!((g.stream.as_str(), g.source_only), ("studio", true));
 
         c.webhooks.on_publish = Some(answer_once("{}").await);
-        let g = authorize(&c, &hooks, "live", "source-only-key", peer)
+        let g = authorize(&c, None, &hooks, "live", "source-only-key", peer)
             .await
             .expect("accepted");
         assert!(g.source_only, "the webhook cannot undo a source-only key");
         c.webhooks.on_publish = Some(answer_once("{}").await);
-        let g = authorize(&c, &hooks, "live", "static-secret-key", peer)
+        let g = authorize(&c, None, &hooks, "live", "static-secret-key", peer)
             .await
             .expect("accepted");
         assert!(!g.source_only);

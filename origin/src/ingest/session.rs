@@ -60,6 +60,9 @@ pub enum SessionError {
     /// The publish was refused.
     #[error("publish refused: {0}")]
     Refused(String),
+    /// The operator disconnected the publisher (a revoked key, a stop).
+    #[error("disconnected by the operator")]
+    Kicked,
 }
 
 /// The publish in progress on this connection.
@@ -79,6 +82,19 @@ struct Conn<S> {
     /// Checks every chunk before rml_rtmp parses it (see `ChunkGuard`).
     guard: ChunkGuard,
     publishing: Option<Publishing>,
+    /// Turns true when the operator disconnects this publisher.
+    kick: Option<watch::Receiver<bool>>,
+}
+
+/// Resolves when `kick` turns true; never without one (or once its
+/// stream dropped it).
+async fn kicked(kick: Option<&mut watch::Receiver<bool>>) {
+    if let Some(rx) = kick {
+        if rx.wait_for(|k| *k).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Runs one RTMP session on `socket` (TCP, or TLS over it) until the peer
@@ -109,6 +125,7 @@ where
         session,
         guard: ChunkGuard::new(),
         publishing: None,
+        kick: None,
     };
     let result = conn.drive(initial, leftover, accepted, &mut shutdown).await;
     conn.finish().await;
@@ -172,6 +189,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Err(SessionError::PublishDeadline(publish_limit));
                 }
                 _ = shutdown.changed() => return Ok(()),
+                _ = kicked(self.kick.as_mut()) => return Err(SessionError::Kicked),
             };
             let n = read.map_err(|_| SessionError::Idle(idle))??;
             if n == 0 {
@@ -287,7 +305,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             ));
         }
         let state = self.state.clone();
-        let grant = auth::authorize(&state.config, &state.webhooks, app, key, self.peer).await;
+        let grant = auth::authorize(
+            &state.config,
+            state.control.as_ref(),
+            &state.webhooks,
+            app,
+            key,
+            self.peer,
+        )
+        .await;
         let grant = match grant {
             Ok(g) => g,
             Err(refusal) => {
@@ -303,9 +329,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 return Err(SessionError::Refused(refusal.to_string()));
             }
         };
-        let claim = state
-            .registry
-            .claim(&grant.stream, self.id, grant.backup, Instant::now());
+        let claim = state.registry.claim(
+            &grant.stream,
+            self.id,
+            grant.backup,
+            grant.low_latency,
+            Instant::now(),
+        );
         let (hub, role) = match claim {
             Ok(x) => x,
             Err(e) => {
@@ -329,6 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 tokio::spawn(crate::transcode::run(hub.clone(), state.transcode.clone()));
             }
         }
+        self.kick = Some(hub.watch_kick(self.id, grant.key_id.clone()));
         self.publishing = Some(Publishing {
             hub,
             stream: grant.stream,

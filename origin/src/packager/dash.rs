@@ -47,9 +47,10 @@ pub const UTC_TIMING: &str = "/time";
 /// so one that starts or falls behind reaches its target in seconds.
 const PLAYBACK_RATE: (f64, f64) = (0.95, 1.5);
 
-/// Whether `s` is the segment `track` is producing now.
-fn is_open(track: &Track, s: &Segment) -> bool {
-    track.open_segment().is_some_and(|o| o.msn == s.msn)
+/// Whether `s` is the segment `track` is producing now, and listed as
+/// such (`live_edge`: low-latency streams only).
+fn is_open(track: &Track, s: &Segment, live_edge: bool) -> bool {
+    live_edge && track.open_segment().is_some_and(|o| o.msn == s.msn)
 }
 
 /// The expected duration of the segment in production, in ticks: the
@@ -87,7 +88,7 @@ struct PeriodKey {
 }
 
 /// The Period each listed segment of `track` belongs to.
-fn period_keys(track: &Track) -> Vec<(u64, PeriodKey)> {
+fn period_keys(track: &Track, live_edge: bool) -> Vec<(u64, PeriodKey)> {
     let ts = f64::from(track.timescale);
     let mut discontinuity = track.discontinuity_sequence();
     let mut out = Vec::new();
@@ -95,7 +96,7 @@ fn period_keys(track: &Track) -> Vec<(u64, PeriodKey)> {
         if i > 0 && s.discontinuity {
             discontinuity += 1;
         }
-        if s.gap.is_some() || (!s.complete && !is_open(track, s)) {
+        if s.gap.is_some() || (!s.complete && !is_open(track, s, live_edge)) {
             continue;
         }
         let wall = s
@@ -123,7 +124,10 @@ impl Packager {
     pub fn manifest(&self, now: SystemTime) -> Option<Mpd> {
         let lead = self.track(SOURCE).or_else(|| self.track(AUDIO))?;
         lead.media_segments().next()?;
-        let keys = period_keys(lead);
+        // A NORMAL-latency stream lists complete segments only, each
+        // available once complete, and asks for plain HLS distances.
+        let live_edge = self.config().low_latency;
+        let keys = period_keys(lead, live_edge);
         let target = Duration::from_secs(self.target_duration());
         let part_target = self.part_target_of(SOURCE);
         let mut periods: Vec<Period> = Vec::new();
@@ -175,13 +179,17 @@ impl Packager {
         // segment thereby becomes requestable up to the difference before
         // it starts; such a request is held until it starts, as a preload
         // hint's is, and then streams as it is produced.
-        let offset = (longest - part_target.as_secs_f64()).max(0.0);
+        let offset = match live_edge {
+            true => (longest - part_target.as_secs_f64()).max(0.0),
+            false => 0.0,
+        };
         for rep in periods
             .iter_mut()
             .flat_map(|p| &mut p.adaptation_sets)
             .flat_map(|a| &mut a.representations)
         {
             rep.template.availability_time_offset = offset;
+            rep.template.availability_time_complete = !live_edge;
         }
         let longest = if longest > 0.0 {
             Duration::from_secs_f64(longest)
@@ -196,14 +204,22 @@ impl Packager {
         // `suggestedPresentationDelay` count it back from the availability
         // edge, which `availabilityTimeOffset` puts one part behind now, so
         // it is the target less that part: both land at the same place.
-        let latency = self.part_hold_back() + part_target / 2;
+        // Without parts: three segments back (HLS's HOLD-BACK), refreshed
+        // every half segment.
+        let (latency, delay, refresh) = match live_edge {
+            true => {
+                let latency = self.part_hold_back() + part_target / 2;
+                (latency, latency.saturating_sub(part_target), part_target)
+            }
+            false => (target * 3, target * 3, target / 2),
+        };
         Some(Mpd {
             availability_start: SystemTime::UNIX_EPOCH,
             publish_time: now,
-            minimum_update_period: part_target,
+            minimum_update_period: refresh,
             min_buffer_time: Duration::from_secs(1),
             time_shift_buffer_depth: Duration::from_secs_f64(window),
-            suggested_presentation_delay: latency.saturating_sub(part_target),
+            suggested_presentation_delay: delay,
             max_segment_duration: longest,
             latency_target: latency,
             latency_range: (latency / 2, latency * 3),
@@ -228,7 +244,14 @@ impl Packager {
             let (Some(track), Some(vc)) = (self.track(name), self.video_config_of(name)) else {
                 continue;
             };
-            let Some(template) = template(track, first, last, gen, (target, part_target)) else {
+            let Some(template) = template(
+                track,
+                first,
+                last,
+                gen,
+                (target, part_target),
+                self.config().low_latency,
+            ) else {
                 continue;
             };
             let bandwidth = track.bandwidth().map_or(0, |(peak, _)| peak).max(1);
@@ -255,7 +278,14 @@ impl Packager {
         if let Some((track, ac)) = audio {
             // The audio's own init generation for these segments.
             let gen = track.segment(first).map_or(gen, |s| s.init_gen);
-            if let Some(template) = template(track, first, last, gen, (target, part_target)) {
+            if let Some(template) = template(
+                track,
+                first,
+                last,
+                gen,
+                (target, part_target),
+                self.config().low_latency,
+            ) {
                 sets.push(AdaptationSet {
                     id: 1,
                     content_type: ContentType::Audio,
@@ -284,12 +314,15 @@ fn template(
     last: u64,
     gen: u32,
     (target, part_target): (Duration, Duration),
+    live_edge: bool,
 ) -> Option<SegmentTemplate> {
     let segments: Vec<&Segment> = track
         .segments()
         .iter()
         .filter(|s| {
-            s.gap.is_none() && (s.complete || is_open(track, s)) && (first..=last).contains(&s.msn)
+            s.gap.is_none()
+                && (s.complete || is_open(track, s, live_edge))
+                && (first..=last).contains(&s.msn)
         })
         .collect();
     let start_number = segments.first()?.msn;

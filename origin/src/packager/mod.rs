@@ -43,6 +43,8 @@ mod timeline;
 mod track;
 
 #[cfg(test)]
+mod normal_tests;
+#[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
 mod rung_tests;
@@ -75,7 +77,14 @@ pub struct PackagerConfig {
     pub segment_target: Duration,
     pub window_segments: usize,
     pub reconnect_grace: Duration,
+    /// LL-HLS: parts, preload hints and blocking reload advertised, and
+    /// the segment in production listed in the MPD. Off for a channel in
+    /// `NORMAL` latency mode ([`PackagerConfig::normal_latency`]).
+    pub low_latency: bool,
 }
+
+/// A `NORMAL` latency stream's segment target.
+pub const NORMAL_SEGMENT_TARGET: Duration = Duration::from_secs(6);
 
 impl Default for PackagerConfig {
     fn default() -> Self {
@@ -84,11 +93,25 @@ impl Default for PackagerConfig {
             segment_target: Duration::from_secs(2),
             window_segments: 10,
             reconnect_grace: Duration::from_secs(10),
+            low_latency: true,
         }
     }
 }
 
 impl PackagerConfig {
+    /// This configuration for a `NORMAL` latency stream: 6 s segments (or
+    /// the configured target if longer) and no parts in its playlists.
+    /// Parts are still cut inside, at 1 s, so that the window's memory and
+    /// the code paths stay the same; nothing lists them.
+    pub fn normal_latency(self) -> Self {
+        Self {
+            segment_target: self.segment_target.max(NORMAL_SEGMENT_TARGET),
+            part_target: Duration::from_secs(1),
+            low_latency: false,
+            ..self
+        }
+    }
+
     /// The PART-TARGET we advertise: 1% above the configured target, so that
     /// e.g. ten 30 fps frames (333.3 ms) fit a 333 ms target.
     pub fn advertised_part_target(&self) -> Duration {

@@ -138,6 +138,8 @@ impl Packager {
             |p: &super::track::Part| Units::of(p.listed_duration(), ts).0.min(part_max);
         let part_target = part_target.as_secs_f64();
         let skip_until = 6 * target;
+        // NORMAL latency: complete segments only, no LL-HLS tags.
+        let low_latency = self.config().low_latency;
         // What each segment adds to the playlist as listed: a complete one
         // its EXTINF, the open one its complete parts.
         let listed_units = |s: &Segment| -> u64 {
@@ -184,7 +186,7 @@ impl Packager {
             if i < skipped {
                 continue;
             }
-            let with_parts = start + dur > parts_from || !s.complete;
+            let with_parts = low_latency && (start + dur > parts_from || !s.complete);
             let parts = if with_parts {
                 s.parts
                     .iter()
@@ -223,7 +225,7 @@ impl Packager {
             (true, Some(src)) => (src, SOURCE_DIR),
             _ => (track, ""),
         };
-        let preload_hint = (!ended).then(|| PreloadHint {
+        let preload_hint = (!ended && low_latency).then(|| PreloadHint {
             hint_type: PreloadHintType::Part,
             uri: {
                 let (msn, part) = self.next_part(edge);
@@ -232,7 +234,7 @@ impl Packager {
         });
         let rendition_reports = self
             .tracks()
-            .filter(|t| t.name != track.name)
+            .filter(|t| low_latency && t.name != track.name)
             .filter_map(|t| {
                 let (msn, part) = self.progress(&t.name)?;
                 Some(RenditionReport {
@@ -246,10 +248,10 @@ impl Packager {
         Some(MediaPlaylist {
             version: if skip.is_some() { 9 } else { 6 },
             target_duration: target,
-            part_target: Some(part_target),
+            part_target: low_latency.then_some(part_target),
             server_control: Some(ServerControl {
-                can_block_reload: true,
-                part_hold_back: Some(self.part_hold_back().as_secs_f64()),
+                can_block_reload: low_latency,
+                part_hold_back: low_latency.then(|| self.part_hold_back().as_secs_f64()),
                 hold_back: Some(3.0 * target as f64),
                 can_skip_until: Some(skip_until as f64),
                 can_skip_dateranges: false,

@@ -55,9 +55,13 @@ pub(super) struct Feed {
 
 impl Feed {
     pub(super) fn new(video: bool, audio: bool) -> Self {
+        Self::with_config(video, audio, PackagerConfig::default())
+    }
+
+    pub(super) fn with_config(video: bool, audio: bool, cfg: PackagerConfig) -> Self {
         let t0 = Instant::now();
         let mut p = Packager::new(
-            PackagerConfig::default(),
+            cfg,
             t0,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         );

@@ -32,6 +32,17 @@ struct Publishers {
     /// they take over).
     standby: Vec<(u64, Option<VideoConfig>, Option<AudioConfig>)>,
     ended_at: Option<Instant>,
+    /// How to disconnect each attached session (primary and backups), with
+    /// the channel key it published with, if any.
+    kicks: Vec<Kick>,
+}
+
+/// A handle on one publisher session that the operator may disconnect.
+#[derive(Debug)]
+struct Kick {
+    session: u64,
+    key_id: Option<String>,
+    tx: watch::Sender<bool>,
 }
 
 #[derive(Debug)]
@@ -62,6 +73,7 @@ impl StreamHub {
                 active: None,
                 standby: Vec::new(),
                 ended_at: None,
+                kicks: Vec::new(),
             }),
             version: watch::channel(0).0,
             feed: Mutex::new(None),
@@ -172,6 +184,32 @@ impl StreamHub {
         }
     }
 
+    /// A receiver that turns true when the operator disconnects `session`
+    /// (which published with channel key `key_id`, if any).
+    pub fn watch_kick(&self, session: u64, key_id: Option<String>) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        self.pubs().kicks.push(Kick {
+            session,
+            key_id,
+            tx,
+        });
+        rx
+    }
+
+    /// Disconnects the attached sessions that published with key `key_id`,
+    /// or every one when `None`. Returns how many.
+    pub fn kick(&self, key_id: Option<&str>) -> usize {
+        let p = self.pubs();
+        let mut n = 0;
+        for k in &p.kicks {
+            if key_id.is_none_or(|id| k.key_id.as_deref() == Some(id)) {
+                k.tx.send_replace(true);
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn is_active(&self, session: u64) -> bool {
         self.pubs().active == Some(session)
     }
@@ -225,6 +263,7 @@ impl StreamHub {
     pub fn detach(&self, session: u64, now: Instant) {
         let mut p = self.pubs();
         p.standby.retain(|s| s.0 != session);
+        p.kicks.retain(|k| k.session != session);
         if p.active != Some(session) {
             return;
         }

@@ -51,19 +51,26 @@ impl Registry {
     }
 
     /// Attaches publisher `session` to stream `name`, creating the stream or
-    /// resuming it within its grace period.
+    /// resuming it within its grace period. A new stream is packaged for
+    /// low latency, or as plain HLS (`low_latency` false: a `NORMAL`
+    /// channel); a resumed one keeps what it started with.
     pub fn claim(
         &self,
         name: &str,
         session: u64,
         backup_allowed: bool,
+        low_latency: bool,
         now: Instant,
     ) -> Result<(Arc<StreamHub>, PublishRole), ClaimError> {
         let mut map = self.lock();
         let hub = map
             .entry(name.to_string())
             .or_insert_with(|| {
-                Arc::new(StreamHub::new(name, self.packager, now, SystemTime::now()))
+                let cfg = match low_latency {
+                    true => self.packager,
+                    false => self.packager.normal_latency(),
+                };
+                Arc::new(StreamHub::new(name, cfg, now, SystemTime::now()))
             })
             .clone();
         // Attach under the map lock: `tick` removes ended streams under the

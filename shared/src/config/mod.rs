@@ -3,6 +3,7 @@
 
 mod access_log;
 mod bitrate;
+mod control;
 mod edge;
 mod ladder;
 mod load;
@@ -12,6 +13,7 @@ mod warn;
 
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
+pub use control::ControlConfig;
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,
     UpstreamConfig,

@@ -30,6 +30,8 @@ pub struct OriginConfig {
     pub ladder: LadderConfig,
     /// One JSON line per request.
     pub access_log: super::AccessLogConfig,
+    /// Channels and stream keys in an embedded database.
+    pub control: super::ControlConfig,
 }
 
 /// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):

@@ -382,3 +382,118 @@ async fn writes_need_the_admin_token_and_bad_requests_store_nothing() {
     assert_eq!(get(&origin.url("/api/channels/ok")).await.status, 404);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let dir = temp_dir("stop");
+    let (origin, push, pin) = origin_with_push(&control_config(&dir.join("control.db"), ""), &[]);
+    let created = create(&origin, "show", "").await;
+    let key = created["streamKey"]["value"].as_str().unwrap().to_string();
+    let ff = Ffmpeg::publish(&origin.rtmp_url(&key), 120);
+    wait_live(&origin, "show").await;
+    let edge = Edge::start(&origin, &["--push", &push, "--push-spki", &pin]);
+    let playlist = edge.url("/live/show/source/index.m3u8");
+    let pl = support::http::wait_playlist(
+        &playlist,
+        Duration::from_secs(15),
+        "a complete segment",
+        |p| support::http::complete_segments(p) >= 1,
+    )
+    .await;
+    // A segment the edge has cached.
+    let segment = edge.url(&format!("/live/show/source/{}.m4s", pl.media_sequence));
+    get(&segment).await;
+    assert_eq!(
+        get(&segment).await.header("x-cache").as_deref(),
+        Some("HIT")
+    );
+
+    // The edge's purge API, as an operator calls it.
+    let purge = edge.url("/api/purge?stream=show");
+    let f = send("POST", &purge, &[("authorization", "Bearer wrong")], "").await;
+    assert_eq!(f.status, 401);
+    for bad in [
+        "/api/purge",
+        "/api/purge?stream=a/b",
+        "/api/purge?prefix=live",
+        "/api/purge?x=1",
+    ] {
+        let f = send("POST", &edge.url(bad), &[], "").await;
+        assert_eq!(f.status, 400, "{bad}: {}", f.text());
+    }
+    let (status, purged) = json("POST", &purge, "").await;
+    assert_eq!(status, 200, "{purged}");
+    assert!(purged["purged"].as_u64() >= Some(1), "{purged}");
+    let again = get(&segment).await;
+    assert_eq!(
+        (again.status, again.header("x-cache").as_deref()),
+        (200, Some("MISS"))
+    );
+    assert_eq!(
+        get(&segment).await.header("x-cache").as_deref(),
+        Some("HIT")
+    );
+
+    // A player holding a blocking reload for the next part at the edge.
+    let pl = livecdn_shared::playlist::MediaPlaylist::parse(&get(&playlist).await.text()).unwrap();
+    let (msn, part) = pl.next_part();
+    let held_url = format!("{playlist}?_HLS_msn={msn}&_HLS_part={part}");
+    let held = tokio::spawn(async move { get(&held_url).await });
+
+    let (status, stopped) = json(
+        "POST",
+        &origin.url("/api/channels/show/stop"),
+        r#"{"revokeKeys": true}"#,
+    )
+    .await;
+    let stopped_at = Instant::now();
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(
+        (
+            stopped["stopped"].as_bool(),
+            stopped["disconnected"].as_u64()
+        ),
+        (Some(true), Some(1))
+    );
+    assert_eq!(stopped["revoked"][0], created["streamKey"]["id"]);
+    let held = held.await.unwrap();
+    assert_eq!(held.status, 200, "{}", held.text());
+    assert!(
+        held.text().contains("#EXT-X-ENDLIST"),
+        "the player sees ENDLIST:\n{}",
+        held.text()
+    );
+    // Within a second the edge answers 404 for the playlists, and the
+    // segment it held is gone from its cache.
+    loop {
+        let (p, s) = (get(&playlist).await, get(&segment).await);
+        if p.status == 404 && s.status == 404 && s.header("x-cache").as_deref() != Some("HIT") {
+            break;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(1),
+            "edge still serves: playlist {} segment {} {:?}\n{}",
+            p.status,
+            s.status,
+            s.header("x-cache"),
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("edge answers 404 {:?} after the stop", stopped_at.elapsed());
+    assert_eq!(get(&edge.url("/live/show/master.m3u8")).await.status, 404);
+    // The publisher was cut off, and its revoked key cannot come back.
+    let (_, exited) = ff.wait(Duration::from_secs(10));
+    assert_ne!(exited, "timed out", "ffmpeg is still publishing");
+    wait_log(
+        &origin,
+        "disconnected by the operator",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_refused(&origin, &key, "revoked").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,11 +2,13 @@
 //! JSON API. It reads the shared handles and never touches playback.
 
 use crate::body::full;
+use crate::error::EdgeError;
 use crate::serve::Body;
 use crate::state::Edge;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use livecdn_shared::route::Route;
+use livecdn_shared::auth::valid_stream_name;
+use livecdn_shared::route::{Route, MAX_PATH};
 use std::time::Instant;
 
 /// Answers an admin route; `None` if `route` is not one.
@@ -26,6 +28,56 @@ pub fn serve(edge: &Edge, route: &Route<'_>) -> Option<(&'static str, Response<B
         _ => return None,
     };
     Some((route.kind().as_str(), resp))
+}
+
+/// What `POST /api/purge` names: `?stream=NAME` (everything under
+/// `/live/NAME/`) or `?prefix=/PATH`, exactly one of them.
+pub fn purge_prefix(query: Option<&str>) -> Result<String, String> {
+    let mut prefix = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| "not UTF-8".to_string())?;
+        let p = match k {
+            "stream" if valid_stream_name(&v) => format!("/live/{v}/"),
+            "stream" => return Err("invalid stream name".into()),
+            "prefix" if v.starts_with('/') && v.len() <= MAX_PATH => v.into_owned(),
+            "prefix" => return Err("prefix must start with / and be at most 256 bytes".into()),
+            _ => return Err(format!("unknown parameter {k:?}")),
+        };
+        if prefix.replace(p).is_some() {
+            return Err("give one of stream= or prefix=".into());
+        }
+    }
+    prefix.ok_or_else(|| "give stream=NAME or prefix=/PATH".into())
+}
+
+/// Fuzz body: any bytes as a purge query. Never a panic; a prefix it
+/// names starts with `/`.
+pub fn fuzz_purge_query(data: &[u8]) {
+    if let Ok(p) = purge_prefix(Some(&String::from_utf8_lossy(data))) {
+        assert!(p.starts_with('/'), "{p}");
+    }
+}
+
+/// `POST /api/purge?stream=NAME` or `?prefix=/PATH`: drops the cached
+/// objects of a stream or under a path prefix, and answers how many, as
+/// JSON.
+pub async fn purge(edge: &Edge, query: Option<&str>) -> Result<Response<Body>, EdgeError> {
+    let prefix =
+        purge_prefix(query).map_err(|why| EdgeError::BadRequest(format!("purge: {why}")))?;
+    let purged = edge.cache.purge(&prefix).await;
+    tracing::info!(%prefix, purged, "purged by the operator");
+    let body = serde_json::json!({ "prefix": prefix, "purged": purged });
+    let mut r = Response::new(full(Bytes::from(body.to_string())));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }
 
 fn metrics(edge: &Edge) -> Response<Body> {
@@ -158,4 +210,38 @@ fn text(status: StatusCode, t: &'static str) -> Response<Body> {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_names_one_stream_or_one_prefix() {
+        assert_eq!(purge_prefix(Some("stream=cam")).unwrap(), "/live/cam/");
+        assert_eq!(
+            purge_prefix(Some("prefix=%2Flive%2Fcam%2F720p")).unwrap(),
+            "/live/cam/720p"
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("stream=a/b"),
+            Some("stream=cam&prefix=/x"),
+            Some("prefix=x"),
+            Some("x=1"),
+            Some("prefix=%FF"),
+        ] {
+            assert!(purge_prefix(bad).is_err(), "{bad:?}");
+        }
+        for seed in [
+            "stream=cam",
+            "prefix=/live/",
+            "stream=%63am&",
+            "prefix=/%2e%2e/",
+        ] {
+            fuzz_purge_query(seed.as_bytes());
+        }
+    }
 }

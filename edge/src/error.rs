@@ -21,6 +21,9 @@ pub enum EdgeError {
     /// An admin route without the admin bearer token.
     #[error("admin token required")]
     Unauthorized,
+    /// A write with no admin token configured, off the admin listener.
+    #[error("writes need admin_token, or the admin listener")]
+    WritesClosed,
     /// Malformed `_HLS_*` delivery directives, or a blocking request the
     /// playlist cannot satisfy soon (RFC 8216bis 6.2.5.2: 400).
     #[error("bad request: {0}")]
@@ -38,6 +41,7 @@ impl EdgeError {
         match self {
             EdgeError::NotFound => StatusCode::NOT_FOUND,
             EdgeError::Method => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeError::WritesClosed => StatusCode::FORBIDDEN,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EdgeError::Forbidden(_) => StatusCode::FORBIDDEN,
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,

@@ -57,12 +57,18 @@ async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> R
     });
     let (kind, mut resp) = match (&method, &route) {
         (&Method::OPTIONS, _) => ("preflight", preflight()),
-        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::NotHere) => {
-            ("error", EdgeError::NotFound.response())
-        }
-        (&Method::GET | &Method::HEAD, Some(_)) if verdict == Some(Gate::Unauthorized) => {
+        (_, Some(_)) if verdict == Some(Gate::NotHere) => ("error", EdgeError::NotFound.response()),
+        (_, Some(_)) if verdict == Some(Gate::Unauthorized) => {
             ("error", EdgeError::Unauthorized.response())
         }
+        (_, Some(_)) if verdict == Some(Gate::WritesClosed) => {
+            ("error", EdgeError::WritesClosed.response())
+        }
+        (&Method::POST, Some(Route::ApiPurge)) => match admin::purge(edge, req.uri().query()).await
+        {
+            Ok(r) => ("api", r),
+            Err(e) => ("error", e.response()),
+        },
         (&Method::GET | &Method::HEAD, Some(route)) => {
             match dispatch(edge, &req, conn, route).await {
                 Ok((kind, r)) => (kind, r),

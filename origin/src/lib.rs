@@ -15,6 +15,7 @@ pub mod packager;
 pub mod push;
 pub mod registry;
 pub mod transcode;
+pub mod verdict;
 pub mod webhook;
 
 use livecdn_shared::access_log::AccessLog;
@@ -235,12 +236,39 @@ impl Origin {
     }
 }
 
-/// Ends streams whose publisher did not come back and drops ended ones.
+/// Logs a health change and tells the `on_health` webhook.
+fn report_health(state: &OriginState, stream: &str, change: &verdict::Transition) {
+    tracing::warn!(
+        %stream,
+        from = change.from.as_str(),
+        to = change.to.as_str(),
+        reasons = ?change.reasons,
+        "stream health changed"
+    );
+    state.metrics.health_change(change.to.as_str());
+    if let Some(url) = state.config.webhooks.on_health.clone() {
+        let body = serde_json::json!({
+            "event": "health",
+            "stream": stream,
+            "health": change.to,
+            "previous": change.from,
+            "reasons": change.reasons,
+        });
+        state.webhooks.notify(url, body, "on_health");
+    }
+}
+
+/// Ends streams whose publisher did not come back, drops ended ones, and
+/// judges every live stream's health.
 async fn reap(state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = tick.tick() => state.registry.tick(Instant::now()),
+            _ = tick.tick() => {
+                for (stream, change) in state.registry.tick(Instant::now()) {
+                    report_health(&state, &stream, &change);
+                }
+            }
             _ = shutdown.changed() => break,
         }
     }

@@ -15,6 +15,7 @@ pub struct Metrics {
     publishes: Family<Labels, Counter>,
     http: Family<Labels, Counter>,
     refused: Family<Labels, Counter>,
+    health_changes: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -29,6 +30,12 @@ impl Metrics {
         let publishes = Family::<Labels, Counter>::default();
         let http = Family::<Labels, Counter>::default();
         let refused = Family::<Labels, Counter>::default();
+        let health_changes = Family::<Labels, Counter>::default();
+        registry.register(
+            "health_changes",
+            "Stream health changes by the state entered (STARVING, HEALTHY)",
+            health_changes.clone(),
+        );
         registry.register(
             "publishes",
             "RTMP publish attempts by result (accepted or the refusal reason)",
@@ -49,7 +56,15 @@ impl Metrics {
             publishes,
             http,
             refused,
+            health_changes,
         }
+    }
+
+    /// A live stream's health changed to `to`.
+    pub fn health_change(&self, to: &str) {
+        self.health_changes
+            .get_or_create(&vec![("to", to.to_string())])
+            .inc();
     }
 
     pub fn publish(&self, result: &str) {
@@ -95,7 +110,7 @@ impl Metrics {
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             out.clear();
         }
-        let gauges: [(&str, &str); 6] = [
+        let gauges: [(&str, &str); 9] = [
             ("ingest_bitrate_bps", "Ingest bitrate over the last 5 s"),
             (
                 "ingest_fps",
@@ -117,6 +132,18 @@ impl Metrics {
                 "publisher_connected",
                 "1 while a publisher feeds the stream",
             ),
+            (
+                "stream_healthy",
+                "1 while a live stream is HEALTHY, 0 while STARVING (absent when unknown)",
+            ),
+            (
+                "ingest_bitrate_average_bps",
+                "The ingest bitrate's recent average, which drops are measured against",
+            ),
+            (
+                "publisher_clock_drift_ms",
+                "The publisher's media clock minus the origin's since it started",
+            ),
         ];
         let hubs = streams.list();
         let rows: Vec<_> = hubs
@@ -128,20 +155,36 @@ impl Metrics {
                         p.tracks().map(|t| t.window_bytes()).sum::<usize>(),
                     )
                 });
-                (h.name().to_string(), report, bytes, h.has_publisher())
+                let (verdict, _, (average, _)) = h.verdict();
+                let healthy = match verdict {
+                    crate::verdict::Verdict::Healthy => Some(1.0),
+                    crate::verdict::Verdict::Starving => Some(0.0),
+                    crate::verdict::Verdict::Unknown => None,
+                };
+                (
+                    h.name().to_string(),
+                    report,
+                    bytes,
+                    h.has_publisher(),
+                    healthy,
+                    average,
+                )
             })
             .collect();
         for (i, (name, help)) in gauges.iter().enumerate() {
             let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
             let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
-            for (stream, r, bytes, live) in &rows {
+            for (stream, r, bytes, live, healthy, average) in &rows {
                 let v = match i {
                     0 => Some(r.bitrate_bps as f64),
                     1 => Some(r.video_fps),
                     2 => r.keyframe_interval_s,
                     3 => r.av_drift_ms.map(|d| d as f64),
                     4 => Some(*bytes as f64),
-                    _ => Some(if *live { 1.0 } else { 0.0 }),
+                    5 => Some(if *live { 1.0 } else { 0.0 }),
+                    6 => *healthy,
+                    7 => *average,
+                    _ => r.clock_drift_ms.map(|d| d as f64),
                 };
                 if let Some(v) = v {
                     let _ = writeln!(out, "livecdn_origin_{name}{{stream=\"{stream}\"}} {v}");

@@ -43,6 +43,9 @@ pub enum Route<'a> {
     ApiStream(&'a str),
     /// `/api/channels`: list (GET) and create (POST) channels.
     ApiChannels,
+    /// `/api/purge?stream=NAME` or `?prefix=/PATH`: an edge drops cached
+    /// objects (POST).
+    ApiPurge,
     /// `/api/channels/NAME[/...]`: one channel of the control plane.
     ApiChannel {
         /// The channel's name, which is its public stream name.
@@ -256,6 +259,7 @@ impl<'a> Route<'a> {
             "/time" => return Some(Route::Time),
             "/api/streams" => return Some(Route::ApiStreams),
             "/api/channels" => return Some(Route::ApiChannels),
+            "/api/purge" => return Some(Route::ApiPurge),
             "/live/whip" => return Some(Route::Whip),
             _ => {}
         }
@@ -357,6 +361,7 @@ impl<'a> Route<'a> {
             Route::ApiStreams
             | Route::ApiStream(_)
             | Route::ApiChannels
+            | Route::ApiPurge
             | Route::ApiChannel { .. } => RouteKind::Api,
             Route::Whip => RouteKind::WebRtc,
             Route::Live { object, .. } => match object {
@@ -467,6 +472,7 @@ impl fmt::Display for Route<'_> {
             Route::ApiStreams => f.write_str("/api/streams"),
             Route::ApiStream(s) => write!(f, "/api/streams/{s}"),
             Route::ApiChannels => f.write_str("/api/channels"),
+            Route::ApiPurge => f.write_str("/api/purge"),
             Route::ApiChannel { name, object } => {
                 write!(f, "/api/channels/{name}")?;
                 match object {

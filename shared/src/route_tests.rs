@@ -34,6 +34,7 @@ fn parses_and_renders_every_route() {
         ("/api/streams", Route::ApiStreams, RouteKind::Api),
         ("/api/streams/cam", Route::ApiStream("cam"), RouteKind::Api),
         ("/api/channels", Route::ApiChannels, RouteKind::Api),
+        ("/api/purge", Route::ApiPurge, RouteKind::Api),
         (
             "/api/channels/cam",
             Route::ApiChannel {

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod edge;
+pub mod hook;
 pub mod http;
 
 use std::io::{BufRead, BufReader};
@@ -274,11 +275,22 @@ impl Ffmpeg {
 
     /// A publisher of `size` (e.g. `1280x720`) 30 fps test video.
     pub fn publish_sized(url: &str, seconds: u32, size: &str, video_args: &[&str]) -> Ffmpeg {
+        Self::publish_lavfi(
+            url,
+            seconds,
+            &format!("testsrc2=size={size}:rate=30"),
+            video_args,
+        )
+    }
+
+    /// A publisher whose video is the lavfi graph `source` (e.g. clips
+    /// joined with `concat`); the audio is a tone for all `seconds`, also
+    /// after the video ends.
+    pub fn publish_lavfi(url: &str, seconds: u32, source: &str, video_args: &[&str]) -> Ffmpeg {
         let t = seconds.to_string();
-        let source = format!("testsrc2=size={size}:rate=30");
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin"])
-            .args(["-re", "-f", "lavfi", "-i", &source])
+            .args(["-re", "-f", "lavfi", "-i", source])
             .args([
                 "-re",
                 "-f",

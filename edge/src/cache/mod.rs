@@ -331,6 +331,15 @@ impl Cache {
         true
     }
 
+    /// Drops every cached object whose key starts with `prefix` (e.g.
+    /// `/live/cam/`); how many. Fetches in flight finish for their waiters
+    /// but a later request looks again.
+    pub async fn purge(&self, prefix: &str) -> usize {
+        let n = self.inner.store.purge_prefix(prefix).await;
+        self.inner.store.run_pending_tasks().await;
+        n
+    }
+
     /// How many requests are waiting for the fetch of `key` to publish.
     pub fn waiting(&self, key: &CacheKey) -> usize {
         self.inner.flights.waiting(key)

@@ -130,6 +130,21 @@ impl Store {
             && object.age(Instant::now()) < lifetime
     }
 
+    /// Removes every entry whose key starts with `prefix` (a purge); how
+    /// many. Walks the map once; a purge is an operator's rare act.
+    pub(crate) async fn purge_prefix(&self, prefix: &str) -> usize {
+        let keys: Vec<Arc<CacheKey>> = self
+            .map
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with(prefix))
+            .map(|(k, _)| k)
+            .collect();
+        for k in &keys {
+            self.map.invalidate(k.as_ref()).await;
+        }
+        keys.len()
+    }
+
     pub(crate) fn weighted_size(&self) -> u64 {
         self.map.weighted_size()
     }

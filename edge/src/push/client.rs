@@ -231,8 +231,14 @@ async fn receive(
     let data = tokio::time::timeout(OBJECT_TIMEOUT, recv.read_to_end(limit))
         .await
         .map_err(|_| PushClientError::Timeout)??;
-    let (header, body) = push::decode_object(&Bytes::from(data))?;
-    store(feeds, push, header, body).await
+    match push::decode_uni(&Bytes::from(data))? {
+        push::Uni::Object(header, body) => store(feeds, push, header, body).await,
+        push::Uni::Purge(stream) => {
+            let n = feeds.cache.purge(&format!("/live/{stream}/")).await;
+            tracing::info!(%stream, objects = n, "purged: the origin stopped the stream");
+            Ok(())
+        }
+    }
 }
 
 /// `/live/STREAM/RENDITION/FILE`: the stream and the rendition.

@@ -21,8 +21,8 @@ mod store;
 mod store_tests;
 
 pub use model::{
-    Channel, ChannelPatch, Invalid, KeyRecord, LatencyMode, NewChannel, NewKey, Revoke, Rotate,
-    MAX_KEY_TTL_SECONDS,
+    fuzz_channel_request, Channel, ChannelPatch, Invalid, KeyRecord, LatencyMode, NewChannel,
+    NewKey, Revoke, Rotate, Stop, MAX_KEY_TTL_SECONDS,
 };
 pub use secret::KEY_PREFIX;
 pub use store::{KeyLookup, Store, StoreError};

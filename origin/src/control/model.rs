@@ -108,6 +108,51 @@ pub struct Revoke {
     pub disconnect: bool,
 }
 
+impl Revoke {
+    /// From a query string: `disconnect=true|1|false|0`; `None` when the
+    /// query is empty (the body may say it then). Anything else is an
+    /// error naming the parameter.
+    pub fn from_query(query: &str) -> Result<Option<Revoke>, String> {
+        if query.is_empty() {
+            return Ok(None);
+        }
+        let mut r = Revoke::default();
+        for pair in query.split('&') {
+            match pair.split_once('=').unwrap_or((pair, "")) {
+                ("disconnect", "true" | "1") => r.disconnect = true,
+                ("disconnect", "false" | "0") => r.disconnect = false,
+                _ => return Err(format!("unknown query parameter {pair:?}")),
+            }
+        }
+        Ok(Some(r))
+    }
+}
+
+/// Fuzz body: any bytes as each API request body (JSON) and as a revoke
+/// query. Never a panic; what parses passes or fails its checks cleanly.
+pub fn fuzz_channel_request(data: &[u8]) {
+    if let Ok(n) = serde_json::from_slice::<NewChannel>(data) {
+        let _ = n.check();
+    }
+    if let Ok(r) = serde_json::from_slice::<Rotate>(data) {
+        let _ = r.check();
+    }
+    let _ = serde_json::from_slice::<ChannelPatch>(data);
+    let _ = serde_json::from_slice::<Stop>(data);
+    let _ = serde_json::from_slice::<Revoke>(data);
+    let _ = Revoke::from_query(&String::from_utf8_lossy(data));
+}
+
+/// `POST /api/channels/NAME/stop`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Stop {
+    /// Also revoke the channel's keys, so that the encoder cannot come
+    /// straight back.
+    #[serde(default)]
+    pub revoke_keys: bool,
+}
+
 /// The longest key lifetime a request may ask for: a year.
 pub const MAX_KEY_TTL_SECONDS: u64 = 366 * 24 * 3600;
 
@@ -167,4 +212,61 @@ pub struct NewKey {
     #[serde(flatten)]
     pub record: KeyRecord,
     pub value: String,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoke_queries_are_strict() {
+        assert!(Revoke::from_query("").unwrap().is_none());
+        assert!(
+            Revoke::from_query("disconnect=true")
+                .unwrap()
+                .unwrap()
+                .disconnect
+        );
+        assert!(
+            !Revoke::from_query("disconnect=0")
+                .unwrap()
+                .unwrap()
+                .disconnect
+        );
+        for bad in ["disconnect", "disconnect=yes", "x=1", "disconnect=1&", "&"] {
+            assert!(Revoke::from_query(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fuzz_channel_request_survives_seeds_and_mutations() {
+        let seeds: &[&[u8]] = &[
+            br#"{"name":"cam","latencyMode":"NORMAL","ladder":"source","keyTtlSeconds":60}"#,
+            br#"{"disconnect":true,"keyTtlSeconds":18446744073709551615}"#,
+            br#"{"revokeKeys":true}"#,
+            b"disconnect=1&disconnect=0",
+            br#"{"name":"\u0000"}"#,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for seed in seeds {
+            fuzz_channel_request(seed);
+            for _ in 0..2_000 {
+                let mut m = seed.to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x as usize) % m.len().max(1);
+                match x % 3 {
+                    0 if !m.is_empty() => m[i] = (x >> 8) as u8,
+                    1 => m.insert(i.min(m.len()), (x >> 16) as u8),
+                    _ if !m.is_empty() => {
+                        m.remove(i);
+                    }
+                    _ => {}
+                }
+                fuzz_channel_request(&m);
+            }
+        }
+    }
 }

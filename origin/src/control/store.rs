@@ -199,17 +199,19 @@ impl Store {
         if get(&tx, name)?.is_none() {
             return Err(StoreError::NoChannel(name.to_string()));
         }
-        let revoked: Vec<String> = {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE stream_keys SET revoked_at = ?2
-                 WHERE channel = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id",
-            )?;
-            let rows = stmt.query_map(params![name, now_ms as i64], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let revoked = revoke_usable(&tx, name, now_ms)?;
         let key = insert_key(&tx, name, now_ms, ttl)?;
         tx.commit()?;
         Ok((key, revoked))
+    }
+
+    /// Revokes every key of the channel still usable; their ids.
+    pub fn revoke_all(&self, name: &str, now_ms: u64) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        if get(&conn, name)?.is_none() {
+            return Err(StoreError::NoChannel(name.to_string()));
+        }
+        revoke_usable(&conn, name, now_ms)
     }
 
     /// Revokes one key (again is fine: the first time is kept).
@@ -266,6 +268,15 @@ fn get(conn: &Connection, name: &str) -> Result<Option<Channel>, StoreError> {
     })
     .optional()?
     .transpose()
+}
+
+fn revoke_usable(conn: &Connection, name: &str, now_ms: u64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE stream_keys SET revoked_at = ?2
+         WHERE channel = ?1 AND revoked_at IS NULL AND expires_at > ?2 RETURNING id",
+    )?;
+    let rows = stmt.query_map(params![name, now_ms as i64], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn insert_key(

@@ -10,7 +10,7 @@ use super::api::{json, json_status};
 use super::body::Body;
 use super::HttpError;
 use crate::control::{
-    Channel, ChannelPatch, Control, KeyRecord, NewChannel, NewKey, Revoke, Rotate, StoreError,
+    Channel, ChannelPatch, Control, KeyRecord, NewChannel, NewKey, Revoke, Rotate, Stop, StoreError,
 };
 use crate::OriginState;
 use bytes::Bytes;
@@ -80,26 +80,6 @@ async fn read_json<T: DeserializeOwned>(
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| HttpError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-/// `?disconnect=true` (or `=1`); anything else in the query is an error.
-fn revoke_query(query: &str) -> Result<Option<Revoke>, HttpError> {
-    if query.is_empty() {
-        return Ok(None);
-    }
-    let mut r = Revoke::default();
-    for pair in query.split('&') {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("disconnect", "true" | "1") => r.disconnect = true,
-            ("disconnect", "false" | "0") => r.disconnect = false,
-            _ => {
-                return Err(HttpError::BadRequest(format!(
-                    "unknown query parameter {pair:?}"
-                )))
-            }
-        }
-    }
-    Ok(Some(r))
 }
 
 /// Where encoders and viewers are sent, from the config or the request.
@@ -185,6 +165,17 @@ fn view(state: &OriginState, ends: &Endpoints, channel: Channel) -> ChannelView 
         playback_auth,
         channel,
     }
+}
+
+/// Ends stream `name` now: ENDLIST for the players holding a request,
+/// 404 for new ones, its publishers disconnected, and its edges told (over
+/// push) to drop what they cached. How many publishers were cut off, or
+/// `None` if it was not live.
+fn stop(state: &OriginState, name: &str) -> Option<usize> {
+    state
+        .registry
+        .stop(name, std::time::Instant::now())
+        .map(|(_, kicked)| kicked)
 }
 
 /// Disconnects the live publishers of `name` that used key `key_id` (all
@@ -292,7 +283,8 @@ pub async fn serve(
             ))
         }
         (ChannelObject::Key(id), &Method::DELETE) => {
-            let query = revoke_query(req.uri.query().unwrap_or(""))?;
+            let query =
+                Revoke::from_query(req.uri.query().unwrap_or("")).map_err(HttpError::BadRequest)?;
             let revoke = match query {
                 Some(q) => q,
                 None => read_json(req, body, Some(Revoke::default())).await?,
@@ -320,7 +312,25 @@ pub async fn serve(
                 .ok_or(HttpError::NotFound("no such channel"))?;
             Ok(json(&super::health::stream(state, &name)))
         }
-        (ChannelObject::Stop, _) => Err(HttpError::NotFound("not served here")),
+        (ChannelObject::Stop, &Method::POST) => {
+            let ask: Stop = read_json(req, body, Some(Stop::default())).await?;
+            let n = name.clone();
+            let revoked = match ask.revoke_keys {
+                true => c.run(move |s| s.revoke_all(&n, now)).await?,
+                false => {
+                    c.run(move |s| s.get(&n))
+                        .await?
+                        .ok_or(HttpError::NotFound("no such channel"))?;
+                    Vec::new()
+                }
+            };
+            let stopped = stop(state, &name);
+            Ok(json(&serde_json::json!({
+                "stopped": stopped.is_some(),
+                "disconnected": stopped.unwrap_or(0),
+                "revoked": revoked,
+            })))
+        }
         _ => Err(HttpError::MethodNotAllowed),
     }
 }

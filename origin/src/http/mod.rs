@@ -320,7 +320,11 @@ async fn dispatch(
             live(state, stream, object, query, gzip).await
         }
         Route::Live { stream, object } => live(state, stream, object, query, gzip).await,
-        Route::Whip | Route::Vod { .. } => Err(HttpError::NotFound("not served here")),
+        // Purging is the edges' (`/api/purge` there); the origin's own
+        // stop purges its edges over push.
+        Route::Whip | Route::Vod { .. } | Route::ApiPurge => {
+            Err(HttpError::NotFound("not served here"))
+        }
         // Answered before dispatch (they may read a body).
         Route::ApiChannels | Route::ApiChannel { .. } => Err(HttpError::NotFound("no such path")),
     }

@@ -1,5 +1,7 @@
-//! Ingest health of one stream: bitrate, frame rate, keyframe interval and
-//! A/V drift, over a sliding window of arrival times.
+//! Ingest health of one stream: bitrate, frame rate, keyframe interval,
+//! A/V drift, B-frames and the publisher's clock against ours, over a
+//! sliding window of arrival times. The verdict made from these figures is
+//! [`crate::verdict`]'s.
 
 use livecdn_shared::media::{Frame, TrackKind};
 use std::collections::VecDeque;
@@ -21,6 +23,17 @@ pub struct Health {
     pub keyframe_interval: Option<f64>,
     pub frames_total: u64,
     pub bytes_total: u64,
+    /// When the latest video frame arrived.
+    last_video_at: Option<Instant>,
+    /// When the latest video frame with a composition offset (a B-frame
+    /// stream) arrived.
+    bframe_at: Option<Instant>,
+    /// The first video frame: its arrival and decode time, against which
+    /// the publisher's clock is compared.
+    clock_anchor: Option<(Instant, u32)>,
+    /// The publisher's media time ran this far ahead of our clock since
+    /// the anchor, at the latest video frame.
+    clock_drift_ms: Option<i64>,
 }
 
 /// A snapshot for the API and metrics.
@@ -31,7 +44,18 @@ pub struct HealthReport {
     pub keyframe_interval_s: Option<f64>,
     /// Video timestamp minus audio timestamp at the latest frames, in ms.
     pub av_drift_ms: Option<i64>,
+    /// The publisher's media clock minus ours since its first video frame
+    /// (positive: it sends media faster than real time), in ms.
+    pub clock_drift_ms: Option<i64>,
+    /// Video frames with composition offsets (B-frames) in the window.
+    pub b_frames: bool,
+    /// Since the latest video frame arrived, in ms.
+    pub video_age_ms: Option<u64>,
 }
+
+/// Past this the anchor is stale (a timestamp jump, a long stall): the
+/// drift is measured afresh from the next frame.
+const MAX_CLOCK_DRIFT_MS: i64 = 60_000;
 
 impl Health {
     pub fn record(&mut self, now: Instant, frame: &Frame) {
@@ -44,6 +68,21 @@ impl Health {
         match frame.track {
             TrackKind::Video => {
                 self.last_video_ms = Some(frame.dts_ms);
+                self.last_video_at = Some(now);
+                if frame.cts_ms != 0 {
+                    self.bframe_at = Some(now);
+                }
+                let (at, dts) = *self.clock_anchor.get_or_insert((now, frame.dts_ms));
+                let media = i64::from(frame.dts_ms.wrapping_sub(dts) as i32);
+                let wall = i64::try_from(now.saturating_duration_since(at).as_millis())
+                    .unwrap_or(i64::MAX);
+                let drift = media.saturating_sub(wall);
+                if drift.abs() > MAX_CLOCK_DRIFT_MS {
+                    self.clock_anchor = Some((now, frame.dts_ms));
+                    self.clock_drift_ms = Some(0);
+                } else {
+                    self.clock_drift_ms = Some(drift);
+                }
                 if frame.keyframe {
                     if let Some(prev) = self.last_keyframe_ms {
                         let d = frame.dts_ms.wrapping_sub(prev);
@@ -68,6 +107,24 @@ impl Health {
             }
             _ => 1_000_000,
         }
+    }
+
+    /// Bits and video frames per second over the last `window` (at most
+    /// the remembered 5 s), counted over the whole window even when the
+    /// stream is younger, so a stall reads as a drop.
+    pub fn rate(&self, now: Instant, window: Duration) -> (f64, f64) {
+        let window = window.min(WINDOW);
+        let since = now.checked_sub(window);
+        let (mut bytes, mut video) = (0usize, 0usize);
+        for (t, kind, len) in self.recent.iter().rev() {
+            if since.is_some_and(|s| *t < s) {
+                break;
+            }
+            bytes += len;
+            video += usize::from(*kind == TrackKind::Video);
+        }
+        let secs = window.as_secs_f64().max(0.001);
+        (bytes as f64 * 8.0 / secs, video as f64 / secs)
     }
 
     pub fn report(&self, now: Instant) -> HealthReport {
@@ -98,6 +155,11 @@ impl Health {
                 (Some(v), Some(a)) => Some(i64::from(v.wrapping_sub(a) as i32)),
                 _ => None,
             },
+            clock_drift_ms: self.clock_drift_ms,
+            b_frames: self.bframe_at.is_some_and(|t| since.is_none_or(|s| t >= s)),
+            video_age_ms: self.last_video_at.map(|t| {
+                u64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
+            }),
         }
     }
 }

@@ -384,6 +384,16 @@ impl Packager {
         }
     }
 
+    /// The operator stopped the stream: it ends now (EXT-X-ENDLIST), with
+    /// no grace period for the publisher to come back.
+    pub fn handle_stop(&mut self, now: Instant) -> bool {
+        if self.lost_at.is_none() {
+            self.handle_publisher_lost(now);
+        }
+        self.ended = true;
+        true
+    }
+
     pub fn is_ended(&self) -> bool {
         self.ended
     }

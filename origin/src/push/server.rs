@@ -227,8 +227,11 @@ async fn control(
                         .push_viewers
                         .report(id, &stream, viewers, Instant::now());
                 }
-                // Objects flow origin to edge only; one hello per connection.
-                Message::Object(_) => return Err(WireError::NotAnObject.into()),
+                // Objects and purges flow origin to edge only; one hello
+                // per connection.
+                Message::Object(_) | Message::Purge { .. } => {
+                    return Err(WireError::NotAnObject.into())
+                }
                 Message::Hello { .. } => {
                     return Err(PushError::Unauthorized("second hello".into()))
                 }
@@ -301,6 +304,15 @@ async fn subscription(
             if conn.close_reason().is_some() {
                 return;
             }
+            if hub.is_stopped() {
+                // The operator stopped it: the ENDLIST playlists above go
+                // out first, then the edge drops everything it holds.
+                while sends.join_next().await.is_some() {}
+                if let Err(e) = send_purge(&conn, &stream).await {
+                    tracing::debug!(%stream, error = %e, "push purge failed");
+                }
+                break;
+            }
             match tokio::time::timeout(RECHECK, rx.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,
@@ -330,6 +342,25 @@ enum SendError {
     Timeout,
     #[error("stream closed")]
     Closed(#[from] quinn::ClosedStream),
+}
+
+/// A purge of `stream`, alone on a unidirectional stream.
+async fn send_purge(conn: &Connection, stream: &str) -> Result<(), SendError> {
+    let mut frame = Vec::with_capacity(16);
+    push::encode(
+        &Message::Purge {
+            stream: stream.to_string(),
+        },
+        &mut frame,
+    )?;
+    let mut uni = conn.open_uni().await?;
+    let _ = uni.set_priority(1);
+    match tokio::time::timeout(SEND_TIMEOUT, uni.write_all(&frame)).await {
+        Ok(r) => r?,
+        Err(_) => return Err(SendError::Timeout),
+    }
+    uni.finish()?;
+    Ok(())
 }
 
 /// One object on its own unidirectional stream: header frame, then body.

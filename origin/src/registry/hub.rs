@@ -9,6 +9,7 @@
 use crate::packager::Packager;
 use crate::packager::PackagerConfig;
 use crate::transcode::TranscodeStatus;
+use crate::verdict::{Monitor, Sample, Transition, Verdict, RATE_WINDOW};
 use livecdn_shared::media::{AudioConfig, Frame, TrackKind, VideoConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -62,6 +63,18 @@ pub struct StreamHub {
     /// The origin is shutting down: held requests answer now (503) rather
     /// than wait for media that will not come from this process.
     draining: AtomicBool,
+    /// The operator stopped the stream: ended, publishers gone, and edges
+    /// told to drop it.
+    stopped: AtomicBool,
+    /// The health verdict, run every registry tick.
+    monitor: Mutex<Monitor>,
+    /// Publishers that became primary after the first: encoder restarts
+    /// and reconnects.
+    pub reconnects: AtomicU64,
+    /// Primary publishers attached so far.
+    attaches: AtomicU64,
+    /// When the stream was created (its first publish).
+    pub started: SystemTime,
 }
 
 impl StreamHub {
@@ -81,7 +94,53 @@ impl StreamHub {
             transcoder_started: AtomicBool::new(false),
             transcode: Mutex::new(TranscodeStatus::default()),
             draining: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            monitor: Mutex::new(Monitor::default()),
+            reconnects: AtomicU64::new(0),
+            attaches: AtomicU64::new(0),
+            started: wall,
         }
+    }
+
+    /// Runs the health verdict on what the ingest measured; the change to
+    /// report, if any.
+    pub fn judge(&self, now: Instant) -> Option<Transition> {
+        let live = self.has_publisher();
+        let sample = self.read(|p| {
+            (live && p.is_live()).then(|| {
+                let h = p.health();
+                let (bitrate_bps, fps) = h.rate(now, RATE_WINDOW);
+                Sample {
+                    bitrate_bps,
+                    fps,
+                    video_age: h.report(now).video_age_ms.map(Duration::from_millis),
+                }
+            })
+        });
+        self.monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(now, sample)
+    }
+
+    /// The current verdict, what is wrong, and the (bitrate, fps) averages.
+    pub fn verdict(&self) -> (Verdict, Vec<&'static str>, (Option<f64>, Option<f64>)) {
+        let m = self.monitor.lock().unwrap_or_else(|e| e.into_inner());
+        (m.verdict(), m.reasons().to_vec(), m.averages())
+    }
+
+    /// Ends the stream now (EXT-X-ENDLIST, which wakes every held request)
+    /// and disconnects every publisher; how many. A backup does not take
+    /// over.
+    pub fn stop(&self, now: Instant) -> usize {
+        self.stopped.store(true, Ordering::Release);
+        self.update(|p| p.handle_stop(now));
+        self.pubs().ended_at = Some(now);
+        self.kick(None)
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Wakes every held request and makes them answer at once (see
@@ -172,6 +231,9 @@ impl StreamHub {
             None => {
                 p.active = Some(session);
                 p.ended_at = None;
+                if self.attaches.fetch_add(1, Ordering::Relaxed) > 0 {
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
                 drop(p);
                 self.update(|pk| pk.handle_publisher_back(now));
                 Some(PublishRole::Primary)
@@ -264,7 +326,7 @@ impl StreamHub {
         let mut p = self.pubs();
         p.standby.retain(|s| s.0 != session);
         p.kicks.retain(|k| k.session != session);
-        if p.active != Some(session) {
+        if p.active != Some(session) || self.is_stopped() {
             return;
         }
         p.active = None;
@@ -279,6 +341,7 @@ impl StreamHub {
         drop(p);
         self.update(|pk| pk.handle_publisher_lost(now));
         if let Some((id, video, audio)) = next {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!(stream = %self.name, session = id, "backup publisher takes over");
             self.update(|pk| {
                 pk.handle_publisher_back(now);

@@ -6,6 +6,7 @@ mod hub;
 pub use hub::{PublishRole, StreamHub};
 
 use crate::packager::PackagerConfig;
+use crate::verdict::Transition;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -83,6 +84,16 @@ impl Registry {
         Ok((hub, role?))
     }
 
+    /// The operator stops stream `name`: it ends now and leaves the map at
+    /// once, so new requests get 404 while held ones (which hold the hub)
+    /// answer with EXT-X-ENDLIST. The hub and the publishers it cut off.
+    pub fn stop(&self, name: &str, now: Instant) -> Option<(Arc<StreamHub>, usize)> {
+        let hub = self.lock().remove(name)?;
+        let kicked = hub.stop(now);
+        tracing::info!(stream = %name, publishers = kicked, "stream stopped by the operator");
+        Some((hub, kicked))
+    }
+
     /// Shutdown: every held request on every stream answers now.
     pub fn drain(&self) {
         for hub in self.list() {
@@ -90,12 +101,17 @@ impl Registry {
         }
     }
 
-    /// Runs timeouts and removes streams that ended long enough ago.
-    pub fn tick(&self, now: Instant) {
+    /// Runs timeouts and health verdicts, and removes streams that ended
+    /// long enough ago. Returns the health changes to report.
+    pub fn tick(&self, now: Instant) -> Vec<(String, Transition)> {
         let hubs = self.list();
         let mut gone = Vec::new();
+        let mut changes = Vec::new();
         for hub in hubs {
             hub.tick(now);
+            if let Some(t) = hub.judge(now) {
+                changes.push((hub.name().to_string(), t));
+            }
             if hub.ended_for(now).is_some_and(|d| d >= self.ended_linger) {
                 gone.push(hub);
             }
@@ -113,5 +129,6 @@ impl Registry {
                 }
             }
         }
+        changes
     }
 }

@@ -229,6 +229,10 @@ pub struct WebhookConfig {
     pub on_publish: Option<String>,
     /// POSTed when a publisher stops; the answer is ignored.
     pub on_publish_done: Option<String>,
+    /// POSTed `{"event":"health","stream":..,"health":"STARVING"|"HEALTHY",
+    /// "previous":..,"reasons":[..]}` when a live stream starts or stops
+    /// starving (with hysteresis: a change, not a tick); answer ignored.
+    pub on_health: Option<String>,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -238,6 +242,7 @@ impl Default for WebhookConfig {
         Self {
             on_publish: None,
             on_publish_done: None,
+            on_health: None,
             timeout: Duration::from_secs(3),
         }
     }

@@ -76,9 +76,9 @@
 mod wire;
 
 pub use wire::{
-    decode, decode_object, encode, fuzz_push_wire, Message, ObjectHeader, PushKind, WireError,
-    ALPN, FRAME_HEADER, MAX_CONTENT_TYPE, MAX_CREDENTIAL, MAX_FRAME_BODY, MAX_OBJECT_BODY,
-    MAX_PATH,
+    decode, decode_object, decode_uni, encode, fuzz_push_wire, Message, ObjectHeader, PushKind,
+    Uni, WireError, ALPN, FRAME_HEADER, MAX_CONTENT_TYPE, MAX_CREDENTIAL, MAX_FRAME_BODY,
+    MAX_OBJECT_BODY, MAX_PATH,
 };
 
 /// The push port when none is configured (UDP).

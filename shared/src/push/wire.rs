@@ -26,6 +26,7 @@ const T_SUBSCRIBE: u8 = 0x01;
 const T_UNSUBSCRIBE: u8 = 0x02;
 const T_VIEWERS: u8 = 0x03;
 const T_HELLO: u8 = 0x04;
+const T_PURGE: u8 = 0x05;
 const T_OBJECT: u8 = 0x10;
 
 /// Why bytes are not a valid push frame. Every variant is the peer's fault
@@ -134,6 +135,18 @@ pub enum Message {
     ViewerReport { stream: String, viewers: u32 },
     /// Origin to edge: the head of an object stream.
     Object(ObjectHeader),
+    /// Origin to edge, alone on a unidirectional stream: the operator
+    /// stopped `stream`; drop everything cached for it.
+    Purge { stream: String },
+}
+
+/// What an origin-to-edge unidirectional stream carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uni {
+    /// An object: its header and body.
+    Object(ObjectHeader, Bytes),
+    /// Drop this stream's cached objects.
+    Purge(String),
 }
 
 fn check_stream(stream: &str) -> Result<(), WireError> {
@@ -170,13 +183,15 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
             body.extend_from_slice(credential.as_bytes());
             T_HELLO
         }
-        Message::Subscribe { stream } | Message::Unsubscribe { stream } => {
+        Message::Subscribe { stream }
+        | Message::Unsubscribe { stream }
+        | Message::Purge { stream } => {
             check_stream(stream)?;
             body.extend_from_slice(stream.as_bytes());
-            if matches!(msg, Message::Subscribe { .. }) {
-                T_SUBSCRIBE
-            } else {
-                T_UNSUBSCRIBE
+            match msg {
+                Message::Subscribe { .. } => T_SUBSCRIBE,
+                Message::Unsubscribe { .. } => T_UNSUBSCRIBE,
+                _ => T_PURGE,
             }
         }
         Message::ViewerReport { stream, viewers } => {
@@ -224,7 +239,7 @@ pub fn decode(buf: &Bytes) -> Result<Option<(Message, usize)>, WireError> {
     let len = r.u32()?;
     if !matches!(
         kind,
-        T_HELLO | T_SUBSCRIBE | T_UNSUBSCRIBE | T_VIEWERS | T_OBJECT
+        T_HELLO | T_SUBSCRIBE | T_UNSUBSCRIBE | T_VIEWERS | T_PURGE | T_OBJECT
     ) {
         return Err(WireError::UnknownType(kind));
     }
@@ -249,6 +264,9 @@ pub fn decode(buf: &Bytes) -> Result<Option<(Message, usize)>, WireError> {
             stream: stream_name(body.rest())?,
         },
         T_UNSUBSCRIBE => Message::Unsubscribe {
+            stream: stream_name(body.rest())?,
+        },
+        T_PURGE => Message::Purge {
             stream: stream_name(body.rest())?,
         },
         T_VIEWERS => {
@@ -302,6 +320,18 @@ fn object_header(r: &mut Reader) -> Result<ObjectHeader, WireError> {
     })
 }
 
+/// Decodes a whole origin-to-edge unidirectional stream: an object, or a
+/// purge (nothing after its frame).
+pub fn decode_uni(stream: &Bytes) -> Result<Uni, WireError> {
+    if let Ok(Some((Message::Purge { stream: name }, used))) = decode(stream) {
+        if used == stream.len() {
+            return Ok(Uni::Purge(name));
+        }
+    }
+    let (header, body) = decode_object(stream)?;
+    Ok(Uni::Object(header, body))
+}
+
 /// Splits a whole object stream into its header and body.
 pub fn decode_object(stream: &Bytes) -> Result<(ObjectHeader, Bytes), WireError> {
     let Some((msg, used)) = decode(stream)? else {
@@ -333,6 +363,7 @@ pub fn fuzz_push_wire(data: &[u8]) {
         at += used;
     }
     let _ = decode_object(&bytes);
+    let _ = decode_uni(&bytes);
 }
 
 #[cfg(test)]

@@ -34,7 +34,44 @@ fn samples() -> Vec<Message> {
         Message::Hello {
             credential: "edge-1.2000000000.0123456789abcdef".into(),
         },
+        Message::Purge {
+            stream: "cam".into(),
+        },
     ]
+}
+
+#[test]
+fn a_uni_stream_is_an_object_or_a_lone_purge() {
+    let purge = encoded(&Message::Purge {
+        stream: "cam".into(),
+    });
+    assert_eq!(decode_uni(&purge).unwrap(), Uni::Purge("cam".into()));
+    // A purge with bytes after it is not a purge, nor an object.
+    let mut longer = purge.to_vec();
+    longer.extend_from_slice(b"body");
+    assert!(decode_uni(&Bytes::from(longer)).is_err());
+    let header = ObjectHeader {
+        kind: PushKind::Part,
+        path: "/live/cam/source/3.2.m4s".into(),
+        msn: 3,
+        part: Some(2),
+        content_type: "video/mp4".into(),
+    };
+    let mut object = encoded(&Message::Object(header.clone())).to_vec();
+    object.extend_from_slice(b"media");
+    assert_eq!(
+        decode_uni(&Bytes::from(object)).unwrap(),
+        Uni::Object(header, Bytes::from_static(b"media"))
+    );
+    assert!(matches!(
+        encode(
+            &Message::Purge {
+                stream: "../x".into()
+            },
+            &mut Vec::new()
+        ),
+        Err(WireError::StreamName)
+    ));
 }
 
 fn encoded(m: &Message) -> Bytes {

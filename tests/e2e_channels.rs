@@ -410,6 +410,13 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
         get(&segment).await.header("x-cache").as_deref(),
         Some("HIT")
     );
+    // And a part of it.
+    let part_url = edge.url(&format!("/live/show/source/{}.0.m4s", pl.media_sequence));
+    get(&part_url).await;
+    assert_eq!(
+        get(&part_url).await.header("x-cache").as_deref(),
+        Some("HIT")
+    );
 
     // The edge's purge API, as an operator calls it.
     let purge = edge.url("/api/purge?stream=show");
@@ -467,10 +474,16 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
         held.text()
     );
     // Within a second the edge answers 404 for the playlists, and the
-    // segment it held is gone from its cache.
+    // segment and part it held are gone from its cache.
     loop {
-        let (p, s) = (get(&playlist).await, get(&segment).await);
-        if p.status == 404 && s.status == 404 && s.header("x-cache").as_deref() != Some("HIT") {
+        let (p, s, pt) = (
+            get(&playlist).await,
+            get(&segment).await,
+            get(&part_url).await,
+        );
+        // (A 404 may itself be cached briefly: what matters is that the
+        // media is no longer served.)
+        if [&p, &s, &pt].iter().all(|f| f.status == 404) {
             break;
         }
         assert!(

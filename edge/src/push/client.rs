@@ -234,6 +234,7 @@ async fn receive(
     match push::decode_uni(&Bytes::from(data))? {
         push::Uni::Object(header, body) => store(feeds, push, header, body).await,
         push::Uni::Purge(stream) => {
+            push.purged(&stream);
             let n = feeds.cache.purge(&format!("/live/{stream}/")).await;
             tracing::info!(%stream, objects = n, "purged: the origin stopped the stream");
             Ok(())

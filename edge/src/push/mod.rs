@@ -136,6 +136,14 @@ impl Push {
         map.keys().cloned().collect()
     }
 
+    /// The origin stopped `stream`: nothing more will be pushed, so
+    /// requests for it go upstream at once instead of waiting for a push.
+    fn purged(&self, stream: &str) {
+        if let Some(s) = self.streams().get_mut(stream) {
+            s.pushed = None;
+        }
+    }
+
     fn pushed(&self, stream: &str, now: Instant) {
         if let Some(s) = self.streams().get_mut(stream) {
             s.pushed = Some(now);

@@ -510,3 +510,77 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
     assert_refused(&origin, &key, "revoked").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorized_channel_needs_a_playback_token_at_the_origin_and_the_edge() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let dir = temp_dir("authorized");
+    let (origin, _conf) = origin_with_db(&dir.join("control.db"));
+    let created = create(&origin, "vip", ", \"authorized\": true").await;
+    let auth = &created["channel"]["playbackAuth"];
+    assert_eq!(auth["queryParameter"], "token", "{created}");
+    let token = auth["exampleToken"].as_str().unwrap().to_string();
+    let key = created["streamKey"]["value"].as_str().unwrap().to_string();
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(&key), 120);
+    let other = livecdn_shared::auth::sign_token(
+        support::SECRET.as_bytes(),
+        "another",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600,
+    );
+    // Directly at the origin: a token in the query, then its cookie.
+    let master = origin.url("/live/vip/master.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let f = get(&format!("{master}?token={token}")).await;
+        if f.status == 200 {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "{} {}", f.status, f.text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(first.header("livecdn-access").as_deref(), Some("token"));
+    let cookie = first.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("livecdn_token_vip="), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(get(&master).await.status, 403);
+    assert_eq!(get(&format!("{master}?token={other}")).await.status, 403);
+    let with_cookie = support::http::get_with(&master, &[("cookie", &cookie)], false).await;
+    assert_eq!(with_cookie.status, 200);
+
+    // Through an edge that knows nothing of the channel: it learns the
+    // rule from the origin's answer, and refuses the very first viewer
+    // without a token.
+    let edge = Edge::start(&origin, &["--secret", support::SECRET]);
+    let at_edge = edge.url("/live/vip/master.m3u8");
+    assert_eq!(get(&at_edge).await.status, 403);
+    assert_eq!(
+        get(&at_edge).await.status,
+        403,
+        "a cached answer is checked too"
+    );
+    let f = get(&format!("{at_edge}?token={token}")).await;
+    assert_eq!(f.status, 200, "{}", f.text());
+    let playlist = edge.url("/live/vip/source/index.m3u8");
+    assert_eq!(get(&playlist).await.status, 403);
+    let f = support::http::get_with(&playlist, &[("cookie", &cookie)], false).await;
+    assert_eq!(f.status, 200, "{}", f.text());
+
+    // Opened: the origin serves anyone again.
+    let (status, _) = json(
+        "PATCH",
+        &origin.url("/api/channels/vip"),
+        r#"{"authorized": false}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let open = get(&master).await;
+    assert_eq!(open.status, 200);
+    assert!(open.header("livecdn-access").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,7 +17,7 @@ pub enum EdgeError {
     Method,
     /// A missing or invalid playback token.
     #[error("forbidden: {0}")]
-    Forbidden(#[from] crate::auth::AuthError),
+    Forbidden(#[from] livecdn_shared::auth::playback::AuthError),
     /// An admin route without the admin bearer token.
     #[error("admin token required")]
     Unauthorized,

@@ -9,7 +9,6 @@
 //! timing table from below ([`push`]).
 
 pub mod admin;
-pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod error;

@@ -14,13 +14,15 @@ use crate::serve::{Body, Conn};
 use crate::state::Edge;
 use crate::viewers::Viewers;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use livecdn_shared::auth::playback as playback_auth;
 use livecdn_shared::playlist::{HlsQuery, MediaPlaylist};
 use livecdn_shared::route::{LiveObject, MediaFile, Route};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upstream headers worth keeping on a cached object.
-const KEPT_HEADERS: [header::HeaderName; 6] = [
+const KEPT_HEADERS: [header::HeaderName; 7] = [
+    header::HeaderName::from_static(playback_auth::ACCESS_HEADER),
     header::CONTENT_TYPE,
     header::CACHE_CONTROL,
     header::CONTENT_ENCODING,
@@ -83,8 +85,9 @@ async fn live(
         None => HlsQuery::default(),
     };
     let is_live = route.stream().is_some();
-    let mut set_cookie = None;
-    if is_live {
+    // Tokens: where the config wants them, or for a stream the origin
+    // marked as an `authorized` channel's.
+    let token_check = |this_stream: bool| {
         let now_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -93,12 +96,17 @@ async fn live(
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let presented = crate::auth::Presented {
+        let presented = playback_auth::Presented {
             query,
             cookies,
             secure: conn.secure,
         };
-        set_cookie = crate::auth::check(&edge.config.auth, stream, presented, now_unix)?;
+        playback_auth::check(&edge.config.auth, this_stream, stream, presented, now_unix)
+    };
+    let protected = is_live && edge.streams.needs_token(stream);
+    let mut set_cookie = None;
+    if is_live {
+        set_cookie = token_check(protected)?;
     }
     let kind = ObjectKind::of(route.kind(), query);
     let policy = edge.streams.policy(stream);
@@ -153,6 +161,19 @@ async fn live(
         gzip,
     };
     let mut resp = cached(edge, &target).await?;
+    // The origin's answer says whether this stream needs tokens; the first
+    // request of a newly protected stream is checked here, once the
+    // answer is in (it is served to no one unchecked).
+    if is_live && !edge.config.auth.required {
+        let marked = resp
+            .headers()
+            .get(playback_auth::ACCESS_HEADER)
+            .is_some_and(|v| v == playback_auth::ACCESS_TOKEN);
+        if marked && !protected {
+            edge.streams.set_needs_token(stream, true);
+            set_cookie = token_check(true)?;
+        }
+    }
     if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         resp.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -217,6 +238,15 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
                 if let Some(v) = fetched.response.headers().get(&name) {
                     headers.insert(name, v.clone());
                 }
+            }
+            // Each fresh answer from the origin says whether the stream's
+            // channel is `authorized` now (marking it, or clearing the mark
+            // once the channel is opened).
+            if status == 200 && matches!(kind, ObjectKind::Playlist | ObjectKind::Master) {
+                let marked = headers
+                    .get(playback_auth::ACCESS_HEADER)
+                    .is_some_and(|v| v == playback_auth::ACCESS_TOKEN);
+                edge.streams.set_needs_token(t.stream, marked);
             }
             let object = permit.publish(status, headers).await;
             let body = fetched.response.into_body();

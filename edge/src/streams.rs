@@ -52,7 +52,14 @@ struct Entry {
 pub struct Streams {
     default: CachePolicy,
     map: RwLock<HashMap<String, Entry>>,
+    /// Streams whose playback needs a token (an `authorized` channel), as
+    /// the origin's last answer for each said.
+    protected: RwLock<std::collections::HashSet<String>>,
 }
+
+/// Streams remembered as protected at most (a memory bound; past it,
+/// every stream's answers still carry the mark and are checked).
+const MAX_PROTECTED: usize = 65_536;
 
 impl Streams {
     /// An empty table; unknown streams get `default`.
@@ -60,6 +67,26 @@ impl Streams {
         Streams {
             default,
             map: RwLock::new(HashMap::new()),
+            protected: RwLock::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// Whether `stream`'s playback needs a token (an `authorized` channel).
+    pub fn needs_token(&self, stream: &str) -> bool {
+        let set = self.protected.read().unwrap_or_else(|e| e.into_inner());
+        set.contains(stream)
+    }
+
+    /// What the origin's latest answer for `stream` said about tokens.
+    pub fn set_needs_token(&self, stream: &str, needs: bool) {
+        if needs == self.needs_token(stream) {
+            return;
+        }
+        let mut set = self.protected.write().unwrap_or_else(|e| e.into_inner());
+        if !needs {
+            set.remove(stream);
+        } else if set.len() < MAX_PROTECTED {
+            set.insert(stream.to_string());
         }
     }
 

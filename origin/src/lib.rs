@@ -113,7 +113,9 @@ impl Origin {
                 let store = control::Store::open(path).map_err(|e| {
                     std::io::Error::other(format!("control database {}: {e}", path.display()))
                 })?;
-                Some(control::Control::new(store, config.control.key_ttl))
+                let c = control::Control::new(store, config.control.key_ttl)
+                    .map_err(|e| std::io::Error::other(format!("control database: {e}")))?;
+                Some(c)
             }
             None => None,
         };

@@ -27,7 +27,8 @@ pub use model::{
 pub use secret::KEY_PREFIX;
 pub use store::{KeyLookup, Store, StoreError};
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Unix milliseconds now.
@@ -37,19 +38,46 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The store, shared, with its default key lifetime.
+/// The store, shared, with its default key lifetime, and the names of the
+/// `authorized` channels in memory (every playback request asks).
 #[derive(Debug, Clone)]
 pub struct Control {
     store: Arc<Store>,
     pub key_ttl: Duration,
+    authorized: Arc<RwLock<HashSet<String>>>,
 }
 
 impl Control {
-    pub fn new(store: Store, key_ttl: Duration) -> Self {
-        Self {
+    /// Wraps `store`, reading which channels are `authorized`.
+    pub fn new(store: Store, key_ttl: Duration) -> Result<Self, StoreError> {
+        let authorized = store
+            .list()?
+            .into_iter()
+            .filter(|c| c.authorized)
+            .map(|c| c.name)
+            .collect();
+        Ok(Self {
             store: Arc::new(store),
             key_ttl,
-        }
+            authorized: Arc::new(RwLock::new(authorized)),
+        })
+    }
+
+    /// Whether playback of `stream` needs a token (its channel is
+    /// `authorized`).
+    pub fn needs_token(&self, stream: &str) -> bool {
+        let set = self.authorized.read().unwrap_or_else(|e| e.into_inner());
+        set.contains(stream)
+    }
+
+    /// Keeps the in-memory view in step with a stored change of `channel`
+    /// (`None`: deleted).
+    pub fn note(&self, name: &str, channel: Option<&Channel>) {
+        let mut set = self.authorized.write().unwrap_or_else(|e| e.into_inner());
+        match channel {
+            Some(c) if c.authorized => set.insert(name.to_string()),
+            _ => set.remove(name),
+        };
     }
 
     /// Runs `f` against the store on the blocking pool.

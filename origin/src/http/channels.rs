@@ -214,6 +214,7 @@ pub async fn serve(
                     .map_err(|e| HttpError::BadRequest(e.to_string()))?;
                 let ttl = c.ttl(new.key_ttl_seconds);
                 let (channel, key) = c.run(move |s| s.create(&new, now, ttl)).await?;
+                c.note(&channel.name, Some(&channel));
                 tracing::info!(stream = %channel.name, key = %key.record.id, "channel created");
                 let body = Created {
                     channel: view(state, &ends, channel),
@@ -239,7 +240,9 @@ pub async fn serve(
         }
         (ChannelObject::Record, &Method::PATCH) => {
             let patch: ChannelPatch = read_json(req, body, None).await?;
-            let channel = c.run(move |s| s.update(&name, &patch, now)).await?;
+            let n = name.clone();
+            let channel = c.run(move |s| s.update(&n, &patch, now)).await?;
+            c.note(&name, Some(&channel));
             Ok(json(&view(state, &ends, channel)))
         }
         (ChannelObject::Record, &Method::DELETE) => {
@@ -247,6 +250,7 @@ pub async fn serve(
             if !c.run(move |s| s.delete(&n)).await? {
                 return Err(HttpError::NotFound("no such channel"));
             }
+            c.note(&name, None);
             let disconnected = disconnect(state, &name, None);
             tracing::info!(stream = %name, disconnected, "channel deleted");
             Ok(json(

@@ -22,6 +22,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use livecdn_shared::admin::{self, Gate, Surface};
+use livecdn_shared::auth::playback as playback_auth;
 use livecdn_shared::limit::PerAddr;
 use livecdn_shared::route::{ChannelObject, LiveObject, MediaFile, MediaPath, Route};
 use std::convert::Infallible;
@@ -311,15 +312,40 @@ async fn dispatch(
         Route::Metrics => Ok(api::metrics(state)),
         Route::ApiStreams => Ok(api::streams(state)),
         Route::ApiStream(name) => api::stream(state, name),
-        Route::Live { stream, object } if state.config.cluster.require_credential => {
-            let auth = req.headers.get(header::AUTHORIZATION);
-            if let Err(e) = crate::cluster::verify_bearer(&state.config, auth) {
+        Route::Live { stream, object } => {
+            // An `authorized` channel: viewers need a playback token; an
+            // edge or shield (cluster credential) checks its own viewers'
+            // and learns the rule from the mark on the answer.
+            let protected = state
+                .control
+                .as_ref()
+                .is_some_and(|c| c.needs_token(stream));
+            let require = state.config.cluster.require_credential;
+            let cluster = (require || protected).then(|| {
+                let auth = req.headers.get(header::AUTHORIZATION);
+                crate::cluster::verify_bearer(&state.config, auth)
+            });
+            if let (true, Some(Err(e))) = (require, &cluster) {
                 tracing::debug!(%stream, reason = %e, "pull refused");
                 return Err(HttpError::Forbidden("cluster credential required"));
             }
-            live(state, stream, object, query, gzip).await
+            let mut set_cookie = None;
+            if protected && !matches!(cluster, Some(Ok(_))) {
+                set_cookie = viewer_token(state, req, stream)?;
+            }
+            let mut resp = live(state, stream, object, query, gzip).await?;
+            if protected {
+                let h = resp.headers_mut();
+                h.insert(
+                    playback_auth::ACCESS_HEADER,
+                    HeaderValue::from_static(playback_auth::ACCESS_TOKEN),
+                );
+                if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    h.insert(header::SET_COOKIE, c);
+                }
+            }
+            Ok(resp)
         }
-        Route::Live { stream, object } => live(state, stream, object, query, gzip).await,
         // Purging is the edges' (`/api/purge` there); the origin's own
         // stop purges its edges over push.
         Route::Whip | Route::Vod { .. } | Route::ApiPurge => {
@@ -328,6 +354,34 @@ async fn dispatch(
         // Answered before dispatch (they may read a body).
         Route::ApiChannels | Route::ApiChannel { .. } => Err(HttpError::NotFound("no such path")),
     }
+}
+
+/// A viewer's playback token for `stream` (query or cookie): the cookie to
+/// set, if it came in the query.
+fn viewer_token(
+    state: &OriginState,
+    req: &http::request::Parts,
+    stream: &str,
+) -> Result<Option<String>, HttpError> {
+    let config = livecdn_shared::config::PlaybackAuthConfig {
+        required: true,
+        secret: state.config.secret.clone(),
+    };
+    let cookies = req
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let presented = playback_auth::Presented {
+        query: req.uri.query(),
+        cookies,
+        secure: false,
+    };
+    let now = crate::control::now_ms() / 1000;
+    playback_auth::check(&config, true, stream, presented, now).map_err(|e| {
+        tracing::debug!(%stream, reason = %e, "playback refused");
+        HttpError::Forbidden("playback token required")
+    })
 }
 
 /// `/live/STREAM/...`: playlists, media and the MPD.

@@ -18,6 +18,7 @@
 mod cluster;
 mod compare;
 mod error;
+pub mod playback;
 mod signed;
 mod stream_key;
 mod token;

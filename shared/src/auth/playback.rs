@@ -1,13 +1,24 @@
-//! Playback tokens at the edge: checked, then stripped (the cache key never
+//! Playback tokens where viewers are served (the edge, and the origin for
+//! an `authorized` channel): checked, then stripped (a cache key never
 //! contains them).
 //!
 //! A player is given `.../master.m3u8?token=T` (`livecdn token STREAM`). The
-//! edge verifies T for STREAM and answers with a cookie scoped to
+//! server verifies T for STREAM and answers with a cookie scoped to
 //! `/live/STREAM/`, so the variant playlists, parts and segments the player
 //! fetches next (relative URIs, without the token) carry it as the cookie.
+//!
+//! Tokens are needed where the config says so for every stream, or for one
+//! stream whose channel is `authorized`: the origin marks that stream's
+//! responses with [`ACCESS_HEADER`], and edges learn it from them.
 
-use livecdn_shared::auth::verify_token;
-use livecdn_shared::config::PlaybackAuthConfig;
+use super::verify_token;
+use crate::config::PlaybackAuthConfig;
+
+/// The response header by which the origin tells edges that a stream's
+/// playback needs tokens (value [`ACCESS_TOKEN`]).
+pub const ACCESS_HEADER: &str = "livecdn-access";
+/// [`ACCESS_HEADER`]'s value.
+pub const ACCESS_TOKEN: &str = "token";
 
 /// Why a request was refused (403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,15 +63,18 @@ pub struct Presented<'a, C> {
     pub secure: bool,
 }
 
-/// Checks a request for `stream`. `Ok(Some(cookie))` means the token came in
-/// the query and the response should set this cookie.
+/// Checks a request for `stream`: tokens are needed when the config says
+/// so, or `this_stream` (an `authorized` channel). `Ok(Some(cookie))`
+/// means the token came in the query and the response should set this
+/// cookie.
 pub fn check<'a, C: Iterator<Item = &'a str>>(
     config: &PlaybackAuthConfig,
+    this_stream: bool,
     stream: &str,
     presented: Presented<'a, C>,
     now_unix: u64,
 ) -> Result<Option<String>, AuthError> {
-    if !config.required {
+    if !config.required && !this_stream {
         return Ok(None);
     }
     let Some(secret) = &config.secret else {
@@ -103,9 +117,10 @@ pub fn check<'a, C: Iterator<Item = &'a str>>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
-    use livecdn_shared::auth::sign_token;
+    use crate::auth::sign_token;
 
     const SECRET: &str = "a-playback-secret-of-some-length";
 
@@ -131,7 +146,7 @@ mod tests {
     fn query_token_is_checked_and_becomes_a_cookie() {
         let t = sign_token(SECRET.as_bytes(), "cam", 2_000);
         let q = format!("_HLS_msn=1&token={t}");
-        let cookie = check(&on(), "cam", offered(Some(&q), &[]), 1_000).expect("valid");
+        let cookie = check(&on(), false, "cam", offered(Some(&q), &[]), 1_000).expect("valid");
         let cookie = cookie.expect("set-cookie");
         assert!(
             cookie.starts_with(&format!("livecdn_token_cam={t};")),
@@ -141,7 +156,13 @@ mod tests {
         assert!(!cookie.contains("Secure"), "{cookie}");
         let header = format!("other=1; livecdn_token_cam={t}");
         assert_eq!(
-            check(&on(), "cam", offered(None, &[header.as_str()]), 1_500),
+            check(
+                &on(),
+                false,
+                "cam",
+                offered(None, &[header.as_str()]),
+                1_500
+            ),
             Ok(None)
         );
         // Over TLS the cookie never goes back over cleartext.
@@ -149,7 +170,7 @@ mod tests {
             secure: true,
             ..offered(Some(&q), &[])
         };
-        let cookie = check(&on(), "cam", tls, 1_000)
+        let cookie = check(&on(), false, "cam", tls, 1_000)
             .expect("valid")
             .expect("set-cookie");
         assert!(cookie.ends_with("; Secure"), "{cookie}");
@@ -158,32 +179,32 @@ mod tests {
     #[test]
     fn missing_wrong_expired_or_foreign_tokens_are_refused() {
         assert_eq!(
-            check(&on(), "cam", offered(None, &[]), 1_000),
+            check(&on(), false, "cam", offered(None, &[]), 1_000),
             Err(AuthError::Missing)
         );
         let other = sign_token(SECRET.as_bytes(), "other", 2_000);
         let q = format!("token={other}");
         assert_eq!(
-            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
+            check(&on(), false, "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         let expired = sign_token(SECRET.as_bytes(), "cam", 999);
         let q = format!("token={expired}");
         assert_eq!(
-            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
+            check(&on(), false, "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         let forged = sign_token(b"another-secret-entirely!", "cam", 2_000);
         let q = format!("token={forged}");
         assert_eq!(
-            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
+            check(&on(), false, "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
         // A stream key is not a playback token.
-        let key = livecdn_shared::auth::sign_key(SECRET.as_bytes(), "cam", 2_000);
+        let key = crate::auth::sign_key(SECRET.as_bytes(), "cam", 2_000);
         let q = format!("token={key}");
         assert_eq!(
-            check(&on(), "cam", offered(Some(&q), &[]), 1_000),
+            check(&on(), false, "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::Invalid)
         );
     }
@@ -191,7 +212,19 @@ mod tests {
     #[test]
     fn off_by_default_and_closed_without_a_secret() {
         let cfg = PlaybackAuthConfig::default();
-        assert_eq!(check(&cfg, "cam", offered(None, &[]), 0), Ok(None));
+        assert_eq!(check(&cfg, false, "cam", offered(None, &[]), 0), Ok(None));
+        // One authorized stream needs a token although the config does not.
+        let with_secret = PlaybackAuthConfig {
+            required: false,
+            secret: Some(SECRET.into()),
+        };
+        assert_eq!(
+            check(&with_secret, true, "cam", offered(None, &[]), 0),
+            Err(AuthError::Missing)
+        );
+        let t = sign_token(SECRET.as_bytes(), "cam", 2_000);
+        let q = format!("token={t}");
+        assert!(check(&with_secret, true, "cam", offered(Some(&q), &[]), 1_000).is_ok());
         let t = sign_token(SECRET.as_bytes(), "cam", 2_000);
         let q = format!("token={t}");
         let no_secret = PlaybackAuthConfig {
@@ -199,7 +232,7 @@ mod tests {
             secret: None,
         };
         assert_eq!(
-            check(&no_secret, "cam", offered(Some(&q), &[]), 1_000),
+            check(&no_secret, false, "cam", offered(Some(&q), &[]), 1_000),
             Err(AuthError::NoSecret)
         );
     }

@@ -69,15 +69,9 @@ pub async fn purge(edge: &Edge, query: Option<&str>) -> Result<Response<Body>, E
         purge_prefix(query).map_err(|why| EdgeError::BadRequest(format!("purge: {why}")))?;
     let purged = edge.cache.purge(&prefix).await;
     tracing::info!(%prefix, purged, "purged by the operator");
-    let body = serde_json::json!({ "prefix": prefix, "purged": purged });
-    let mut r = Response::new(full(Bytes::from(body.to_string())));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(r)
+    Ok(json(
+        &serde_json::json!({ "prefix": prefix, "purged": purged }),
+    ))
 }
 
 fn metrics(edge: &Edge) -> Response<Body> {
@@ -173,6 +167,11 @@ fn api(edge: &Edge) -> Response<Body> {
             "upstream": latency_json(&edge.metrics.upstream),
         },
     });
+    json(&body)
+}
+
+/// A JSON answer, never cached.
+fn json(body: &serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(full(Bytes::from(body.to_string())));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

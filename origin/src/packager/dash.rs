@@ -239,19 +239,14 @@ impl Packager {
         part_target: Duration,
     ) -> Vec<AdaptationSet> {
         let target = self.config().segment_target;
+        let live_edge = self.config().low_latency;
+        let tpl = |track, gen| template(track, first, last, gen, (target, part_target), live_edge);
         let mut video = Vec::new();
         for name in std::iter::once(SOURCE).chain(self.rung_names()) {
             let (Some(track), Some(vc)) = (self.track(name), self.video_config_of(name)) else {
                 continue;
             };
-            let Some(template) = template(
-                track,
-                first,
-                last,
-                gen,
-                (target, part_target),
-                self.config().low_latency,
-            ) else {
+            let Some(template) = tpl(track, gen) else {
                 continue;
             };
             let bandwidth = track.bandwidth().map_or(0, |(peak, _)| peak).max(1);
@@ -278,14 +273,7 @@ impl Packager {
         if let Some((track, ac)) = audio {
             // The audio's own init generation for these segments.
             let gen = track.segment(first).map_or(gen, |s| s.init_gen);
-            if let Some(template) = template(
-                track,
-                first,
-                last,
-                gen,
-                (target, part_target),
-                self.config().low_latency,
-            ) {
+            if let Some(template) = tpl(track, gen) {
                 sets.push(AdaptationSet {
                     id: 1,
                     content_type: ContentType::Audio,

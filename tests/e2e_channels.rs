@@ -17,6 +17,11 @@ use support::edge::{origin_with_push, Edge};
 use support::http::{get, send, wait_ok};
 use support::{have, wait_log, Ffmpeg, Origin};
 
+/// The browser test and the stop test (which bounds how soon the edge
+/// answers 404) run one at a time, so that a 2-core machine running
+/// Chromium does not stretch the other's deadline.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fresh directory for this test's database.
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -115,6 +120,7 @@ async fn a_channel_publishes_plays_through_an_edge_reports_its_viewer_and_surviv
     if !have("ffmpeg") {
         return;
     }
+    let _heavy = HEAVY.lock().await;
     let dir = temp_dir("main");
     let db = dir.join("control.db");
     // The edge's port is named in the playback URL before the edge starts.
@@ -388,6 +394,7 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
     if !have("ffmpeg") {
         return;
     }
+    let _heavy = HEAVY.lock().await;
     let dir = temp_dir("stop");
     let (origin, push, pin) = origin_with_push(&control_config(&dir.join("control.db"), ""), &[]);
     let created = create(&origin, "show", "").await;

@@ -192,7 +192,13 @@ async fn a_channel_publishes_plays_through_an_edge_reports_its_viewer_and_surviv
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    assert!(live["ingest"]["bitrate_bps"].as_u64() > Some(0), "{live}");
+    assert!(live["ingest"]["bitrateBps"].as_u64() > Some(0), "{live}");
+    assert!(live["ingest"]["fps"].as_f64() > Some(10.0), "{live}");
+    assert_eq!(
+        live["ingest"]["keyframeIntervalS"].as_f64(),
+        Some(2.0),
+        "{live}"
+    );
 
     // Restart: the channel and its key are still there.
     drop(_ff);
@@ -589,5 +595,69 @@ async fn an_authorized_channel_needs_a_playback_token_at_the_origin_and_the_edge
     let open = get(&master).await;
     assert_eq!(open.status, 200);
     assert!(open.header("livecdn-access").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_purges_an_edge_that_pulls_without_push_over_http() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let _heavy = HEAVY.lock().await;
+    let dir = temp_dir("purge-http");
+    let edge_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!("purge_edges = [\"http://127.0.0.1:{edge_port}\"]");
+    let conf = support::TempConfig::new("purge", &control_config(&dir.join("control.db"), &extra));
+    let origin = Origin::start(&["--config", conf.arg()]);
+    let created = create(&origin, "pulled", "").await;
+    let key = created["streamKey"]["value"].as_str().unwrap().to_string();
+    let _ff = Ffmpeg::publish(&origin.rtmp_url(&key), 120);
+    wait_live(&origin, "pulled").await;
+    let edge = Edge::start_on(&origin, &[], &format!("127.0.0.1:{edge_port}"));
+    let pl = support::http::wait_playlist(
+        &edge.url("/live/pulled/source/index.m3u8"),
+        Duration::from_secs(15),
+        "a complete segment",
+        |p| support::http::complete_segments(p) >= 1,
+    )
+    .await;
+    let segment = edge.url(&format!("/live/pulled/source/{}.m4s", pl.media_sequence));
+    get(&segment).await;
+    assert_eq!(
+        get(&segment).await.header("x-cache").as_deref(),
+        Some("HIT")
+    );
+    let (status, stopped) = json("POST", &origin.url("/api/channels/pulled/stop"), "").await;
+    let stopped_at = Instant::now();
+    assert_eq!(
+        (status, stopped["stopped"].as_bool()),
+        (200, Some(true)),
+        "{stopped}"
+    );
+    // The cached segment would be served for its whole lifetime: only the
+    // purge call takes it away.
+    loop {
+        let f = get(&segment).await;
+        if f.status == 404 {
+            break;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(1),
+            "segment still served: {} {:?}\n{}",
+            f.status,
+            f.header("x-cache"),
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        edge.log().contains("purged by the operator"),
+        "{}",
+        edge.log()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,6 +65,25 @@ impl Webhooks {
         });
     }
 
+    /// Asks every edge in `edges` (admin base URLs) to drop `stream`'s
+    /// cached objects, in the background, with the admin `token`.
+    pub fn purge_edges(&self, edges: &[String], stream: &str, token: Option<String>) {
+        for edge in edges {
+            let url = format!("{}/api/purge?stream={stream}", edge.trim_end_matches('/'));
+            let (hooks, token) = (self.clone(), token.clone());
+            self.pending.spawn(async move {
+                match hooks
+                    .post_as(&url, &serde_json::json!({}), token.as_deref())
+                    .await
+                {
+                    Ok(a) if a.accepted() => tracing::debug!(%url, "edge purged"),
+                    Ok(a) => tracing::warn!(%url, status = a.status, "edge purge refused"),
+                    Err(e) => tracing::warn!(%url, error = %e, "edge purge failed"),
+                }
+            });
+        }
+    }
+
     /// Waits for background notifications, at most the webhook timeout
     /// (plus a second for connecting); returns how many were still
     /// outstanding when it gave up.
@@ -83,12 +102,27 @@ impl Webhooks {
         url: &str,
         body: &serde_json::Value,
     ) -> Result<WebhookAnswer, WebhookError> {
+        self.post_as(url, body, None).await
+    }
+
+    /// [`Webhooks::post`] with `Authorization: Bearer TOKEN` (an edge's
+    /// admin API).
+    pub async fn post_as(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        bearer: Option<&str>,
+    ) -> Result<WebhookAnswer, WebhookError> {
         let uri: http::Uri = url
             .parse()
             .map_err(|_| WebhookError::Url(url.to_string()))?;
-        let req = http::Request::post(uri)
+        let mut req = http::Request::post(uri)
             .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, "livecdn-origin")
+            .header(http::header::USER_AGENT, "livecdn-origin");
+        if let Some(t) = bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| WebhookError::Request(e.to_string()))?;
         let call = async {

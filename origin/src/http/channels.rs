@@ -168,14 +168,23 @@ fn view(state: &OriginState, ends: &Endpoints, channel: Channel) -> ChannelView 
 }
 
 /// Ends stream `name` now: ENDLIST for the players holding a request,
-/// 404 for new ones, its publishers disconnected, and its edges told (over
-/// push) to drop what they cached. How many publishers were cut off, or
+/// 404 for new ones, its publishers disconnected, and its edges told to
+/// drop what they cached (over push, and `control.purge_edges` over HTTP). How many publishers were cut off, or
 /// `None` if it was not live.
 fn stop(state: &OriginState, name: &str) -> Option<usize> {
-    state
+    let stopped = state
         .registry
         .stop(name, std::time::Instant::now())
-        .map(|(_, kicked)| kicked)
+        .map(|(_, kicked)| kicked);
+    let c = &state.config.control;
+    if stopped.is_some() {
+        let token = c
+            .edge_admin_token
+            .clone()
+            .or_else(|| state.config.admin_token.clone());
+        state.webhooks.purge_edges(&c.purge_edges, name, token);
+    }
+    stopped
 }
 
 /// Disconnects the live publishers of `name` that used key `key_id` (all

@@ -3,7 +3,7 @@
 //! with the figures the verdict ([`crate::verdict`]) is made from and the
 //! warnings an operator acts on.
 
-use crate::packager::{HealthReport, AUDIO, SOURCE};
+use crate::packager::{AUDIO, SOURCE};
 use crate::registry::StreamHub;
 use crate::OriginState;
 use serde::Serialize;
@@ -42,8 +42,16 @@ pub struct StreamState {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ingest {
-    #[serde(flatten)]
-    pub report: HealthReport,
+    /// Over the last 5 s.
+    pub bitrate_bps: u64,
+    pub fps: f64,
+    pub keyframe_interval_s: Option<f64>,
+    /// Latest video timestamp minus latest audio timestamp.
+    pub av_drift_ms: Option<i64>,
+    /// The publisher's media clock minus the origin's since it started.
+    pub clock_drift_ms: Option<i64>,
+    /// Composition offsets (B-frames) seen in the last 5 s.
+    pub b_frames: bool,
     /// The recent average the bitrate and frame rate are judged against.
     pub bitrate_average_bps: Option<f64>,
     pub fps_average: Option<f64>,
@@ -96,7 +104,12 @@ fn ingest(hub: &StreamHub, now: Instant) -> (Ingest, Vec<&'static str>) {
         warnings.push("clock_drift");
     }
     let ingest = Ingest {
-        report,
+        bitrate_bps: report.bitrate_bps,
+        fps: report.video_fps,
+        keyframe_interval_s: report.keyframe_interval_s,
+        av_drift_ms: report.av_drift_ms,
+        clock_drift_ms: report.clock_drift_ms,
+        b_frames: report.b_frames,
         bitrate_average_bps,
         fps_average,
         dropped_frames,

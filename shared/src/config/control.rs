@@ -29,6 +29,14 @@ pub struct ControlConfig {
     /// the channel's playback URL is this plus `/live/NAME/master.m3u8`.
     /// By default the API request's own scheme-less host, over http.
     pub playback_url: Option<String>,
+    /// Edges' admin base URLs (`http://edge-1:8081`, or their admin
+    /// listeners) that a stop purges over HTTP (`POST /api/purge`), for
+    /// edges that pull without push; push-connected edges are purged over
+    /// push anyway.
+    pub purge_edges: Vec<String>,
+    /// The edges' admin token for those calls; by default the origin's own
+    /// `admin_token` (edges of one deployment usually share it).
+    pub edge_admin_token: Option<String>,
 }
 
 impl Default for ControlConfig {
@@ -39,6 +47,8 @@ impl Default for ControlConfig {
             public_reads: false,
             ingest_url: None,
             playback_url: None,
+            purge_edges: Vec::new(),
+            edge_admin_token: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::client::source::parse_source_addrs;
 use crate::client::{ClientOptions, Protocol, Trust};
 use crate::driver::{self, Live, PlayOptions, PublishPlan};
 use crate::player::PlayerConfig;
@@ -71,6 +72,13 @@ pub struct PlayArgs {
     /// the server's latency).
     #[arg(long, default_value_t = 6)]
     pub h1_pool: usize,
+    /// Local addresses TCP connections bind in turn, e.g.
+    /// `127.0.0.2-127.0.0.17` (comma-separated addresses and IPv4 ranges):
+    /// each address gives about 28,000 more connections to one server
+    /// address (the ephemeral port range); all of 127.0.0.0/8 reaches
+    /// loopback.
+    #[arg(long, value_name = "ADDRS")]
+    pub source_addrs: Option<String>,
     /// Bound on each request.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
@@ -199,6 +207,10 @@ async fn run_play(args: PlayArgs) -> anyhow::Result<()> {
             trust,
             connections: args.connections.max(1),
             h1_pool: args.h1_pool.max(1),
+            source_addrs: match &args.source_addrs {
+                Some(spec) => parse_source_addrs(spec).context("--source-addrs")?,
+                None => Vec::new(),
+            },
             ..ClientOptions::default()
         },
         player: PlayerConfig {

@@ -1,7 +1,8 @@
 //! livecdn-shared: the media model, network-input parsers, the CMAF muxer, the
 //! LL-HLS playlist model and the config schema.
 //!
-//! Nothing here does I/O: no sockets, no tokio, no clocks read. Every function
+//! Nothing here does I/O (the one exception: `quic` sets options on a socket
+//! its caller bound): no tokio, no clocks read. Every function
 //! takes its input (bytes, times) as arguments so the origin, the edge and the
 //! load-test harness can share it, and so unit tests and fuzzers drive it
 //! directly.
@@ -23,6 +24,7 @@ pub mod limit;
 pub mod media;
 pub mod playlist;
 pub mod push;
+pub mod quic;
 pub mod route;
 pub mod rtmp;
 pub mod tls;

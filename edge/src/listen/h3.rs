@@ -15,6 +15,7 @@ use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
 use http_body_util::BodyExt;
 use livecdn_shared::limit::PerAddr;
+use livecdn_shared::quic;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{IdleTimeout, VarInt};
 use std::io;
@@ -48,7 +49,10 @@ pub fn endpoint(
     };
     let crypto =
         QuicServerConfig::try_from(tls).map_err(|e| ListenError::QuicConfig(e.to_string()))?;
-    let mut transport = quinn::TransportConfig::default();
+    // Packet size and socket buffers: see livecdn_shared::quic.
+    let (socket, caps) = quic::bind(addr)?;
+    debug!(%addr, gso_segments = caps.gso_segments, max_udp_payload = caps.max_payload, "h3 socket");
+    let mut transport = quic::transport_config(caps);
     let idle = IdleTimeout::try_from(limits.idle_timeout)
         .map_err(|e| ListenError::QuicConfig(e.to_string()))?;
     transport
@@ -56,7 +60,9 @@ pub fn endpoint(
         .max_concurrent_bidi_streams(VarInt::from_u32(limits.h2_max_concurrent_streams));
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(Arc::new(transport));
-    quinn::Endpoint::server(config, addr)
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| io::Error::other("no async runtime for the h3 endpoint"))?;
+    quinn::Endpoint::new(quic::endpoint_config(caps), Some(config), socket, runtime)
 }
 
 /// Serves HTTP/3 on `endpoint` until `shutdown` turns true, then sends

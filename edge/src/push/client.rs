@@ -135,7 +135,13 @@ async fn connect(
     } else {
         ([0u16; 8], 0).into()
     };
-    let mut endpoint = quinn::Endpoint::client(bind)?;
+    // Advertises the socket's payload bound so pushed parts may come in
+    // large packets where the path allows (livecdn_shared::quic).
+    let (socket, caps) = livecdn_shared::quic::bind(bind)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| std::io::Error::other("no async runtime for QUIC"))?;
+    let endpoint_config = livecdn_shared::quic::endpoint_config(caps);
+    let mut endpoint = quinn::Endpoint::new(endpoint_config, None, socket, runtime)?;
     endpoint.set_default_client_config(config.clone());
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');

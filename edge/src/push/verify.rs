@@ -81,7 +81,7 @@ impl ServerCertVerifier for PinVerifier {
 
 /// The QUIC client config for push connections.
 pub fn client_config(pins: &[String], insecure: bool) -> Result<quinn::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = livecdn_shared::tls::crypto_provider();
     let verifier = Arc::new(PinVerifier {
         pins: pins.to_vec(),
         insecure,

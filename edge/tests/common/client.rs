@@ -175,7 +175,7 @@ pub fn client_tls(cert_pem: &str, alpn: &[&[u8]]) -> rustls::ClientConfig {
     roots
         .add(rustls::pki_types::CertificateDer::from(der))
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = livecdn_shared::tls::crypto_provider();
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::Uri;
+use livecdn_shared::quic;
 use quinn::crypto::rustls::QuicClientConfig;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -61,7 +62,10 @@ impl H3Pool {
         let crypto =
             QuicClientConfig::try_from(rustls).map_err(|e| ClientError::Quic(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        let mut transport = quinn::TransportConfig::default();
+        // The MTU search bound follows the sockets (see `endpoint`); all
+        // of a run's sockets are alike, so the first one's caps stand for all.
+        let caps = probe_caps()?;
+        let mut transport = quic::transport_config(caps);
         transport.keep_alive_interval(Some(Duration::from_secs(5)));
         transport.stream_receive_window(quinn::VarInt::from_u32(4 << 20));
         transport.receive_window(quinn::VarInt::from_u32(16 << 20));
@@ -146,8 +150,12 @@ impl H3Pool {
         } else {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         };
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|e| FetchError::Connect(e.to_string()))?;
+        let connect = |e: std::io::Error| FetchError::Connect(e.to_string());
+        let (socket, caps) = quic::bind(bind).map_err(connect)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| FetchError::Connect("no async runtime for QUIC".into()))?;
+        let mut endpoint = quinn::Endpoint::new(quic::endpoint_config(caps), None, socket, runtime)
+            .map_err(connect)?;
         endpoint.set_default_client_config(self.config.clone());
         *cell = Some(endpoint.clone());
         Ok(endpoint)
@@ -170,6 +178,14 @@ impl H3Pool {
         });
         Ok(Conn { quic, send })
     }
+}
+
+/// The capabilities of a socket like the ones a run binds.
+fn probe_caps() -> Result<quic::SocketCaps, ClientError> {
+    let any = (std::net::Ipv4Addr::LOCALHOST, 0).into();
+    quic::bind(any)
+        .map(|(_, caps)| caps)
+        .map_err(|e| ClientError::Quic(e.to_string()))
 }
 
 impl Drop for H3Pool {

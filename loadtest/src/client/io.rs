@@ -102,9 +102,22 @@ pub(crate) async fn dial_tcp(
     read_buffer: usize,
 ) -> Result<TcpOrTls, FetchError> {
     let addr = shared.origin.resolve().await?;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| FetchError::Connect(e.to_string()))?;
+    let connect = |e: std::io::Error| FetchError::Connect(e.to_string());
+    let tcp = match shared.sources.next_for(addr) {
+        None => tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(connect)?,
+        Some(local) => {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(connect)?;
+            socket.bind(local).map_err(connect)?;
+            socket.connect(addr).await.map_err(connect)?
+        }
+    };
     let _ = tcp.set_nodelay(true);
     match tls {
         None => Ok(TcpOrTls::Tcp(tcp)),

@@ -17,6 +17,7 @@ pub mod h1;
 pub mod h2;
 pub mod h3;
 mod io;
+pub mod source;
 pub mod tls;
 
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Largest body read; larger responses fail.
     pub max_body: usize,
+    /// Local addresses TCP connections bind in turn (empty: the kernel
+    /// chooses); see [`source`].
+    pub source_addrs: Vec<std::net::IpAddr>,
 }
 
 impl Default for ClientOptions {
@@ -78,6 +82,7 @@ impl Default for ClientOptions {
             h1_pool: 1,
             connect_timeout: Duration::from_secs(5),
             max_body: 32 << 20,
+            source_addrs: Vec::new(),
         }
     }
 }
@@ -236,6 +241,8 @@ pub struct Shared {
     pub origin: Origin,
     /// How to connect.
     pub options: ClientOptions,
+    /// Local addresses TCP connections rotate over.
+    pub sources: source::SourceAddrs,
 }
 
 /// A viewer's HTTP client.
@@ -294,7 +301,12 @@ impl ClientFactory {
     /// Checks the URL and prepares TLS and pools; connects nothing yet.
     pub fn new(url: &str, options: ClientOptions) -> Result<ClientFactory, ClientError> {
         let origin = Origin::of(url)?;
-        let shared = Arc::new(Shared { origin, options });
+        let sources = source::SourceAddrs::new(options.source_addrs.clone());
+        let shared = Arc::new(Shared {
+            origin,
+            options,
+            sources,
+        });
         Ok(match shared.options.protocol {
             Protocol::H1 => {
                 let tls = h1::connector(&shared)?;

@@ -24,7 +24,7 @@ pub enum Trust {
 
 /// A rustls client config offering `alpn`.
 pub fn client_config(trust: &Trust, alpn: &[&[u8]]) -> Result<ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = livecdn_shared::tls::crypto_provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(ClientError::Tls)?;

@@ -14,6 +14,7 @@ use super::tracker::{Outgoing, Tracker};
 use crate::OriginState;
 use bytes::{Bytes, BytesMut};
 use livecdn_shared::push::{self, Message, WireError};
+use livecdn_shared::quic;
 use livecdn_shared::tls;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Connection, IdleTimeout, VarInt};
@@ -91,7 +92,11 @@ impl PushServer {
         let rustls =
             tls::server_config(&cert_pem, &key_pem, &[push::ALPN]).map_err(|e| tls_err(&e))?;
         let crypto = QuicServerConfig::try_from(rustls).map_err(|e| tls_err(&e))?;
-        let mut transport = quinn::TransportConfig::default();
+        let addr = config.listen;
+        let bind_err = |source| PushError::Bind { addr, source };
+        // Packet size and socket buffers: see livecdn_shared::quic.
+        let (socket, caps) = quic::bind(addr).map_err(bind_err)?;
+        let mut transport = quic::transport_config(caps);
         let idle = IdleTimeout::try_from(Duration::from_secs(30)).map_err(|e| tls_err(&e))?;
         transport
             .max_idle_timeout(Some(idle))
@@ -99,9 +104,11 @@ impl PushServer {
             .max_concurrent_uni_streams(VarInt::from_u32(0));
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(Arc::new(transport));
-        let addr = config.listen;
-        let endpoint = quinn::Endpoint::server(server, addr)
-            .map_err(|source| PushError::Bind { addr, source })?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| bind_err(std::io::Error::other("no async runtime")))?;
+        let endpoint =
+            quinn::Endpoint::new(quic::endpoint_config(caps), Some(server), socket, runtime)
+                .map_err(bind_err)?;
         Ok(Self { endpoint, spki })
     }
 

@@ -82,7 +82,7 @@ fn client_config(ck: &CertifiedKey, alpn: &[&[u8]]) -> rustls::ClientConfig {
     roots
         .add(rustls::pki_types::CertificateDer::from(ck.cert_der.clone()))
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = livecdn_shared::tls::crypto_provider();
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

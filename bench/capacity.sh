@@ -17,6 +17,23 @@
 #
 #   PIN=1:0 STEPS=10000 ALL_STEPS=1 bash bench/capacity.sh   # 10,000 viewers
 #
+# An edge of its own, given N cores (how operators size edges):
+#        EDGE_CORES=N runs `livecdn edge` as a separate process on CPUs
+#        0..N-1, pulling from `livecdn up --demo` on the next ORIGIN_CORES
+#        CPUs (default 2), with the harness on the next HARNESS_CORES CPUs
+#        (default: all the rest). Where the machine has too few CPUs, the
+#        origin and the harness share what is left (said in the output).
+#        The "server CPU" column is then the edge's alone.
+#
+#   EDGE_CORES=1 STEPS="500 1000 1500" bash bench/capacity.sh        # this machine
+#   EDGE_CORES=4 HARNESS_CORES=10 STEPS="2500 5000 10000" DURATION=40 RAMP=20 \
+#       bash bench/capacity.sh                                        # 16 cores
+#
+# h1 viewers open up to six connections each; above about 20,000
+# connections the harness spreads them over several source addresses in
+# 127.0.0.0/8 (`--source-addrs`), since one address pair has only the
+# ephemeral port range (about 28,000) to offer.
+#
 # Viewers play the lowest rendition (`--no-abr`: the 144p rung plus the audio
 # rendition, about 0.3 Mbit/s a viewer), so a step measures requests more
 # than bytes. The ladder's two ffmpeg encoders run beside the server; their
@@ -31,6 +48,29 @@ RAMP=${RAMP:-10}
 KEEP=${KEEP:-}
 ALL_STEPS=${ALL_STEPS:-0}
 PIN=${PIN:-}
+EDGE_CORES=${EDGE_CORES:-}
+ORIGIN_CORES=${ORIGIN_CORES:-2}
+HARNESS_CORES=${HARNESS_CORES:-}
+if [ -n "$EDGE_CORES" ]; then
+    [ -n "$PIN" ] && { echo "PIN and EDGE_CORES exclude each other" >&2; exit 1; }
+    command -v taskset >/dev/null || { echo "EDGE_CORES needs taskset (util-linux)" >&2; exit 1; }
+    total=$(nproc)
+    [ "$EDGE_CORES" -lt "$total" ] || { echo "EDGE_CORES=$EDGE_CORES leaves no CPU of $total for the rest" >&2; exit 1; }
+    EDGE_CPUS="0-$((EDGE_CORES - 1))"
+    rest=$((total - EDGE_CORES))
+    if [ "$rest" -gt "$ORIGIN_CORES" ]; then
+        ORIGIN_CPUS="$EDGE_CORES-$((EDGE_CORES + ORIGIN_CORES - 1))"
+        first=$((EDGE_CORES + ORIGIN_CORES))
+    else
+        # Too few CPUs: the origin shares the harness's.
+        ORIGIN_CPUS="$EDGE_CORES-$((total - 1))"
+        first=$EDGE_CORES
+    fi
+    left=$((total - first))
+    if [ -z "$HARNESS_CORES" ] || [ "$HARNESS_CORES" -gt "$left" ]; then HARNESS_CORES=$left; fi
+    HARNESS_CPUS="$first-$((first + HARNESS_CORES - 1))"
+    PIN="$ORIGIN_CPUS:$HARNESS_CPUS"
+fi
 SERVER_CPUS=${PIN%%:*}
 HARNESS_CPUS=${PIN#*:}
 HARNESS=()
@@ -47,12 +87,14 @@ TCK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d /tmp/livecdn-capacity.XXXXXX)
 UP_PID=
+EDGE_PID=
 cleanup() {
-    if [ -n "$UP_PID" ]; then
-        kill "$UP_PID" 2>/dev/null || true
+    local p
+    for p in $EDGE_PID $UP_PID; do
+        kill "$p" 2>/dev/null || true
         # bounded: it exits on SIGTERM within a second or two
-        timeout 10 tail --pid="$UP_PID" -f /dev/null 2>/dev/null || kill -9 "$UP_PID" 2>/dev/null || true
-    fi
+        timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -91,6 +133,24 @@ for i in $(seq 1 60); do
     [ "$i" = 60 ] && { log "the demo stream did not come up"; cat "$WORK/up.log" >&2; exit 1; }
     sleep 1
 done
+if [ -n "$EDGE_CORES" ]; then
+    # The edge under test: a process of its own on its own CPUs, pulling
+    # from the origin of `up` (whose built-in edge stays idle).
+    ORIGIN_HTTP=$(word listening http)
+    printf '[listen]\nmax_connections = 1000000\n' >"$WORK/edge.toml"
+    taskset -c "$EDGE_CPUS" "$BIN" edge --config "$WORK/edge.toml" --origin "http://$ORIGIN_HTTP" \
+        --http-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 >"$WORK/edge.out" 2>"$WORK/edge.log" &
+    EDGE_PID=$!
+    for i in $(seq 1 150); do
+        grep -q '^edge ' "$WORK/edge.out" 2>/dev/null && break
+        [ "$i" = 150 ] && { log "livecdn edge printed no addresses"; cat "$WORK/edge.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    EDGE_HTTP=$(grep -m1 '^edge ' "$WORK/edge.out" | tr ' ' '\n' | sed -n 's/^edge_http=//p')
+    EDGE_HTTPS=$(grep -m1 '^edge ' "$WORK/edge.out" | tr ' ' '\n' | sed -n 's/^edge_https=//p')
+    log "edge on CPUs $EDGE_CPUS ($EDGE_CORES), origin on CPUs $ORIGIN_CPUS, harness on CPUs $HARNESS_CPUS"
+fi
+SERVER_PID=${EDGE_PID:-$UP_PID}
 log "edge http://$EDGE_HTTP https://$EDGE_HTTPS (h3 on the same port)"
 if [ -n "$PIN" ]; then
     # Every thread of `up`, and its encoders (restarted ones inherit it).
@@ -120,6 +180,9 @@ step() {
             [ "$pool" -gt 6 ] && pool=6
             [ "$pool" -lt 1 ] && pool=1
             extra=(--h1-pool "$pool")
+            # One source address per 20,000 connections (port range).
+            local addrs=$(( (n * pool + 19999) / 20000 ))
+            [ "$addrs" -gt 1 ] && extra+=(--source-addrs "127.0.0.1-127.0.0.$addrs")
             ;;
         h2 | h3)
             url="https://$EDGE_HTTPS/live/demo/master.m3u8"
@@ -129,12 +192,12 @@ step() {
             ;;
     esac
     local up0 ff0 t0 up1 ff1 t1
-    up0=$(ticks "$UP_PID"); ff0=$(ffmpeg_ticks); t0=$(date +%s.%N)
+    up0=$(ticks "$SERVER_PID"); ff0=$(ffmpeg_ticks); t0=$(date +%s.%N)
     timeout $((DURATION + 60)) "${HARNESS[@]}" "$BIN" loadtest play "$url" --viewers "$n" \
         --protocol "$proto" --duration "${DURATION}s" --ramp "${RAMP}s" --no-abr "${extra[@]}" \
         "${HARNESS_THREADS[@]}" \
         --json "$WORK/$name.json" >"$WORK/$name.txt" 2>&1 || true
-    up1=$(ticks "$UP_PID"); ff1=$(ffmpeg_ticks); t1=$(date +%s.%N)
+    up1=$(ticks "$SERVER_PID"); ff1=$(ffmpeg_ticks); t1=$(date +%s.%N)
     echo "$(( up1 - up0 )) $(( ff1 - ff0 )) $t0 $t1 ${extra[*]}" >"$WORK/$name.cpu"
 }
 
@@ -156,16 +219,22 @@ done
 [ -n "$KEEP" ] && mkdir -p "$KEEP" && cp "$WORK"/*.json "$WORK"/*.txt "$KEEP/"
 
 # --- the tables ---------------------------------------------------------------
-python3 - "$WORK" "$TCK" "$(nproc)" "$NOFILE" "$PROTOCOLS" "$STEPS" "$PIN" <<'PY'
+python3 - "$WORK" "$TCK" "$(nproc)" "$NOFILE" "$PROTOCOLS" "$STEPS" "$PIN" "$EDGE_CORES" "${EDGE_CPUS:-}" <<'PY'
 import json, os, sys
 work, tck, cores, nofile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 protocols, steps = sys.argv[5].split(), [int(x) for x in sys.argv[6].split()]
-pin = sys.argv[7]
+pin, edge_cores, edge_cpus = sys.argv[7], sys.argv[8], sys.argv[9]
 placed = (f"server on CPUs {pin.split(':')[0]}, harness on CPUs {pin.split(':')[1]}" if pin
           else "nothing pinned")
-print(f"livecdn up --demo (origin + edge + publisher, one process) and one loadtest process on "
-      f"loopback, {cores} cores ({placed}), {nofile} open files; viewers on the lowest "
-      f"rendition + audio, ramped; CPU in % of one core")
+if edge_cores:
+    print(f"livecdn edge alone on {edge_cores} core(s) (CPUs {edge_cpus}), pulling from livecdn up "
+          f"--demo (origin + publisher; {placed}); one loadtest process; loopback, {cores} cores, "
+          f"{nofile} open files; viewers on the lowest rendition + audio, ramped; "
+          f"server CPU = the edge's, in % of one core")
+else:
+    print(f"livecdn up --demo (origin + edge + publisher, one process) and one loadtest process on "
+          f"loopback, {cores} cores ({placed}), {nofile} open files; viewers on the lowest "
+          f"rendition + audio, ramped; CPU in % of one core")
 for proto in protocols:
     print(f"\n{proto}")
     print("| viewers | played | stalls | errors | latency p50 / p99 ms | harness CPU % mean / max "

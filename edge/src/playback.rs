@@ -16,6 +16,7 @@ use crate::viewers::Viewers;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use livecdn_shared::auth::playback as playback_auth;
 use livecdn_shared::playlist::{HlsQuery, MediaPlaylist};
+use livecdn_shared::priority;
 use livecdn_shared::route::{LiveObject, MediaFile, Route};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -338,6 +339,10 @@ fn respond(
         h.insert(header::AGE, HeaderValue::from(age.as_secs()));
     }
     h.insert("x-cache", HeaderValue::from_static(outcome));
+    if let Some(kind) = t.kind.priority() {
+        let field = priority::field_for_kind(kind);
+        h.insert("priority", HeaderValue::from_static(field));
+    }
     resp
 }
 

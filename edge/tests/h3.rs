@@ -29,17 +29,20 @@ async fn h3_client_gets_what_the_origin_served() {
     );
     let pem = edge.cert_pem.clone().unwrap();
 
+    // Each with the RFC 9218 priority the edge schedules it by: playlists
+    // first, then what a player blocks on, then segment bytes.
     let objects = [
-        "/live/cam/master.m3u8",
-        "/live/cam/source/index.m3u8",
-        "/live/cam/source/index.m3u8?_HLS_msn=6&_HLS_part=1",
-        "/live/cam/source/init.mp4",
-        "/live/cam/source/6.1.m4s",
-        "/live/cam/source/5.m4s",
+        ("/live/cam/master.m3u8", "u=1"),
+        ("/live/cam/source/index.m3u8", "u=1"),
+        ("/live/cam/source/index.m3u8?_HLS_msn=6&_HLS_part=1", "u=1"),
+        ("/live/cam/source/init.mp4", "u=2"),
+        ("/live/cam/source/6.1.m4s", "u=2"),
+        ("/live/cam/source/5.m4s", "u=4, i"),
     ];
     let mut client = H3Client::connect(h3, &pem).await.unwrap();
-    for path in objects {
+    for (path, priority) in objects {
         let got = client.get(path).await.unwrap();
+        assert_eq!(got.headers["priority"], priority, "{path}");
         assert_eq!(got.status, 200, "{path}");
         assert_eq!(got.version, http::Version::HTTP_3, "{path}");
         assert!(

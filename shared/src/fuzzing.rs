@@ -9,6 +9,7 @@ pub use crate::auth::fuzz_credentials;
 pub use crate::avc::fuzz_decoder_config;
 pub use crate::flv::{fuzz_audio_tag, fuzz_flv_file, fuzz_flv_stream, fuzz_video_tag};
 pub use crate::playlist::{fuzz_media_playlist, fuzz_multivariant, fuzz_query};
+pub use crate::priority::fuzz_priority;
 pub use crate::push::fuzz_push_wire;
 pub use crate::route::fuzz_route;
 pub use crate::rtmp::fuzz_chunk_guard;

@@ -23,6 +23,7 @@ pub mod idle;
 pub mod limit;
 pub mod media;
 pub mod playlist;
+pub mod priority;
 pub mod push;
 pub mod quic;
 pub mod route;

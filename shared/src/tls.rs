@@ -66,7 +66,7 @@ pub enum TlsError {
 /// The cryptography every TLS and QUIC endpoint of the project uses.
 ///
 /// aws-lc-rs rather than ring: AES-128-GCM sealing, the bulk of a TLS or
-/// QUIC response's cost, measures 1.2x (1452-byte QUIC packets) to 1.7x
+/// QUIC response's cost, measures 1.2x (1452-byte QUIC packets) to 1.5x
 /// (16 KiB TLS records) faster on the x86-64 machines this runs on
 /// (`cargo bench --bench crypto_providers`).
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {

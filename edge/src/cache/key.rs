@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use livecdn_shared::playlist::HlsQuery;
+use livecdn_shared::priority::ResourceKind;
 use livecdn_shared::route::{Route, RouteKind};
 
 /// The delivery directives that belong in a key, sorted by name.
@@ -154,6 +155,19 @@ impl ObjectKind {
             return ObjectKind::Other;
         };
         ObjectKind::of(route.kind(), query)
+    }
+
+    /// How urgent a response of this kind is (RFC 9218), for the HTTP/3
+    /// scheduler and intermediaries; `None` for what is not media.
+    pub fn priority(self) -> Option<ResourceKind> {
+        match self {
+            ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master => {
+                Some(ResourceKind::Playlist)
+            }
+            ObjectKind::Part | ObjectKind::Init | ObjectKind::Manifest => Some(ResourceKind::Part),
+            ObjectKind::Segment => Some(ResourceKind::Segment),
+            ObjectKind::Other => None,
+        }
     }
 
     /// The kind of an already parsed route.

@@ -2,11 +2,18 @@
 //!
 //! One task per QUIC connection accepts request streams; one task per request
 //! resolves the headers (bounded by `Limits::header_read_timeout`), calls the
-//! handler and streams the body: every `Bytes` frame goes to `send_data` as
-//! is (a refcount, no copy), so a part still being produced reaches the
-//! viewer chunk by chunk. A body error resets the stream (the client sees an
-//! incomplete response rather than a silently truncated one).
+//! handler and streams the body: every `Bytes` frame goes to quinn as is (a
+//! refcount, no copy: see [`super::h3_quic`]), so a part still being
+//! produced reaches the viewer chunk by chunk. A body error resets the
+//! stream (the client sees an incomplete response rather than a silently
+//! truncated one).
+//!
+//! Priorities (RFC 9218): a response's stream is scheduled by the urgency
+//! of the response's own `priority` header when the handler set one (the
+//! server's decision, which RFC 9218 section 8 lets it make), else of the
+//! request's, else the default; quinn sends higher send orders first.
 
+use super::h3_quic::{self, Sidecar, Sidecars};
 use super::tls::ListenError;
 use super::Limits;
 use crate::serve::{Body, Conn, Handler, Protocol};
@@ -15,6 +22,7 @@ use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
 use http_body_util::BodyExt;
 use livecdn_shared::limit::PerAddr;
+use livecdn_shared::priority::Priority;
 use livecdn_shared::quic;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{IdleTimeout, VarInt};
@@ -28,7 +36,7 @@ use tracing::debug;
 /// H3_NO_ERROR: the application close code for a clean shutdown (RFC 9114).
 const H3_NO_ERROR: VarInt = VarInt::from_u32(0x100);
 
-type H3Stream = RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+type H3Stream = RequestStream<h3_quic::BidiStream, Bytes>;
 
 /// Binds a QUIC server endpoint on `addr` for `tls`, with the idle timeout
 /// and the per-connection stream limit of `limits`.
@@ -136,9 +144,10 @@ async fn serve_conn(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = quic.remote_address();
+    let sidecars = Sidecars::default();
     let built = h3::server::builder()
         .max_field_section_size(u64::try_from(limits.max_header_bytes).unwrap_or(u64::MAX))
-        .build::<_, Bytes>(h3_quinn::Connection::new(quic.clone()))
+        .build::<_, Bytes>(h3_quic::Connection::new(quic.clone(), sidecars.clone()))
         .await;
     let mut h3 = match built {
         Ok(h3) => h3,
@@ -155,7 +164,8 @@ async fn serve_conn(
                     while requests.try_join_next().is_some() {}
                     let handler = handler.clone();
                     let limits = limits.clone();
-                    requests.spawn(resolve_and_serve(resolver, peer, handler, limits));
+                    let sidecars = sidecars.clone();
+                    requests.spawn(resolve_and_serve(resolver, peer, handler, limits, sidecars));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -182,14 +192,18 @@ async fn serve_conn(
 /// Reads one request's headers (bounded by `header_read_timeout`, so a
 /// stream opened without headers cannot pin a task) and serves it.
 async fn resolve_and_serve(
-    resolver: RequestResolver<h3_quinn::Connection, Bytes>,
+    resolver: RequestResolver<h3_quic::Connection, Bytes>,
     peer: SocketAddr,
     handler: Arc<dyn Handler>,
     limits: Arc<Limits>,
+    sidecars: Sidecars,
 ) {
     let resolve = resolver.resolve_request();
     match tokio::time::timeout(limits.header_read_timeout, resolve).await {
-        Ok(Ok((req, stream))) => serve_request(req, stream, peer, handler).await,
+        Ok(Ok((req, stream))) => {
+            let sidecar = sidecars.take(stream.id());
+            serve_request(req, stream, peer, handler, sidecar).await
+        }
         Ok(Err(e)) => debug!(%peer, error = %e, "malformed h3 request"),
         Err(_) => debug!(%peer, "h3 request headers timed out"),
     }
@@ -201,14 +215,24 @@ async fn serve_request(
     mut stream: H3Stream,
     peer: SocketAddr,
     handler: Arc<dyn Handler>,
+    sidecar: Option<Arc<Sidecar>>,
 ) {
     let conn = Conn {
         peer,
         protocol: Protocol::Http3,
         secure: true,
     };
+    let asked = req
+        .headers()
+        .get(http::header::HeaderName::from_static("priority"))
+        .cloned();
     let resp = handler.handle(req, conn).await;
     let (parts, body) = resp.into_parts();
+    if let Some(car) = &sidecar {
+        let field = parts.headers.get("priority").or(asked.as_ref());
+        let priority = field.map_or_else(Priority::default, |v| Priority::parse(v.as_bytes()));
+        car.set_order(priority.send_order());
+    }
     if let Err(e) = stream
         .send_response(http::Response::from_parts(parts, ()))
         .await
@@ -216,7 +240,7 @@ async fn serve_request(
         debug!(%peer, error = %e, "h3 send_response failed");
         return;
     }
-    match send_body(&mut stream, body).await {
+    match send_body(&mut stream, body, sidecar.as_deref()).await {
         // Answered: stop reading the request side with H3_NO_ERROR (RFC 9114
         // section 4.1) in case the client's FIN is still on its way. Dropping
         // the stream unread would make quinn send STOP_SENDING with code 0,
@@ -238,12 +262,19 @@ enum BodyEnd {
     Stream(h3::error::StreamError),
 }
 
-async fn send_body(stream: &mut H3Stream, mut body: Body) -> Result<(), BodyEnd> {
+async fn send_body(
+    stream: &mut H3Stream,
+    mut body: Body,
+    sidecar: Option<&Sidecar>,
+) -> Result<(), BodyEnd> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyEnd::Body)?;
         match frame.into_data() {
             Ok(data) => {
                 if !data.is_empty() {
+                    if let Some(car) = sidecar {
+                        car.offer(&data);
+                    }
                     stream.send_data(data).await.map_err(BodyEnd::Stream)?;
                 }
             }

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 pub mod h1h2;
 pub mod h3;
+mod h3_quic;
 pub mod tls;
 pub mod zerocopy;
 

@@ -117,11 +117,15 @@ export LIVECDN_LOG=warn
 "$BIN" up --demo --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     >"$WORK/up.out" 2>"$WORK/up.log" &
 UP_PID=$!
-for i in $(seq 1 150); do
-    grep -q '^edge ' "$WORK/up.out" 2>/dev/null && break
-    [ "$i" = 150 ] && { log "livecdn up printed no addresses"; cat "$WORK/up.log" >&2; exit 1; }
-    sleep 0.1
-done
+# await_announce NAME: waits (15 s at most) for NAME.out's "edge ..." line.
+await_announce() {
+    for i in $(seq 1 150); do
+        grep -q '^edge ' "$WORK/$1.out" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "livecdn $1 printed no addresses"; cat "$WORK/$1.log" >&2; exit 1
+}
+await_announce up
 word() { grep -m1 "^$1 " "$WORK/up.out" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 EDGE_HTTP=$(word edge edge_http)
 EDGE_HTTPS=$(word edge edge_https)
@@ -141,11 +145,7 @@ if [ -n "$EDGE_CORES" ]; then
     taskset -c "$EDGE_CPUS" "$BIN" edge --config "$WORK/edge.toml" --origin "http://$ORIGIN_HTTP" \
         --http-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 >"$WORK/edge.out" 2>"$WORK/edge.log" &
     EDGE_PID=$!
-    for i in $(seq 1 150); do
-        grep -q '^edge ' "$WORK/edge.out" 2>/dev/null && break
-        [ "$i" = 150 ] && { log "livecdn edge printed no addresses"; cat "$WORK/edge.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    await_announce edge
     EDGE_HTTP=$(grep -m1 '^edge ' "$WORK/edge.out" | tr ' ' '\n' | sed -n 's/^edge_http=//p')
     EDGE_HTTPS=$(grep -m1 '^edge ' "$WORK/edge.out" | tr ' ' '\n' | sed -n 's/^edge_https=//p')
     log "edge on CPUs $EDGE_CPUS ($EDGE_CORES), origin on CPUs $ORIGIN_CPUS, harness on CPUs $HARNESS_CPUS"

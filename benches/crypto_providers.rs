@@ -45,35 +45,29 @@ fn nonce(counter: u64) -> [u8; 12] {
     nonce
 }
 
-fn ring_seal(size: usize) -> f64 {
-    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7; 16]).expect("key"));
-    measure(size, |i, buf| {
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce(i)),
-                Aad::from([0u8; 13]),
-                buf,
-            )
-            .expect("seal");
-        let _ = black_box(tag);
-    })
+/// `fn $name(size) -> ns per seal` for the provider crate `$krate`
+/// (ring and aws-lc-rs share the `aead` API).
+macro_rules! seal_bench {
+    ($name:ident, $krate:ident) => {
+        fn $name(size: usize) -> f64 {
+            use $krate::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+            let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7; 16]).expect("key"));
+            measure(size, |i, buf| {
+                let tag = key
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(nonce(i)),
+                        Aad::from([0u8; 13]),
+                        buf,
+                    )
+                    .expect("seal");
+                let _ = black_box(tag);
+            })
+        }
+    };
 }
 
-fn aws_lc_seal(size: usize) -> f64 {
-    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-    let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &[7; 16]).expect("key"));
-    measure(size, |i, buf| {
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce(i)),
-                Aad::from([0u8; 13]),
-                buf,
-            )
-            .expect("seal");
-        let _ = black_box(tag);
-    })
-}
+seal_bench!(ring_seal, ring);
+seal_bench!(aws_lc_seal, aws_lc_rs);
 
 fn main() {
     println!("AES-128-GCM seal, one core\n");

@@ -416,6 +416,23 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
         |p| support::http::complete_segments(p) >= 1,
     )
     .await;
+    // The stop reaches this edge by push: wait until its subscription is
+    // up (the origin counts the edge's viewers only over push), so the
+    // test does not depend on how soon the edge dials.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        get(&playlist).await; // stay a viewer
+        let (_, info) = json("GET", &origin.url("/api/streams/show"), "").await;
+        if info["viewers"].as_u64().is_some_and(|n| n >= 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edge never subscribed by push: {info}\n{}",
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A segment the edge has cached.
     let segment = edge.url(&format!("/live/show/source/{}.m4s", pl.media_sequence));
     get(&segment).await;

@@ -187,6 +187,8 @@ struct Measured {
     hlsjs_s: f64,
     /// Times hls.js's own playback stalled.
     hlsjs_stalls: u64,
+    /// The harness's report says its event loop fell behind.
+    harness_saturated: bool,
     /// The rest of the report, for failure messages.
     details: String,
 }
@@ -279,6 +281,7 @@ fn run_case(case: &Case) -> Measured {
         harness_s,
         hlsjs_s,
         hlsjs_stalls: chromium["stalls"].as_u64().unwrap_or(0),
+        harness_saturated: h["saturated"] == true,
         details,
     }
 }
@@ -286,7 +289,9 @@ fn run_case(case: &Case) -> Measured {
 /// `livecdn up --demo`, waiting (bounded) until the edge serves the stream
 /// with a few complete segments.
 async fn up() -> Up {
-    let up = Origin::up_demo_with_edge();
+    // Without recording: its disk writes are not what is compared here, and
+    // on two cores every bit of load shows in Chromium's start-up.
+    let up = Origin::up_demo_with_edge_args(&["--record=none"]);
     wait_ok(
         &up.edge_url("/live/demo/master.m3u8"),
         Duration::from_secs(20),
@@ -351,9 +356,14 @@ async fn five_hundred_viewers_per_protocol_agree_with_hlsjs_on_latency() {
         // by the server (one CI run: hls.js 6.2 s behind live after a 5 s
         // stall over h3, the harness steady at 1.24 s): that reference is
         // measured again, once.
-        if (m.harness_s - m.hlsjs_s).abs() > TOLERANCE_S && m.hlsjs_stalls > 0 {
+        // Likewise when the harness reports its own event loop saturated
+        // (one CI run: h1 harness saturated, hls.js 2.18 s behind live with
+        // no stall against 1.37 and 1.34 s over h2 and h3): the machine,
+        // not either player, set the figures.
+        let saturated = m.harness_saturated;
+        if (m.harness_s - m.hlsjs_s).abs() > TOLERANCE_S && (m.hlsjs_stalls > 0 || saturated) {
             eprintln!(
-                "{}: hls.js stalled {} times; measuring again",
+                "{}: hls.js stalled {} times, harness saturated {saturated}; measuring again",
                 m.protocol, m.hlsjs_stalls
             );
             m = tokio::task::block_in_place(|| run_case(&case));

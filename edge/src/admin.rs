@@ -96,8 +96,39 @@ fn metrics(edge: &Edge) -> Response<Body> {
         .as_ref()
         .map(|l| l.render_metrics("livecdn_edge"))
         .unwrap_or_default();
+    let disk = edge.cache.disk().map(|d| (d.stats(), d.backend().as_str()));
+    let disk_row = |f: fn(&crate::cache::DiskTierStats) -> u64| -> Vec<(String, f64)> {
+        disk.iter()
+            .map(|(s, io)| (format!("io=\"{io}\""), f(s) as f64))
+            .collect()
+    };
     let text = edge.metrics.render(
         &[
+            (
+                "cache_disk_bytes",
+                "Bytes of evicted segments and init sections in the disk tier",
+                disk_row(|s| s.bytes),
+            ),
+            (
+                "cache_disk_entries",
+                "Objects in the disk tier",
+                disk_row(|s| s.entries),
+            ),
+            (
+                "cache_disk_hits",
+                "Requests answered from the disk tier since start",
+                disk_row(|s| s.hits),
+            ),
+            (
+                "cache_disk_writes",
+                "Objects written to the disk tier since start",
+                disk_row(|s| s.writes),
+            ),
+            (
+                "cache_disk_dropped",
+                "Evicted objects not written to the disk tier (queue full, already there, write failed)",
+                disk_row(|s| s.dropped),
+            ),
             (
                 "viewers",
                 "Distinct viewer sessions over two target durations",
@@ -156,6 +187,13 @@ fn api(edge: &Edge) -> Response<Body> {
         "cache": {
             "hits": stats.hits, "misses": stats.misses, "coalesced": stats.coalesced,
             "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,
+            "disk": edge.cache.disk().map(|d| {
+                let s = d.stats();
+                serde_json::json!({
+                    "io": d.backend().as_str(), "bytes": s.bytes, "entries": s.entries,
+                    "hits": s.hits, "writes": s.writes, "dropped": s.dropped, "read_errors": s.read_errors,
+                })
+            }),
         },
         "timing": edge.streams.snapshot().into_iter().map(|(s, p)| (s, serde_json::json!({
             "part_target": p.part_target.as_secs_f64(),

@@ -2,7 +2,7 @@
 //! (configured or self-signed), the upstream health loop, all supervised
 //! until shutdown.
 
-use crate::cache::{Cache, CacheConfig, CachePolicy};
+use crate::cache::{Cache, CacheConfig, CachePolicy, DiskTier, DiskTierConfig};
 use crate::listen::{self, Limits};
 use crate::metrics::EdgeMetrics;
 use crate::router::EdgeHandler;
@@ -11,13 +11,16 @@ use crate::state::Edge;
 use crate::streams::Streams;
 use crate::upstream::Upstreams;
 use crate::viewers::Viewers;
+use livecdn_disk::Preference;
 use livecdn_shared::access_log::AccessLog;
 use livecdn_shared::admin::Surface;
+use livecdn_shared::config::DiskIo;
 use livecdn_shared::config::EdgeConfig;
 use livecdn_shared::tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -37,6 +40,9 @@ pub enum StartError {
     /// The access log could not start.
     #[error("access log: {0}")]
     AccessLog(String),
+    /// The disk tier's directory could not be prepared.
+    #[error("cache disk tier: {0}")]
+    Disk(String),
 }
 
 /// The certificate the HTTPS and HTTP/3 listeners present.
@@ -154,12 +160,31 @@ impl EdgeServer {
             cert = Some(info);
         }
         let policy = CachePolicy::default();
-        let cache = Cache::new(CacheConfig {
-            max_bytes: config.cache.max_bytes,
-            policy,
-            lock_timeout: config.cache.lock_timeout,
-            ..CacheConfig::default()
-        });
+        let disk = match &config.cache.disk_dir {
+            Some(dir) => Some(
+                DiskTier::start(DiskTierConfig {
+                    dir: dir.clone(),
+                    max_bytes: config.cache.disk_max_bytes,
+                    preference: match config.cache.disk_io {
+                        DiskIo::Auto => Preference::Auto,
+                        DiskIo::IoUring => Preference::Uring,
+                        DiskIo::Std => Preference::Std,
+                    },
+                })
+                .await
+                .map_err(|e| StartError::Disk(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let cache = Cache::with_disk(
+            CacheConfig {
+                max_bytes: config.cache.max_bytes,
+                policy,
+                lock_timeout: config.cache.lock_timeout,
+                ..CacheConfig::default()
+            },
+            disk,
+        );
         let edge = Arc::new(Edge {
             upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
             cache,
@@ -259,6 +284,7 @@ impl EdgeServer {
                 shutdown.clone(),
             ));
         }
+        tasks.spawn(housekeeping(self.edge.cache.clone(), shutdown.clone()));
         let interval = self.edge.config.upstream.health_interval;
         tasks.spawn(
             self.edge
@@ -285,6 +311,25 @@ impl EdgeServer {
             if !matches!(flushed, Ok(true)) {
                 tracing::warn!("access log lines still queued at exit");
             }
+        }
+    }
+}
+
+/// How often the cache's deferred maintenance runs when requests do not
+/// run it.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+/// moka applies evictions and expiry on later cache operations; an edge
+/// that goes quiet after a burst would hold its overshoot (and keep what
+/// the disk tier should get) until the next request. This runs it on a
+/// timer instead.
+async fn housekeeping(cache: Cache, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => cache.run_pending_tasks().await,
+            _ = shutdown.changed() => return,
         }
     }
 }

@@ -45,6 +45,9 @@ struct Entry {
     policy: CachePolicy,
     renditions: Vec<(String, Progress)>,
     seen: Instant,
+    /// The origin's last pulled playlist said its playlists are not
+    /// pushed (a DVR window; see `livecdn_shared::push`).
+    pulls_playlists: bool,
 }
 
 /// The per-stream timing table.
@@ -155,6 +158,7 @@ impl Streams {
             policy,
             renditions: Vec::new(),
             seen: now,
+            pulls_playlists: false,
         });
         // The video's timing is the stream's (the audio's PART-TARGET may
         // be a little longer); any rendition's TARGETDURATION is the same.
@@ -173,6 +177,26 @@ impl Streams {
             }
             None => {}
         }
+    }
+
+    /// What the origin's latest pulled playlist of `stream` said: its
+    /// playlists are pulled, not pushed (a stream not known yet is left
+    /// alone; its first playlist teaches it).
+    pub fn set_pulls_playlists(&self, stream: &str, pulls: bool) {
+        if self.pulls_playlists(stream) == pulls {
+            return;
+        }
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(stream) {
+            e.pulls_playlists = pulls;
+        }
+    }
+
+    /// Whether `stream`'s playlists are pulled even while push delivers
+    /// its media, so a blocking reload must not wait for a pushed one.
+    pub fn pulls_playlists(&self, stream: &str) -> bool {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(stream).is_some_and(|e| e.pulls_playlists)
     }
 
     /// Every known stream's timing, for the API.
@@ -295,6 +319,23 @@ mod tests {
         let p = streams.progress("slow", "source").unwrap();
         assert_eq!((p.last_msn, p.last_part), (15, Some((15, 1))));
         assert!(streams.progress("slow", "audio").is_none());
+    }
+
+    #[test]
+    fn a_stream_whose_playlists_are_pulled_is_remembered_as_such() {
+        let streams = Streams::new(CachePolicy::default());
+        let now = Instant::now();
+        // Not known yet: nothing to mark.
+        streams.set_pulls_playlists("dvr", true);
+        assert!(!streams.pulls_playlists("dvr"));
+        streams.learn("dvr", "source", &playlist(&text(2, 0.33333, 0, 20, 1)), now);
+        streams.set_pulls_playlists("dvr", true);
+        assert!(streams.pulls_playlists("dvr"));
+        // Later playlists keep it until an answer says otherwise.
+        streams.learn("dvr", "source", &playlist(&text(2, 0.33333, 0, 21, 1)), now);
+        assert!(streams.pulls_playlists("dvr"));
+        streams.set_pulls_playlists("dvr", false);
+        assert!(!streams.pulls_playlists("dvr"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod packager;
 pub mod push;
+pub mod record;
 pub mod registry;
 pub mod transcode;
 pub mod verdict;
@@ -48,6 +49,8 @@ pub struct OriginState {
     /// The RTMP listener's address as bound (the ingest endpoint a new
     /// channel is given names its port).
     pub rtmp_addr: Option<SocketAddr>,
+    /// Recordings on disk (opened by [`Origin::bind`]).
+    pub recorder: Option<Arc<record::Recorder>>,
 }
 
 impl OriginState {
@@ -69,6 +72,7 @@ impl OriginState {
             access_log: None,
             control: None,
             rtmp_addr: None,
+            recorder: None,
             config,
         }
     }
@@ -120,11 +124,15 @@ impl Origin {
             None => None,
         };
         let rtmp_addr = rtmp.local_addr().ok();
+        let recorder = Some(Arc::new(
+            record::Recorder::open(config.recording.clone()).await,
+        ));
         Ok(Self {
             state: Arc::new(OriginState {
                 access_log,
                 control,
                 rtmp_addr,
+                recorder,
                 ..OriginState::new(config)
             }),
             rtmp,
@@ -193,6 +201,8 @@ impl Origin {
             ))
         });
         let reaper = tokio::spawn(reap(state.clone(), shutdown.clone()));
+        let retention = tokio::spawn(retain(state.clone(), shutdown.clone()));
+        let recorded = tokio::spawn(report_recordings(state.clone(), shutdown.clone()));
         let drainer = {
             let (state, mut shutdown) = (state.clone(), shutdown.clone());
             tokio::spawn(async move {
@@ -212,6 +222,8 @@ impl Origin {
             ("rtmp", rtmp),
             ("http", http),
             ("reaper", reaper),
+            ("retention", retention),
+            ("recorded", recorded),
             ("push", push),
             ("drain", drainer),
         ]
@@ -221,6 +233,10 @@ impl Origin {
             if let Err(e) = task.await {
                 tracing::error!(service = name, error = %e, "service task failed");
             }
+        }
+        // Recordings close their journals (the streams drained above).
+        if let Some(rec) = &state.recorder {
+            rec.close(Duration::from_secs(3)).await;
         }
         // Last: the notifications the ended sessions queued, and the
         // access log lines of the last requests.
@@ -275,3 +291,98 @@ async fn reap(state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Applies the recordings' retention limits every minute (and when each
+/// recording ends).
+async fn retain(state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(rec) = state.recorder.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                rec.enforce_retention(record::now_ms()).await;
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Uploads each recording that became final (when configured), then
+/// tells `on_record_done` about it, with its objects or the upload's
+/// error. At most [`UPLOADS_AT_ONCE`] recordings upload at once.
+async fn report_recordings(state: Arc<OriginState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(rec) = state.recorder.clone() else {
+        return;
+    };
+    let Some(mut finished) = rec.take_finished() else {
+        return;
+    };
+    let uploads = Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE));
+    let jobs = tokio_util::task::TaskTracker::new();
+    // After a shutdown begins, recordings still close (their streams
+    // drain): their reports are taken for a few more seconds.
+    let mut until: Option<tokio::time::Instant> = None;
+    loop {
+        let r = match until {
+            None => tokio::select! {
+                r = finished.recv() => r,
+                _ = shutdown.wait_for(|s| *s) => {
+                    until = Some(tokio::time::Instant::now() + Duration::from_secs(3));
+                    continue;
+                }
+            },
+            Some(t) => match tokio::time::timeout_at(t, finished.recv()).await {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+        };
+        let Some(r) = r else {
+            break;
+        };
+        let (state, rec, uploads) = (state.clone(), rec.clone(), uploads.clone());
+        jobs.spawn(async move {
+            let objects = match &rec.uploader {
+                Some(u) => {
+                    let _slot = uploads.acquire().await;
+                    Some(u.deliver(&rec, &r).await)
+                }
+                None => None,
+            };
+            let Some(url) = state.config.webhooks.on_record_done.clone() else {
+                return;
+            };
+            let info = record::info::RecordingInfo::of(&r, rec.root());
+            let mut body = serde_json::to_value(&info).unwrap_or_default();
+            if let Some(o) = body.as_object_mut() {
+                o.insert("event".into(), "record_done".into());
+                o.insert("recording".into(), info.id.clone().into());
+                match objects {
+                    Some(Ok(list)) => {
+                        o.insert(
+                            "objects".into(),
+                            serde_json::to_value(list).unwrap_or_default(),
+                        );
+                    }
+                    Some(Err(e)) => {
+                        o.insert("objects".into(), serde_json::Value::Array(Vec::new()));
+                        o.insert("uploadError".into(), e.into());
+                    }
+                    None => {}
+                }
+            }
+            state
+                .webhooks
+                .notify_retrying(url, body, "on_record_done", 3);
+        });
+    }
+    jobs.close();
+    // Uploads in progress are cut here; the journal says they did not
+    // finish, and the next start uploads them.
+    let _ = tokio::time::timeout(Duration::from_secs(2), jobs.wait()).await;
+}
+
+/// Recordings uploading at once (each with its objects in flight bounded
+/// by `recording.upload.concurrency`).
+const UPLOADS_AT_ONCE: usize = 2;

@@ -65,6 +65,35 @@ impl Webhooks {
         });
     }
 
+    /// As [`Webhooks::notify`], tried up to `tries` times (1 s, 2 s, ...
+    /// apart) until the backend answers 2xx: for notifications the
+    /// backend must not miss (`on_record_done`). The last failure is
+    /// logged as an error.
+    pub fn notify_retrying(
+        &self,
+        url: String,
+        body: serde_json::Value,
+        what: &'static str,
+        tries: u32,
+    ) {
+        let hooks = self.clone();
+        self.pending.spawn(async move {
+            for attempt in 1..=tries.max(1) {
+                let why = match hooks.post(&url, &body).await {
+                    Ok(a) if a.accepted() => return,
+                    Ok(a) => format!("status {}", a.status),
+                    Err(e) => e.to_string(),
+                };
+                if attempt == tries.max(1) {
+                    tracing::error!(webhook = what, attempts = attempt, error = %why, "webhook failed; giving up");
+                    return;
+                }
+                tracing::warn!(webhook = what, attempt, error = %why, "webhook failed; retrying");
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt))).await;
+            }
+        });
+    }
+
     /// Asks every edge in `edges` (admin base URLs) to drop `stream`'s
     /// cached objects, in the background, with the admin `token`.
     pub fn purge_edges(&self, edges: &[String], stream: &str, token: Option<String>) {

@@ -15,15 +15,25 @@
 // started (stderr gets one "PLAYING" line then, for a test to act on): the
 // run fails if the video stalls (more than --max-stalls times, default 0),
 // stops for a second or more, or does not advance meanwhile.
+//
+// --until-ended (a VOD) keeps playing until the media element ends, within
+// --seconds: the run fails if it does not, or ends short of its duration.
+//
+// --seek-back S (a live stream with a DVR window) seeks S seconds behind
+// the live edge once playback started, through the page's own
+// window.livecdn.seekBack, and waits (bounded) until it plays there again;
+// --hold then watches playback from that point.
 
 import { errorList, launch, parseOrExit, sleep, withTimeout } from './driver.mjs';
 
 const USAGE =
   'usage: node player/test/play.mjs URL [--seconds N] [--min-frames N] ' +
-  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S] [--max-stalls N]';
+  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S] [--max-stalls N] [--until-ended] [--seek-back S]';
 
-const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0, maxStalls: 0 }, (key, value, number, o) => {
+const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0, maxStalls: 0, untilEnded: false, seekBack: 0 }, (key, value, number, o) => {
   switch (key) {
+    case '--seek-back': o.seekBack = number(); return true;
+    case '--until-ended': o.untilEnded = true; return true;
     case '--min-frames': o.minFrames = number(); return true;
     case '--level': o.level = value(); return true;
     case '--hold': o.hold = number(); return true;
@@ -52,6 +62,10 @@ function result(ok, extra = {}) {
     engine: last ? last.engine : null,
     playing: last ? last.playing : false,
     level: last ? last.level : null,
+    ended: last ? last.ended : false,
+    duration: last ? last.duration : null,
+    seekable: last ? last.seekable : null,
+    behindLive: last ? last.behindLive : null,
     consoleErrors,
     ...extra,
   };
@@ -163,10 +177,36 @@ try {
     await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
   }
   let extra = ok ? {} : { error: last ? 'playback did not reach the frame threshold in time' : 'window.livecdn.stats() never became available' };
+  if (ok && opts.untilEnded) {
+    // Play on to the end: the media element's own 'ended'.
+    while (Date.now() < deadline && !(last && last.ended)) {
+      await sleep(250);
+      try { last = (await stats(page)) || last; } catch (e) { note(`driver: ${e.message}`); }
+    }
+    ok = !!(last && last.ended && last.currentTime >= last.duration - 0.5);
+    if (!ok) extra = { error: 'the VOD did not play to its end in time' };
+  }
+  if (ok && opts.seekBack > 0) {
+    const before = last;
+    const sought = await page.evaluate((s) => window.livecdn.seekBack(s), opts.seekBack);
+    // Playing again from there: the playhead moved back, then advances.
+    let at = null;
+    const until = Date.now() + 20000;
+    while (Date.now() < until) {
+      await sleep(250);
+      try { last = (await stats(page)) || last; } catch (e) { note(`driver: ${e.message}`); continue; }
+      if (last.currentTime < before.currentTime - opts.seekBack / 2) {
+        if (at === null) at = last.currentTime;
+        else if (last.currentTime > at + 1 && last.playing) break;
+      }
+    }
+    ok = sought && at !== null && last.currentTime > at + 1;
+    extra = ok ? { seeked_from: before.currentTime, seeked_to: at } : { error: `seeking ${opts.seekBack} s back did not play (seekable ${JSON.stringify(last.seekable)})` };
+  }
   if (ok && (opts.hold > 0 || opts.level)) {
     const held = await hold(page);
     ok = held.ok;
-    extra = held;
+    extra = { ...extra, ...held };
   }
   emit(result(ok, extra));
   exitCode = ok ? 0 : 1;

@@ -43,6 +43,10 @@ pub enum Route<'a> {
     ApiStream(&'a str),
     /// `/api/channels`: list (GET) and create (POST) channels.
     ApiChannels,
+    /// `/api/recordings[?stream=NAME]`: list recordings (GET).
+    ApiRecordings,
+    /// `/api/recordings/STREAM/RECORDING`: one recording (GET, DELETE).
+    ApiRecording { stream: &'a str, recording: &'a str },
     /// `/api/purge?stream=NAME` or `?prefix=/PATH`: an edge drops cached
     /// objects (POST).
     ApiPurge,
@@ -260,11 +264,17 @@ impl<'a> Route<'a> {
             "/api/streams" => return Some(Route::ApiStreams),
             "/api/channels" => return Some(Route::ApiChannels),
             "/api/purge" => return Some(Route::ApiPurge),
+            "/api/recordings" => return Some(Route::ApiRecordings),
             "/live/whip" => return Some(Route::Whip),
             _ => {}
         }
         if let Some(name) = path.strip_prefix("/api/streams/") {
             return valid_stream_name(name).then_some(Route::ApiStream(name));
+        }
+        if let Some(rest) = path.strip_prefix("/api/recordings/") {
+            let (stream, recording) = rest.split_once('/')?;
+            return (valid_stream_name(stream) && valid_stream_name(recording))
+                .then_some(Route::ApiRecording { stream, recording });
         }
         if let Some(rest) = path.strip_prefix("/api/channels/") {
             let (name, rest) = match rest.split_once('/') {
@@ -331,6 +341,7 @@ impl<'a> Route<'a> {
         match self {
             Route::ApiStream(s)
             | Route::ApiChannel { name: s, .. }
+            | Route::ApiRecording { stream: s, .. }
             | Route::Live { stream: s, .. }
             | Route::Vod { stream: s, .. } => Some(s),
             _ => None,
@@ -362,6 +373,8 @@ impl<'a> Route<'a> {
             | Route::ApiStream(_)
             | Route::ApiChannels
             | Route::ApiPurge
+            | Route::ApiRecordings
+            | Route::ApiRecording { .. }
             | Route::ApiChannel { .. } => RouteKind::Api,
             Route::Whip => RouteKind::WebRtc,
             Route::Live { object, .. } => match object {
@@ -473,6 +486,10 @@ impl fmt::Display for Route<'_> {
             Route::ApiStream(s) => write!(f, "/api/streams/{s}"),
             Route::ApiChannels => f.write_str("/api/channels"),
             Route::ApiPurge => f.write_str("/api/purge"),
+            Route::ApiRecordings => f.write_str("/api/recordings"),
+            Route::ApiRecording { stream, recording } => {
+                write!(f, "/api/recordings/{stream}/{recording}")
+            }
             Route::ApiChannel { name, object } => {
                 write!(f, "/api/channels/{name}")?;
                 match object {

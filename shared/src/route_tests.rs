@@ -35,6 +35,15 @@ fn parses_and_renders_every_route() {
         ("/api/streams/cam", Route::ApiStream("cam"), RouteKind::Api),
         ("/api/channels", Route::ApiChannels, RouteKind::Api),
         ("/api/purge", Route::ApiPurge, RouteKind::Api),
+        ("/api/recordings", Route::ApiRecordings, RouteKind::Api),
+        (
+            "/api/recordings/cam/20261206T195000Z-2",
+            Route::ApiRecording {
+                stream: "cam",
+                recording: "20261206T195000Z-2",
+            },
+            RouteKind::Api,
+        ),
         (
             "/api/channels/cam",
             Route::ApiChannel {
@@ -219,6 +228,11 @@ fn rejects_traversal_aliases_and_junk() {
         "/api/channels/cam/keys/a/b",
         "/api/channels/c.m/stream",
         "/api/channels/cam/other",
+        "/api/recordings/",
+        "/api/recordings/cam",
+        "/api/recordings/cam/",
+        "/api/recordings/cam/a/b",
+        "/api/recordings/../x",
         "/vod/cam/master.m3u8",
         "/vod/cam/rec/",
         "/vod/cam/r.1/master.m3u8",

@@ -57,6 +57,12 @@ pub struct EdgeFlags {
     /// Cache size in bytes (cache.max_bytes).
     #[arg(long, env = "LIVECDN_CACHE_BYTES")]
     pub cache_bytes: Option<u64>,
+    /// Disk tier directory below the memory cache (cache.disk_dir).
+    #[arg(long, env = "LIVECDN_CACHE_DISK_DIR")]
+    pub cache_disk_dir: Option<std::path::PathBuf>,
+    /// Disk tier size in bytes (cache.disk_max_bytes).
+    #[arg(long, env = "LIVECDN_CACHE_DISK_BYTES")]
+    pub cache_disk_bytes: Option<u64>,
     /// Access log file, or `stdout`; turns access logs on (access_log.path).
     #[arg(long, env = "LIVECDN_EDGE_ACCESS_LOG")]
     pub access_log: Option<std::path::PathBuf>,
@@ -114,6 +120,12 @@ impl EdgeFlags {
         }
         if let Some(b) = self.cache_bytes {
             c.cache.max_bytes = b;
+        }
+        if let Some(d) = &self.cache_disk_dir {
+            c.cache.disk_dir = Some(d.clone());
+        }
+        if let Some(b) = self.cache_disk_bytes {
+            c.cache.disk_max_bytes = b;
         }
         if let Some(t) = &self.admin_token {
             c.admin_token = Some(t.clone());

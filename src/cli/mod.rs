@@ -14,7 +14,7 @@ mod up;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use livecdn_shared::config::{self, Encoder, OriginConfig};
+use livecdn_shared::config::{self, Encoder, OriginConfig, RecordPolicy};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -86,6 +86,9 @@ pub struct OriginFlags {
     /// on_publish_done webhook URL (webhooks.on_publish_done).
     #[arg(long, env = "LIVECDN_ON_PUBLISH_DONE")]
     pub on_publish_done: Option<String>,
+    /// on_record_done webhook URL (webhooks.on_record_done).
+    #[arg(long, env = "LIVECDN_ON_RECORD_DONE")]
+    pub on_record_done: Option<String>,
     /// Grace period for a publisher to reconnect (llhls.reconnect_grace).
     #[arg(long, env = "LIVECDN_RECONNECT_GRACE", value_parser = humantime::parse_duration)]
     pub reconnect_grace: Option<Duration>,
@@ -99,6 +102,14 @@ pub struct OriginFlags {
     /// Video encoder: libx264, h264_nvenc, h264_vaapi, h264_qsv (ladder.encoder).
     #[arg(long, env = "LIVECDN_ENCODER", value_parser = str::parse::<Encoder>)]
     pub encoder: Option<Encoder>,
+    /// Record streams: `all` (the flag alone) or `none` (recording.policy;
+    /// default `none` for `origin`, `all` for `up`).
+    #[arg(long, env = "LIVECDN_RECORD", num_args = 0..=1, default_missing_value = "all",
+          value_parser = str::parse::<RecordPolicy>)]
+    pub record: Option<RecordPolicy>,
+    /// Where recordings go (recording.dir).
+    #[arg(long, env = "LIVECDN_RECORDING_DIR")]
+    pub recording_dir: Option<PathBuf>,
 }
 
 impl OriginFlags {
@@ -167,6 +178,9 @@ impl OriginFlags {
         if let Some(v) = &self.on_publish_done {
             c.webhooks.on_publish_done = Some(v.clone());
         }
+        if let Some(v) = &self.on_record_done {
+            c.webhooks.on_record_done = Some(v.clone());
+        }
         let keep: Vec<&str> = self
             .ladder
             .iter()
@@ -183,6 +197,12 @@ impl OriginFlags {
         }
         if let Some(v) = self.encoder {
             c.ladder.encoder = v;
+        }
+        if let Some(v) = self.record {
+            c.recording.policy = v;
+        }
+        if let Some(v) = &self.recording_dir {
+            c.recording.dir = v.clone();
         }
         // Re-validate what the flags changed, through the same checks.
         let text = toml::to_string(&c).context("serialising config")?;
@@ -301,7 +321,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let explicit = origin.rtmp_listen.is_some()
                 || origin.http_listen.is_some()
                 || origin.config.is_some();
-            runtime()?.block_on(up::run(origin.load()?, demo, explicit))
+            let mut config = origin.load()?;
+            let run_recordings =
+                up::recording_defaults(&mut config, origin.record, origin.recording_dir.is_some());
+            runtime()?.block_on(up::run(config, demo, explicit, run_recordings))
         }
         Command::Edge { edge } => runtime()?.block_on(edge::run(edge.load()?)),
         Command::Origin { origin } => runtime()?.block_on(up::run_origin(origin.load()?)),

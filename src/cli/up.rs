@@ -3,8 +3,11 @@
 use livecdn_loadtest::{PublishOptions, RtmpUrl};
 use livecdn_origin::Origin;
 use livecdn_shared::config::EdgeConfig;
-use livecdn_shared::config::{Bitrate, H264Profile, LadderConfig, OriginConfig, RungConfig};
+use livecdn_shared::config::{
+    Bitrate, H264Profile, LadderConfig, OriginConfig, RecordPolicy, RecordingConfig, RungConfig,
+};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -54,12 +57,44 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `livecdn up` records every stream (every rendition, so its DVR window
+/// works across the ladder) unless told `--record=none`, bounded by a
+/// retention limit. Like its channel database, the recordings are for
+/// the run (a directory under the temporary directory, removed at exit)
+/// unless the config or `--recording-dir` names a directory to keep, which
+/// later runs then find again. Returns the run's own directory, if any.
+pub fn recording_defaults(
+    config: &mut OriginConfig,
+    flag: Option<RecordPolicy>,
+    dir_flag: bool,
+) -> Option<PathBuf> {
+    let r = &mut config.recording;
+    if flag.is_none() {
+        r.policy = RecordPolicy::All;
+    }
+    // Every rung too, so the demo's live playlists reach back (DVR needs
+    // each rendition a player may switch to).
+    if r.renditions == RecordingConfig::default().renditions {
+        r.renditions = livecdn_shared::config::RecordRenditions::All;
+    }
+    if r.max_age.is_none() && r.max_bytes == 0 {
+        r.max_age = Some(Duration::from_secs(24 * 3600));
+        r.max_bytes = 2 << 30;
+    }
+    let untouched = RecordingConfig::default();
+    (!dir_flag && r.dir == untouched.dir).then(|| {
+        r.dir = std::env::temp_dir().join(format!("livecdn-up-{}-recordings", std::process::id()));
+        r.dir.clone()
+    })
+}
+
 /// `livecdn up`: everything on localhost with a fresh secret, OBS settings
 /// printed, and with `--demo` a built-in publisher looping the sample clip.
 pub async fn run(
     mut config: OriginConfig,
     demo: bool,
     explicit_listen: bool,
+    run_recordings: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     if !explicit_listen {
         config.ingest.listen = SocketAddr::from(([127, 0, 0, 1], config.ingest.listen.port()));
@@ -191,6 +226,15 @@ pub async fn run(
     );
     say!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
     say!(
+        "  Recordings ({}): curl -H 'Authorization: Bearer {admin_token}' http://{}:{}/api/recordings",
+        match &run_recordings {
+            Some(_) => "for this run; --recording-dir DIR keeps them",
+            None => "recording.dir",
+        },
+        host(http),
+        http.port()
+    );
+    say!(
         "  Channels ({}): curl -H 'Authorization: Bearer {admin_token}' -d '{{\"name\":\"studio\"}}' http://{}:{}/api/channels",
         match &run_db {
             Some(_) => "for this run; set control.database to keep them",
@@ -212,6 +256,9 @@ pub async fn run(
     tokio::join!(origin.run(shutdown.clone()), edge.run(shutdown));
     if let Some(p) = publisher {
         let _ = p.await;
+    }
+    if let Some(dir) = run_recordings {
+        let _ = std::fs::remove_dir_all(dir);
     }
     if let Some(db) = run_db {
         for suffix in ["", "-wal", "-shm"] {

@@ -8,6 +8,17 @@ use std::process::Command;
 /// Runs the browser driver on `url` with extra chromium flags, for at most
 /// `seconds`, until `min_frames` are decoded; returns its JSON report.
 pub fn play(url: &str, flags: &[String], seconds: u32, min_frames: u32) -> serde_json::Value {
+    play_args(url, flags, seconds, min_frames, &[])
+}
+
+/// As [`play`], with more driver options (`--until-ended`, `--hold S`).
+pub fn play_args(
+    url: &str,
+    flags: &[String],
+    seconds: u32,
+    min_frames: u32,
+    options: &[&str],
+) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
     let mut cmd = Command::new("node");
     cmd.arg(script).arg(url).args([
@@ -19,6 +30,7 @@ pub fn play(url: &str, flags: &[String], seconds: u32, min_frames: u32) -> serde
     for f in flags {
         cmd.arg(format!("--arg={f}"));
     }
+    cmd.args(options);
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout.lines().last().unwrap_or_default();

@@ -9,6 +9,8 @@ pub mod browser;
 pub mod edge;
 pub mod hook;
 pub mod http;
+#[allow(dead_code, reason = "used by the recording tests only")]
+pub mod record;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -200,6 +202,12 @@ impl Origin {
         }
     }
 
+    /// SIGKILL: the process dies where it is, nothing flushed or closed.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -377,6 +385,11 @@ impl Origin {
     /// Like [`Origin::up_demo`], but also parses the edge line; the rest of
     /// stdout is drained by a thread so later prints never hit a closed pipe.
     pub fn up_demo_with_edge() -> Up {
+        Self::up_demo_with_edge_args(&[])
+    }
+
+    /// [`Origin::up_demo_with_edge`] with more `livecdn up` arguments.
+    pub fn up_demo_with_edge_args(extra: &[&str]) -> Up {
         let log = std::env::temp_dir().join(format!(
             "livecdn-e2e-{}-{}.log",
             std::process::id(),
@@ -391,6 +404,7 @@ impl Origin {
                 "--http-listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .env("LIVECDN_SECRET", SECRET)
             .env("LIVECDN_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("LIVECDN_LOG", "info")

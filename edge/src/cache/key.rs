@@ -142,6 +142,10 @@ pub enum ObjectKind {
     Segment,
     /// A CMAF header `init*.mp4`: immutable.
     Init,
+    /// A recording's playlist (`/vod/...` master or media): a finished
+    /// recording's never changes, one still written gains a segment every
+    /// target duration; no blocking reloads.
+    RecordedPlaylist,
     /// Anything else.
     Other,
 }
@@ -154,16 +158,29 @@ impl ObjectKind {
         let Some(route) = Route::parse(path) else {
             return ObjectKind::Other;
         };
-        ObjectKind::of(route.kind(), query)
+        ObjectKind::from_route(&route, query)
+    }
+
+    /// [`ObjectKind::from_request`] for a parsed route.
+    pub fn from_route(route: &Route<'_>, query: Option<&str>) -> ObjectKind {
+        let kind = ObjectKind::of(route.kind(), query);
+        match (route, kind) {
+            (
+                Route::Vod { .. },
+                ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master,
+            ) => ObjectKind::RecordedPlaylist,
+            _ => kind,
+        }
     }
 
     /// How urgent a response of this kind is (RFC 9218), for the HTTP/3
     /// scheduler and intermediaries; `None` for what is not media.
     pub fn priority(self) -> Option<ResourceKind> {
         match self {
-            ObjectKind::Playlist | ObjectKind::BlockingPlaylist | ObjectKind::Master => {
-                Some(ResourceKind::Playlist)
-            }
+            ObjectKind::Playlist
+            | ObjectKind::BlockingPlaylist
+            | ObjectKind::Master
+            | ObjectKind::RecordedPlaylist => Some(ResourceKind::Playlist),
             ObjectKind::Part | ObjectKind::Init | ObjectKind::Manifest => Some(ResourceKind::Part),
             ObjectKind::Segment => Some(ResourceKind::Segment),
             ObjectKind::Other => None,
@@ -214,6 +231,7 @@ impl ObjectKind {
             ObjectKind::Part => "part",
             ObjectKind::Segment => "segment",
             ObjectKind::Init => "init",
+            ObjectKind::RecordedPlaylist => "recorded_playlist",
             ObjectKind::Other => "other",
         }
     }

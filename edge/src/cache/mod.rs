@@ -45,6 +45,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo());
 //! ```
 
+mod disk;
 mod flight;
 mod key;
 mod object;
@@ -61,6 +62,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderMap;
 
+pub use disk::{DiskTier, DiskTierConfig, DiskTierStats};
 pub use flight::FillPermit;
 pub use key::{fuzz_cache_key, CacheKey, ObjectKind};
 pub use object::{BodyError, BodyReader, CachedObject, GrowingBody, DEFAULT_MAX_BODY_BYTES};
@@ -174,6 +176,7 @@ fn bump(counter: &AtomicU64) {
 struct Inner {
     config: CacheConfig,
     store: Store,
+    disk: Option<DiskTier>,
     flights: FlightTable,
     counters: Counters,
 }
@@ -196,11 +199,24 @@ impl std::fmt::Debug for Cache {
 impl Cache {
     /// An empty cache.
     pub fn new(config: CacheConfig) -> Cache {
-        let store = Store::new(config.max_bytes, config.policy, config.body_idle_timeout);
+        Cache::with_disk(config, None)
+    }
+
+    /// An empty cache over a disk tier: what memory evicts for size goes
+    /// down to it (see [`DiskTier`]), and [`Cache::from_disk`] brings it
+    /// back.
+    pub fn with_disk(config: CacheConfig, disk: Option<DiskTier>) -> Cache {
+        let store = Store::new(
+            config.max_bytes,
+            config.policy,
+            config.body_idle_timeout,
+            disk.clone(),
+        );
         Cache {
             inner: Arc::new(Inner {
                 config,
                 store,
+                disk,
                 flights: FlightTable::default(),
                 counters: Counters::default(),
             }),
@@ -287,6 +303,33 @@ impl Cache {
                 None => tracing::debug!(key = %key, "cache fill leader gone; re-electing"),
             }
         }
+    }
+
+    /// A miss the disk tier can answer: the object is read back, published
+    /// to memory through `permit` (so the requests waiting on it get it
+    /// too) and returned complete. The permit comes back when the tier
+    /// does not have the object.
+    pub async fn from_disk(&self, permit: FillPermit) -> Result<Arc<CachedObject>, FillPermit> {
+        let Some(tier) = &self.inner.disk else {
+            return Err(permit);
+        };
+        if !matches!(permit.kind(), ObjectKind::Segment | ObjectKind::Init) {
+            return Err(permit);
+        }
+        let Some((entry, bytes)) = tier.get(permit.key()).await else {
+            return Err(permit);
+        };
+        let object = permit.publish(entry.status, entry.headers.clone()).await;
+        if let Err(e) = object.body.append(bytes) {
+            tracing::warn!(error = %e, "disk tier object does not fit the cache");
+        }
+        object.body.finish();
+        Ok(object)
+    }
+
+    /// The disk tier, if there is one.
+    pub fn disk(&self) -> Option<&DiskTier> {
+        self.inner.disk.as_ref()
     }
 
     /// An expired-but-kept copy of an immutable object, for when upstream fails

@@ -15,6 +15,11 @@ use super::key::ObjectKind;
 pub const IMMUTABLE_TTL: Duration = Duration::from_secs(3600);
 /// TTL for the multivariant playlist: it changes only when renditions change.
 pub const MASTER_TTL: Duration = Duration::from_secs(2);
+/// TTL for a recording's playlists: a growing recording's gain a segment
+/// every target duration, a finished one's never change (one request a
+/// second per edge for each watched recording is the price of not knowing
+/// which).
+pub const RECORDED_PLAYLIST_TTL: Duration = Duration::from_secs(1);
 /// TTL for other cacheable responses (unknown paths): short, since we do not
 /// know what they are.
 pub const OTHER_TTL: Duration = Duration::from_secs(2);
@@ -75,6 +80,7 @@ impl CachePolicy {
             ObjectKind::Playlist | ObjectKind::Manifest => self.part_target / 2,
             ObjectKind::BlockingPlaylist => self.target_duration * 6,
             ObjectKind::Master => MASTER_TTL,
+            ObjectKind::RecordedPlaylist => RECORDED_PLAYLIST_TTL,
             ObjectKind::Other => OTHER_TTL,
         }
     }
@@ -99,6 +105,8 @@ mod tests {
             ),
             (ObjectKind::BlockingPlaylist, 200, Some(ms(12_000))),
             (ObjectKind::Master, 200, Some(ms(2000))),
+            (ObjectKind::RecordedPlaylist, 200, Some(ms(1000))),
+            (ObjectKind::RecordedPlaylist, 404, Some(ms(1000))),
             (ObjectKind::Part, 404, Some(ms(1000))),
             (ObjectKind::Segment, 404, None),
             (

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache as Moka;
+use moka::notification::RemovalCause;
 use moka::ops::compute::Op;
 use moka::policy::EvictionPolicy;
 use moka::Expiry;
 
+use super::disk::DiskTier;
 use super::key::CacheKey;
 use super::object::CachedObject;
 use super::policy::CachePolicy;
@@ -67,15 +69,31 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(max_bytes: u64, policy: CachePolicy, body_idle_timeout: Duration) -> Store {
-        let map = Moka::builder()
+    /// With a disk tier, what the byte budget evicts (not what expires or
+    /// is purged) is offered to it.
+    pub(crate) fn new(
+        max_bytes: u64,
+        policy: CachePolicy,
+        body_idle_timeout: Duration,
+        disk: Option<DiskTier>,
+    ) -> Store {
+        let mut builder = Moka::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &CacheKey, object: &Arc<CachedObject>| {
                 u32::try_from(object.weight()).unwrap_or(u32::MAX)
             })
             .expire_after(ObjectExpiry { policy })
-            .eviction_policy(EvictionPolicy::lru())
-            .build();
+            .eviction_policy(EvictionPolicy::lru());
+        if let Some(tier) = disk {
+            builder = builder.eviction_listener(
+                move |key: Arc<CacheKey>, object: Arc<CachedObject>, cause| {
+                    if cause == RemovalCause::Size && DiskTier::wants(&object) {
+                        tier.demote(CacheKey::clone(&key), object);
+                    }
+                },
+            );
+        }
+        let map = builder.build();
         Store {
             map,
             policy,

@@ -7,7 +7,7 @@ mod select;
 pub use select::rendezvous_order;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, Uri};
+use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -143,6 +143,19 @@ impl Upstreams {
         path_and_query: &str,
         wait: Duration,
     ) -> Result<Fetched, UpstreamError> {
+        self.fetch_with(stream, path_and_query, wait, &HeaderMap::new())
+            .await
+    }
+
+    /// [`Upstreams::fetch`] with request headers of the client's passed on
+    /// (a `Range` for a relayed download).
+    pub async fn fetch_with(
+        &self,
+        stream: &str,
+        path_and_query: &str,
+        wait: Duration,
+        headers: &HeaderMap,
+    ) -> Result<Fetched, UpstreamError> {
         let mut last = String::from("no upstream configured");
         for up in self.order(stream) {
             let Ok(uri) = format!("{}{}", up.base, path_and_query).parse::<Uri>() else {
@@ -152,6 +165,9 @@ impl Upstreams {
             let mut req = Request::get(uri).header(http::header::USER_AGENT, "livecdn-edge");
             if let Some(auth) = &self.authorization {
                 req = req.header(http::header::AUTHORIZATION, auth.clone());
+            }
+            for (name, value) in headers {
+                req = req.header(name, value);
             }
             let req = req.body(http_body_util::Empty::new());
             let Ok(req) = req else { continue };

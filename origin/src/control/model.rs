@@ -47,7 +47,7 @@ pub struct Channel {
     pub latency_mode: LatencyMode,
     /// `"full"` (every rung of the ladder) or `"source"` (no transcoding).
     pub ladder: LadderChoice,
-    /// Record the stream's broadcasts (used by the recorder).
+    /// Record the stream's broadcasts, whatever `recording.policy` says.
     pub recording: bool,
     /// Playback needs a signed playback token.
     pub authorized: bool,
@@ -65,8 +65,10 @@ pub struct NewChannel {
     pub latency_mode: LatencyMode,
     #[serde(default)]
     pub ladder: LadderChoice,
+    /// Record its broadcasts; unset, as `recording.policy` says (the API
+    /// fills it in before the channel is stored).
     #[serde(default)]
-    pub recording: bool,
+    pub recording: Option<bool>,
     #[serde(default)]
     pub authorized: bool,
     /// The first key's lifetime in seconds (default `control.key_ttl`),

@@ -105,7 +105,7 @@ impl Store {
                 new.name,
                 new.latency_mode.as_str(),
                 new.ladder.as_str(),
-                new.recording,
+                new.recording.unwrap_or(false),
                 new.authorized,
                 now_ms as i64
             ],

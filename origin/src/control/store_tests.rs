@@ -11,7 +11,7 @@ fn channel(name: &str) -> NewChannel {
         name: name.to_string(),
         latency_mode: LatencyMode::Low,
         ladder: LadderChoice::Full,
-        recording: false,
+        recording: Some(false),
         authorized: false,
         key_ttl_seconds: None,
     }

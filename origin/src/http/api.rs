@@ -152,11 +152,14 @@ pub fn stream(state: &OriginState, name: &str) -> Result<Response<Body>, HttpErr
 }
 
 pub fn metrics(state: &OriginState) -> Response<Body> {
-    let access_log = state
+    let mut access_log = state
         .access_log
         .as_ref()
         .map(|l| l.render_metrics("livecdn_origin"))
         .unwrap_or_default();
+    if let Some(rec) = &state.recorder {
+        access_log.push_str(&rec.render_metrics("livecdn_origin"));
+    }
     let text = state
         .metrics
         .render(&state.registry, Instant::now(), &access_log);

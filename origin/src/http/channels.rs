@@ -218,7 +218,10 @@ pub async fn serve(
                 Ok(json(&serde_json::json!({ "channels": channels })))
             }
             Method::POST => {
-                let new: NewChannel = read_json(req, body, None).await?;
+                let mut new: NewChannel = read_json(req, body, None).await?;
+                let all =
+                    state.config.recording.policy == livecdn_shared::config::RecordPolicy::All;
+                new.recording = Some(new.recording.unwrap_or(all));
                 new.check()
                     .map_err(|e| HttpError::BadRequest(e.to_string()))?;
                 let ttl = c.ttl(new.key_ttl_seconds);

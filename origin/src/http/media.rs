@@ -35,17 +35,19 @@ fn content_type(hub: &StreamHub, rendition: &str) -> &'static str {
     }
 }
 
-/// `init.mp4` / `init-G.mp4`
-pub fn init(
+/// `init.mp4` / `init-G.mp4`; a generation memory no longer holds comes
+/// from the recording (DVR).
+pub async fn init(
     state: &OriginState,
     stream: &str,
     rendition: &str,
     gen: u32,
 ) -> Result<Response<Body>, HttpError> {
     let hub = hub(state, stream)?;
-    let bytes = hub
-        .read(|p| p.init(rendition, gen))
-        .ok_or(HttpError::NotFound("no such init segment"))?;
+    let Some(bytes) = hub.read(|p| p.init(rendition, gen)) else {
+        let ctype = content_type(&hub, rendition);
+        return recorded(state, stream, rendition, ctype, Recorded::Init(gen)).await;
+    };
     let len = bytes.len();
     Ok(media_response(
         content_type(&hub, rendition),
@@ -63,6 +65,15 @@ pub async fn segment(
     msn: u64,
 ) -> Result<Response<Body>, HttpError> {
     let hub = hub(state, stream)?;
+    // Older than memory's window: from the recording (DVR).
+    let oldest = hub.read(|p| {
+        p.track(rendition)
+            .and_then(|t| t.segments().front().map(|s| s.msn))
+    });
+    if oldest.is_some_and(|first| msn < first) {
+        let ctype = content_type(&hub, rendition);
+        return recorded(state, stream, rendition, ctype, Recorded::Segment(msn)).await;
+    }
     let name = rendition.to_string();
     growing(hub, rendition, move |p, from| {
         let Some(t) = p.track(&name) else {
@@ -87,6 +98,42 @@ pub async fn segment(
         }
     })
     .await
+}
+
+/// What [`recorded`] serves.
+enum Recorded {
+    Init(u32),
+    Segment(u64),
+}
+
+/// A live URL's file from the recording being written, where DVR is on
+/// and the recording has it.
+async fn recorded(
+    state: &OriginState,
+    stream: &str,
+    rendition: &str,
+    content_type: &'static str,
+    what: Recorded,
+) -> Result<Response<Body>, HttpError> {
+    let gone = HttpError::NotFound("not in the live window");
+    let Some(recorder) = &state.recorder else {
+        return Err(gone);
+    };
+    let Some((rec, _)) = recorder.dvr(stream, std::iter::empty()) else {
+        return Err(gone);
+    };
+    let Some(r) = rec.rendition(rendition) else {
+        return Err(gone);
+    };
+    let paths = recorder.paths(stream, &rec.meta.id);
+    let path = match what {
+        Recorded::Init(gen) if r.inits.contains(&gen) => paths.init(rendition, gen),
+        Recorded::Segment(msn) if r.segments.iter().any(|s| s.msn == msn) => {
+            paths.segment(rendition, msn)
+        }
+        _ => return Err(gone),
+    };
+    super::vod::file_response(recorder, path, content_type, None).await
 }
 
 /// `MSN.PART.m4s`

@@ -14,6 +14,7 @@ mod health;
 mod media;
 mod player;
 mod playlist;
+mod vod;
 
 use crate::OriginState;
 use body::Body;
@@ -58,6 +59,9 @@ pub enum HttpError {
     /// The thing to create exists already.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A byte range past the end of an object of `size` bytes.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
     /// Our fault (the control database failed); the details are logged.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -73,6 +77,7 @@ impl HttpError {
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
+            HttpError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +95,11 @@ impl HttpError {
         if let HttpError::Unavailable { retry_after } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                 h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if let HttpError::RangeNotSatisfiable { size } = &self {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                h.insert(header::CONTENT_RANGE, v);
             }
         }
         if let HttpError::Unauthorized = &self {
@@ -262,6 +272,13 @@ pub async fn handle(
                 Err(e) => e.into_response(),
             }
         }
+        (
+            &Method::GET | &Method::HEAD | &Method::DELETE,
+            Some(Route::ApiRecording { stream, recording }),
+        ) => match vod::one(state, &method, stream, recording).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -348,11 +365,44 @@ async fn dispatch(
         }
         // Purging is the edges' (`/api/purge` there); the origin's own
         // stop purges its edges over push.
-        Route::Whip | Route::Vod { .. } | Route::ApiPurge => {
-            Err(HttpError::NotFound("not served here"))
+        Route::Vod {
+            stream,
+            recording,
+            object,
+        } => {
+            // An `authorized` channel's recordings need what its live
+            // stream needs: a viewer's token, or a cluster credential.
+            let protected = state
+                .control
+                .as_ref()
+                .is_some_and(|c| c.needs_token(stream));
+            let mut set_cookie = None;
+            if protected {
+                let auth = req.headers.get(header::AUTHORIZATION);
+                if crate::cluster::verify_bearer(&state.config, auth).is_err() {
+                    set_cookie = viewer_token(state, req, stream)?;
+                }
+            }
+            let mut resp = vod::serve(state, req, stream, recording, object, gzip).await?;
+            // Marked as live answers are, so an edge that never saw the
+            // stream live checks its viewers' tokens for the recording too.
+            if protected {
+                resp.headers_mut().insert(
+                    playback_auth::ACCESS_HEADER,
+                    HeaderValue::from_static(playback_auth::ACCESS_TOKEN),
+                );
+            }
+            if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                resp.headers_mut().insert(header::SET_COOKIE, c);
+            }
+            Ok(resp)
         }
+        Route::ApiRecordings => vod::list(state, query),
+        Route::Whip | Route::ApiPurge => Err(HttpError::NotFound("not served here")),
         // Answered before dispatch (they may read a body).
-        Route::ApiChannels | Route::ApiChannel { .. } => Err(HttpError::NotFound("no such path")),
+        Route::ApiChannels | Route::ApiChannel { .. } | Route::ApiRecording { .. } => {
+            Err(HttpError::NotFound("no such path"))
+        }
     }
 }
 
@@ -396,7 +446,7 @@ async fn live(
         LiveObject::Master => playlist::master(state, stream, gzip).await,
         LiveObject::Media(MediaPath { rendition, file }) => match file {
             MediaFile::Playlist => playlist::media(state, stream, rendition, query, gzip).await,
-            MediaFile::Init { gen } => media::init(state, stream, rendition, gen),
+            MediaFile::Init { gen } => media::init(state, stream, rendition, gen).await,
             MediaFile::Segment { msn } => media::segment(state, stream, rendition, msn).await,
             MediaFile::Part { msn, part } => media::part(state, stream, rendition, msn, part).await,
         },

@@ -150,14 +150,41 @@ pub async fn media(
         })
         .await?;
     }
-    let playlist = hub
-        .read(|p| p.media_playlist(rendition, q.skip))
-        .ok_or(HttpError::NotFound("no such rendition"))?;
+    // DVR: the recording reaches further back than memory; the delta
+    // update is then taken over the whole list. (The names are read
+    // first: the recorder's catalog is never locked under the stream's.)
+    let dvr = state.recorder.as_ref().and_then(|r| {
+        let names: Vec<String> = hub.read(|p| p.tracks().map(|t| t.name.clone()).collect());
+        r.dvr(stream, names.iter().map(String::as_str))
+    });
+    let recorded = dvr
+        .as_ref()
+        .and_then(|(rec, window)| Some((rec.rendition(rendition)?, *window)));
+    let dvr_on = recorded.is_some();
+    let playlist = match recorded {
+        Some((recorded, window)) => {
+            let mut pl = hub
+                .read(|p| p.media_playlist(rendition, None))
+                .ok_or(HttpError::NotFound("no such rendition"))?;
+            crate::record::dvr::extend(&mut pl, recorded, window, q.skip);
+            pl
+        }
+        None => hub
+            .read(|p| p.media_playlist(rendition, q.skip))
+            .ok_or(HttpError::NotFound("no such rendition"))?,
+    };
     // Blocking responses name one playlist version forever: cacheable for
     // six target durations (RFC 8216bis appendix B). Plain ones go stale
     // with the next part.
     let max_age = if q.is_blocking() { 6 * target } else { 1 };
-    Ok(playlist_response(playlist.to_string(), gzip, max_age))
+    let mut resp = playlist_response(playlist.to_string(), gzip, max_age);
+    if dvr_on {
+        resp.headers_mut().insert(
+            livecdn_shared::push::PULL_PLAYLISTS_HEADER,
+            HeaderValue::from_static("1"),
+        );
+    }
+    Ok(resp)
 }
 
 /// `/live/STREAM/master.m3u8`: waits briefly for the first part of every

@@ -13,6 +13,11 @@
 //! `{"ladder": "source"}`; either one is enough, so an operator's backend
 //! can opt a stream out but cannot force the ladder onto a key configured
 //! as source-only.
+//!
+//! Whether the stream is recorded (`Grant::record`): the webhook's answer
+//! `{"record": true|false}` if it says, else the channel's `recording`
+//! (a new channel takes `recording.policy` unless created with one), else
+//! the static key's `record`, else `recording.policy`.
 
 use crate::control::{Control, KeyLookup, LatencyMode};
 use crate::webhook::Webhooks;
@@ -34,6 +39,9 @@ pub struct Grant {
     pub key_id: Option<String>,
     /// Package for low latency (false: the channel is `NORMAL`).
     pub low_latency: bool,
+    /// Record (or not) whatever `recording.policy` says; `None`: the
+    /// policy decides.
+    pub record: Option<bool>,
 }
 
 /// Why a publish was refused; the text goes to the log and to the client.
@@ -96,6 +104,7 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
             source_only: k.ladder == LadderChoice::SourceOnly,
             key_id: None,
             low_latency: true,
+            record: k.record,
         }));
     }
     if let Some(secret) = &config.secret {
@@ -108,6 +117,7 @@ pub fn check_local(config: &OriginConfig, key: &str) -> Result<Option<Grant>, Re
                         source_only: false,
                         key_id: None,
                         low_latency: true,
+                        record: None,
                     })
                 })
                 .map_err(|e| Refusal::BadKey(e.to_string()));
@@ -136,6 +146,7 @@ async fn with_channels(
                 KeyLookup::Active { channel, key_id } => Ok(Some(Grant {
                     source_only: channel.ladder == LadderChoice::SourceOnly,
                     low_latency: channel.latency_mode == LatencyMode::Low,
+                    record: Some(channel.recording),
                     stream: channel.name,
                     backup: false,
                     key_id: Some(key_id),
@@ -152,6 +163,7 @@ async fn with_channels(
                 Some(c) => Grant {
                     source_only: c.ladder == LadderChoice::SourceOnly,
                     low_latency: c.latency_mode == LatencyMode::Low,
+                    record: Some(c.recording),
                     ..grant
                 },
                 None => grant,
@@ -201,6 +213,7 @@ pub async fn authorize(
     if let Some(grant) = local {
         return Ok(Grant {
             source_only: grant.source_only || source_only,
+            record: answer.record.or(grant.record),
             ..grant
         });
     }
@@ -214,6 +227,7 @@ pub async fn authorize(
             source_only,
             key_id: None,
             low_latency: true,
+            record: answer.record,
         })
         .ok_or_else(|| Refusal::Webhook("accepted but named no valid stream".to_string()))
 }
@@ -227,6 +241,9 @@ struct AcceptAnswer {
     /// `"ladder": "source"` opts the stream out of transcoding; any other
     /// value, or none, keeps the full ladder.
     ladder: LadderChoice,
+    /// `"record": true|false`: record this stream or not, whatever the
+    /// policy says.
+    record: Option<bool>,
 }
 
 impl AcceptAnswer {
@@ -241,6 +258,7 @@ impl AcceptAnswer {
                 Some(s) if s == LadderChoice::SourceOnly.as_str() => LadderChoice::SourceOnly,
                 _ => LadderChoice::Full,
             },
+            record: v.get("record").and_then(|r| r.as_bool()),
         }
     }
 }
@@ -260,12 +278,14 @@ mod tests {
             stream: "studio".to_string(),
             backup: true,
             ladder: LadderChoice::Full,
+            record: Some(true),
         });
         c.ingest.static_keys.push(StaticKey {
             key: "source-only-key".to_string(),
             stream: "lobby".to_string(),
             backup: false,
             ladder: LadderChoice::SourceOnly,
+            record: None,
         });
         c
     }
@@ -283,6 +303,7 @@ mod tests {
                 source_only: false,
                 key_id: None,
                 low_latency: true,
+                record: Some(true),
             }
         );
     }
@@ -315,8 +336,21 @@ mod tests {
             let want = AcceptAnswer {
                 stream: stream.map(str::to_string),
                 ladder,
+                record: None,
             };
             assert_eq!(AcceptAnswer::parse(body.as_bytes()), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn webhook_answer_record_says_yes_or_no() {
+        for (body, want) in [
+            (r#"{"record":true}"#, Some(true)),
+            (r#"{"record":false,"ladder":"source"}"#, Some(false)),
+            (r#"{"record":"yes"}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(AcceptAnswer::parse(body.as_bytes()).record, want, "{body}");
         }
     }
 

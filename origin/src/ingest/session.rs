@@ -359,6 +359,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 tokio::spawn(crate::transcode::run(hub.clone(), state.transcode.clone()));
             }
         }
+        if let Some(rec) = state.recorder.as_ref() {
+            if role == PublishRole::Primary && rec.wants(grant.record) && hub.claim_recorder() {
+                rec.record(hub.clone());
+            }
+        }
         self.kick = Some(hub.watch_kick(self.id, grant.key_id.clone()));
         self.publishing = Some(Publishing {
             hub,

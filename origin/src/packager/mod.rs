@@ -49,7 +49,7 @@ mod rules_tests;
 #[cfg(test)]
 mod rung_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use dash::UTC_TIMING;
 pub use health::{Health, HealthReport};

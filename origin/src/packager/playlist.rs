@@ -249,6 +249,7 @@ impl Packager {
             version: if skip.is_some() { 9 } else { 6 },
             target_duration: target,
             part_target: low_latency.then_some(part_target),
+            playlist_type: None,
             server_control: Some(ServerControl {
                 can_block_reload: low_latency,
                 part_hold_back: low_latency.then(|| self.part_hold_back().as_secs_f64()),

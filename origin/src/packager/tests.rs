@@ -38,8 +38,8 @@ fn audio_config() -> AudioConfig {
 
 /// Drives a packager with interleaved 30 fps video and 48 kHz AAC in
 /// arrival order, like ffmpeg sends them.
-pub(super) struct Feed {
-    pub(super) p: Packager,
+pub(crate) struct Feed {
+    pub(crate) p: Packager,
     t0: Instant,
     /// Media time (ms, f64) of the next video and audio frame.
     next_video: f64,
@@ -54,11 +54,11 @@ pub(super) struct Feed {
 }
 
 impl Feed {
-    pub(super) fn new(video: bool, audio: bool) -> Self {
+    pub(crate) fn new(video: bool, audio: bool) -> Self {
         Self::with_config(video, audio, PackagerConfig::default())
     }
 
-    pub(super) fn with_config(video: bool, audio: bool, cfg: PackagerConfig) -> Self {
+    pub(crate) fn with_config(video: bool, audio: bool, cfg: PackagerConfig) -> Self {
         let t0 = Instant::now();
         let mut p = Packager::new(
             cfg,
@@ -85,7 +85,7 @@ impl Feed {
     }
 
     /// Feeds media until `until_ms` of media time.
-    pub(super) fn run_until(&mut self, until_ms: f64) {
+    pub(crate) fn run_until(&mut self, until_ms: f64) {
         for _ in 0..1_000_000 {
             let v = if self.video {
                 self.next_video
@@ -142,7 +142,7 @@ impl Feed {
         panic!("feed did not reach {until_ms} ms");
     }
 
-    fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.t0 + Duration::from_secs_f64(self.next_video.max(self.next_audio) / 1000.0)
     }
 }

@@ -293,7 +293,18 @@ async fn subscription(
         let mut tracker = Tracker::new(&stream);
         loop {
             rx.borrow_and_update();
-            let batch = hub.read(|p| tracker.poll(p));
+            // A DVR stream's playlists are pulled, not pushed (see
+            // livecdn_shared::push). The recorder's catalog is read
+            // outside the stream's lock.
+            let playlists = match &state.recorder {
+                None => true,
+                Some(r) => {
+                    let names: Vec<String> =
+                        hub.read(|p| p.tracks().map(|t| t.name.clone()).collect());
+                    r.dvr(&stream, names.iter().map(String::as_str)).is_none()
+                }
+            };
+            let batch = hub.read(|p| tracker.poll(p, playlists));
             for object in batch {
                 let Ok(permit) = in_flight.clone().acquire_owned().await else {
                     return;

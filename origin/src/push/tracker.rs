@@ -48,7 +48,9 @@ impl Tracker {
     /// Everything new since the last poll. The first poll of a rendition
     /// sends its init sections and current playlist; parts and segments
     /// already complete then count as sent (the edge pulls old ones if asked).
-    pub fn poll(&mut self, p: &Packager) -> Vec<Outgoing> {
+    /// Without `send_playlists` (a DVR stream: see [`livecdn_shared::push`]) no
+    /// playlist is sent.
+    pub fn poll(&mut self, p: &Packager, send_playlists: bool) -> Vec<Outgoing> {
         let mut out = Vec::new();
         let mut playlists = Vec::new();
         for t in p.tracks() {
@@ -64,7 +66,7 @@ impl Tracker {
             new_media(t, sent, &base, ctype, &mut out);
             let last = t.last_complete_part();
             let version = (last, p.is_ended());
-            if last.is_some() && sent.playlist != Some(version) {
+            if send_playlists && last.is_some() && sent.playlist != Some(version) {
                 if let Some(pl) = p.media_playlist(&t.name, None) {
                     sent.playlist = Some(version);
                     let (msn, part) = last.map_or((0, None), |(m, x)| (m, Some(x)));
@@ -202,16 +204,16 @@ mod tests {
         let (mut p, t0) = packager();
         feed(&mut p, t0, 0, 40);
         let mut tr = Tracker::new("cam");
-        let first = tr.poll(&p);
+        let first = tr.poll(&p, true);
         let k = kinds(&first);
         assert_eq!(k[0], (PushKind::Init, "/live/cam/source/init.mp4".into()));
         assert_eq!(k.last().unwrap().0, PushKind::Playlist);
         assert!(k.iter().all(|(kind, _)| *kind != PushKind::Part), "{k:?}");
-        assert!(tr.poll(&p).is_empty(), "nothing new, nothing sent");
+        assert!(tr.poll(&p, true).is_empty(), "nothing new, nothing sent");
 
         // Past the first segment boundary (frame 60) and a few parts more.
         feed(&mut p, t0, 40, 75);
-        let next = tr.poll(&p);
+        let next = tr.poll(&p, true);
         let k = kinds(&next);
         let parts: Vec<_> = next
             .iter()
@@ -231,7 +233,17 @@ mod tests {
                 .unwrap()
         );
         assert!(next.iter().all(|o| !o.body.is_empty()));
-        let again = tr.poll(&p);
+        let again = tr.poll(&p, true);
         assert!(again.is_empty(), "{:?}", kinds(&again));
+
+        // A DVR stream: media still pushed, playlists not.
+        feed(&mut p, t0, 75, 100);
+        let dvr = tr.poll(&p, false);
+        assert!(dvr.iter().any(|o| o.header.kind == PushKind::Part));
+        assert!(
+            dvr.iter().all(|o| o.header.kind != PushKind::Playlist),
+            "{:?}",
+            kinds(&dvr)
+        );
     }
 }

@@ -58,6 +58,8 @@ pub struct StreamHub {
     pub feed_dropped: AtomicU64,
     /// Set once a transcoder task has been started for this stream.
     transcoder_started: AtomicBool,
+    /// Set while a recording task follows this stream.
+    recorder_started: AtomicBool,
     /// What the transcoder reports, for the API and metrics.
     pub transcode: Mutex<TranscodeStatus>,
     /// The origin is shutting down: held requests answer now (503) rather
@@ -92,6 +94,7 @@ impl StreamHub {
             feed: Mutex::new(None),
             feed_dropped: AtomicU64::new(0),
             transcoder_started: AtomicBool::new(false),
+            recorder_started: AtomicBool::new(false),
             transcode: Mutex::new(TranscodeStatus::default()),
             draining: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -162,6 +165,17 @@ impl StreamHub {
     /// The transcoder task ended (with the stream).
     pub fn release_transcoder(&self) {
         self.transcoder_started.store(false, Ordering::Release);
+    }
+
+    /// True the first time it is called while no recording task runs: the
+    /// caller starts one.
+    pub fn claim_recorder(&self) -> bool {
+        !self.recorder_started.swap(true, Ordering::AcqRel)
+    }
+
+    /// The recording task ended (with the stream).
+    pub fn release_recorder(&self) {
+        self.recorder_started.store(false, Ordering::Release);
     }
 
     /// Installs (or removes) the encoder's input queue.

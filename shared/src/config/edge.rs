@@ -147,6 +147,15 @@ pub struct CacheConfig {
     /// Followers wait at most this long for a leader's response headers.
     #[serde(with = "humantime_serde")]
     pub lock_timeout: Duration,
+    /// A disk tier below memory: segments and init sections that memory
+    /// evicts go here (under `DIR/objects/`, emptied at start), so a seek
+    /// storm over recordings and DVR windows stays off the origin. None:
+    /// memory only.
+    pub disk_dir: Option<PathBuf>,
+    /// Bytes the disk tier keeps at most (least recently used go first).
+    pub disk_max_bytes: u64,
+    /// How the disk tier reads and writes (as `recording.io`).
+    pub disk_io: super::DiskIo,
 }
 
 impl Default for CacheConfig {
@@ -154,6 +163,9 @@ impl Default for CacheConfig {
         Self {
             max_bytes: 512 * 1024 * 1024,
             lock_timeout: Duration::from_secs(10),
+            disk_dir: None,
+            disk_max_bytes: 8 * 1024 * 1024 * 1024,
+            disk_io: super::DiskIo::Auto,
         }
     }
 }

@@ -105,6 +105,12 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
     if config.cache.max_bytes < 1024 * 1024 {
         return Err(invalid("cache.max_bytes", "must be at least 1 MiB".into()));
     }
+    if config.cache.disk_dir.is_some() && config.cache.disk_max_bytes < 1024 * 1024 {
+        return Err(invalid(
+            "cache.disk_max_bytes",
+            "must be at least 1 MiB".into(),
+        ));
+    }
     config
         .access_log
         .check()
@@ -247,6 +253,7 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
         }
     }
     c.access_log.check().map_err(|m| invalid("access_log", m))?;
+    c.recording.check().map_err(|m| invalid("recording", m))?;
     if c.ingest.rtmps.cert.is_some() != c.ingest.rtmps.key.is_some() {
         return Err(invalid(
             "ingest.rtmps",
@@ -265,6 +272,7 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
     for (key, url) in [
         ("webhooks.on_publish", &c.webhooks.on_publish),
         ("webhooks.on_publish_done", &c.webhooks.on_publish_done),
+        ("webhooks.on_record_done", &c.webhooks.on_record_done),
     ] {
         if let Some(u) = url {
             if !u.starts_with("http://") {
@@ -293,6 +301,10 @@ mod tests {
             ("[upstream]\norigins = []", "upstream.origins"),
             ("[upstream]\nshields = [\"ftp://x\"]", "upstream.shields"),
             ("[cache]\nmax_bytes = 10", "cache.max_bytes"),
+            (
+                "[cache]\ndisk_dir = \"/tmp/x\"\ndisk_max_bytes = 1000",
+                "cache.disk_max_bytes",
+            ),
             ("[tls]\ncert = \"a.pem\"", "tls"),
         ] {
             match parse_edge(text, "t") {

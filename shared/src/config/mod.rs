@@ -9,6 +9,7 @@ mod ladder;
 mod load;
 mod locate;
 mod origin;
+mod recording;
 mod warn;
 
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
@@ -26,5 +27,8 @@ pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
     ClusterConfig, IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig,
     RtmpsConfig, StaticKey, WebhookConfig, RTMPS_DEFAULT_PORT,
+};
+pub use recording::{
+    DiskIo, RecordPolicy, RecordRenditions, RecordingConfig, UploadConfig, UploadWhat,
 };
 pub use warn::{edge_warnings, origin_warnings};

@@ -32,6 +32,8 @@ pub struct OriginConfig {
     pub access_log: super::AccessLogConfig,
     /// Channels and stream keys in an embedded database.
     pub control: super::ControlConfig,
+    /// Streams kept on disk: DVR, VOD, progressive MP4.
+    pub recording: super::RecordingConfig,
 }
 
 /// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):
@@ -64,6 +66,10 @@ pub struct StaticKey {
     /// already sends what viewers need); default `"full"`, every rung.
     #[serde(default)]
     pub ladder: LadderChoice,
+    /// Record this stream (`true`) or not (`false`) whatever
+    /// `recording.policy` says; unset: the policy decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<bool>,
 }
 
 /// RTMP ingest.
@@ -233,6 +239,11 @@ pub struct WebhookConfig {
     /// "previous":..,"reasons":[..]}` when a live stream starts or stops
     /// starving (with hysteresis: a change, not a tick); answer ignored.
     pub on_health: Option<String>,
+    /// POSTed `{"event":"record_done","stream":..,"recording":..,
+    /// "durationSeconds":..,"bytes":..,"path":..,...}` once a recording is
+    /// final (ended, stopped by an error, or recovered at a start);
+    /// retried on failure, answer otherwise ignored.
+    pub on_record_done: Option<String>,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -243,6 +254,7 @@ impl Default for WebhookConfig {
             on_publish: None,
             on_publish_done: None,
             on_health: None,
+            on_record_done: None,
             timeout: Duration::from_secs(3),
         }
     }

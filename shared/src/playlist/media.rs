@@ -23,6 +23,9 @@ pub struct MediaPlaylist {
     pub part_target: Option<f64>,
     /// `EXT-X-SERVER-CONTROL`: what the server lets clients ask for.
     pub server_control: Option<ServerControl>,
+    /// `EXT-X-PLAYLIST-TYPE`: `VOD` (a finished recording) or `EVENT` (one
+    /// that only grows); `None` for a live sliding window.
+    pub playlist_type: Option<PlaylistType>,
     /// `EXT-X-MEDIA-SEQUENCE`: MSN of the first segment, counting skipped ones.
     pub media_sequence: u64,
     /// `EXT-X-DISCONTINUITY-SEQUENCE`; rendered only when non-zero.
@@ -50,6 +53,7 @@ impl Default for MediaPlaylist {
             target_duration: 0,
             part_target: None,
             server_control: None,
+            playlist_type: None,
             media_sequence: 0,
             discontinuity_sequence: 0,
             independent_segments: false,
@@ -58,6 +62,25 @@ impl Default for MediaPlaylist {
             preload_hint: None,
             rendition_reports: Vec::new(),
             end_list: false,
+        }
+    }
+}
+
+/// `EXT-X-PLAYLIST-TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaylistType {
+    /// The playlist will not change.
+    Vod,
+    /// Segments are only added, never removed.
+    Event,
+}
+
+impl PlaylistType {
+    /// The tag's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaylistType::Vod => "VOD",
+            PlaylistType::Event => "EVENT",
         }
     }
 }

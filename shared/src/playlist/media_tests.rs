@@ -53,6 +53,7 @@ fn realistic() -> MediaPlaylist {
         version: 6,
         target_duration: 2,
         part_target: Some(0.33334),
+        playlist_type: None,
         server_control: Some(ServerControl {
             can_block_reload: true,
             part_hold_back: Some(1.0),

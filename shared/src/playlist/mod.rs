@@ -53,8 +53,8 @@ pub(crate) mod test_rng;
 pub use directive::{BlockingDirective, DirectiveError};
 pub use error::PlaylistError;
 pub use media::{
-    fuzz_media_playlist, MediaPlaylist, Part, PreloadHint, PreloadHintType, RenditionReport,
-    Segment, ServerControl, Skip,
+    fuzz_media_playlist, MediaPlaylist, Part, PlaylistType, PreloadHint, PreloadHintType,
+    RenditionReport, Segment, ServerControl, Skip,
 };
 pub use multivariant::{fuzz_multivariant, AudioRendition, MultivariantPlaylist, Variant};
 pub use query::{fuzz_query, HlsQuery, QueryError, SkipRequest};

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use super::attr::{parse_decimal, parse_integer, AttrList};
 use super::date::parse_rfc3339;
 use super::media::{
-    MediaPlaylist, Part, PreloadHint, PreloadHintType, RenditionReport, Segment, ServerControl,
-    Skip,
+    MediaPlaylist, Part, PlaylistType, PreloadHint, PreloadHintType, RenditionReport, Segment,
+    ServerControl, Skip,
 };
 use super::{PlaylistError, MAX_PLAYLIST_BYTES, MAX_PLAYLIST_LINES, MAX_PLAYLIST_SEGMENTS};
 
@@ -145,8 +145,9 @@ fn push_segment(segments: &mut Vec<Segment>, segment: Segment) -> Result<(), Pla
 }
 
 /// Tags [`apply_tag`] understands, so an error can name its tag as `&'static str`.
-const KNOWN_TAGS: [&str; 17] = [
+const KNOWN_TAGS: [&str; 18] = [
     "EXT-X-VERSION",
+    "EXT-X-PLAYLIST-TYPE",
     "EXT-X-TARGETDURATION",
     "EXT-X-MEDIA-SEQUENCE",
     "EXT-X-DISCONTINUITY-SEQUENCE",
@@ -184,6 +185,13 @@ fn apply_tag(
         }
         "EXT-X-TARGETDURATION" => playlist.target_duration = integer(value)?,
         "EXT-X-MEDIA-SEQUENCE" => playlist.media_sequence = integer(value)?,
+        "EXT-X-PLAYLIST-TYPE" => {
+            playlist.playlist_type = Some(match value {
+                "VOD" => PlaylistType::Vod,
+                "EVENT" => PlaylistType::Event,
+                other => return Err(format!("invalid playlist type {other:?}")),
+            });
+        }
         "EXT-X-DISCONTINUITY-SEQUENCE" => playlist.discontinuity_sequence = integer(value)?,
         "EXT-X-PART-INF" => {
             let attrs = AttrList::parse(value)?;

@@ -30,6 +30,9 @@ impl MediaPlaylist {
         if let Some(target) = self.part_target {
             writeln!(w, "#EXT-X-PART-INF:PART-TARGET={}", Decimal(target))?;
         }
+        if let Some(t) = self.playlist_type {
+            writeln!(w, "#EXT-X-PLAYLIST-TYPE:{}", t.as_str())?;
+        }
         writeln!(w, "#EXT-X-MEDIA-SEQUENCE:{}", self.media_sequence)?;
         if self.discontinuity_sequence != 0 {
             writeln!(

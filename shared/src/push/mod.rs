@@ -54,6 +54,14 @@
 //! edge can also answer the blocking reload `_HLS_msn=msn&_HLS_part=part`
 //! from it. An object body is at most [`MAX_OBJECT_BODY`] bytes.
 //!
+//! A stream whose live playlists reach back into its recording (DVR) gets
+//! its parts, segments and init sections pushed, but not its playlists:
+//! hours of segments re-sent to every edge three times a second would cost
+//! more than the pull they save, and pulled blocking reloads with delta
+//! updates (`_HLS_skip`) carry only the newest lines. Its playlist answers
+//! say so in the [`PULL_PLAYLISTS_HEADER`] header, so an edge does not
+//! wait for a pushed playlist that will not come.
+//!
 //! # Drive contract
 //!
 //! Sans-IO, hyper style: feed whatever bytes have arrived to [`decode`]; it
@@ -83,3 +91,7 @@ pub use wire::{
 
 /// The push port when none is configured (UDP).
 pub const DEFAULT_PORT: u16 = 8444;
+
+/// The playlist response header (value `1`) by which the origin tells an
+/// edge that this stream's playlists are not pushed (a DVR window).
+pub const PULL_PLAYLISTS_HEADER: &str = "livecdn-pull-playlists";

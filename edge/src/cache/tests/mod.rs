@@ -2,6 +2,7 @@
 //! Shared helpers live here; the tests are split by behaviour.
 #![allow(clippy::unwrap_used)]
 
+mod disk;
 mod flight;
 mod store;
 

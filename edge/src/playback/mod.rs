@@ -1,11 +1,16 @@
 //! The playback service: LL-HLS from the cache. Token check, viewer
 //! tracking, the blocking-reload rules the edge can decide itself, cache
-//! lookup (hit, coalesce, or lead a fill), push wait, upstream fetch with
-//! failover, and a response streamed from the cached object.
+//! lookup (hit, coalesce, a disk-tier copy, or lead a fill), push wait,
+//! upstream fetch with failover, and a response streamed from the cached
+//! object.
 //!
-//! Timing (hold times, TTLs) comes from each stream's own playlists through
-//! [`crate::streams::Streams`]; every playlist this service fetches teaches
-//! that table.
+//! Timing (hold times, TTLs) comes from each stream's own live playlists
+//! through [`crate::streams::Streams`]; every live playlist this service
+//! fetches teaches that table. Recordings (`/vod/`) go through the same
+//! cache and token rules but teach no timing and count no viewers, and
+//! their `download.mp4` is relayed rather than cached ([`download`]).
+
+mod download;
 
 use crate::body::{chunks_body, gzip_once, object_body, pump};
 use crate::cache::{CacheKey, CachePolicy, CachedObject, Lookup, ObjectKind};
@@ -17,13 +22,14 @@ use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use livecdn_shared::auth::playback as playback_auth;
 use livecdn_shared::playlist::{HlsQuery, MediaPlaylist};
 use livecdn_shared::priority;
-use livecdn_shared::route::{LiveObject, MediaFile, Route};
+use livecdn_shared::route::{LiveObject, MediaFile, Route, VodObject};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upstream headers worth keeping on a cached object.
-const KEPT_HEADERS: [header::HeaderName; 7] = [
+const KEPT_HEADERS: [header::HeaderName; 8] = [
     header::HeaderName::from_static(playback_auth::ACCESS_HEADER),
+    header::HeaderName::from_static(livecdn_shared::push::PULL_PLAYLISTS_HEADER),
     header::CONTENT_TYPE,
     header::CACHE_CONTROL,
     header::CONTENT_ENCODING,
@@ -46,8 +52,9 @@ struct Target<'a> {
     gzip: bool,
 }
 
-/// Serves a playback route: the player page and script, and `/live/`
-/// playlists and media. `None` if `route` is not one.
+/// Serves a playback route: the player page and script, `/live/`
+/// playlists and media, and recordings (`/vod/`). `None` if `route` is not
+/// one.
 pub async fn serve(
     edge: &Edge,
     req: &Request<()>,
@@ -64,12 +71,14 @@ pub async fn serve(
             stream,
             object: LiveObject::Media(m),
         } => (*stream, Some(m.rendition)),
+        // A recording's playlists teach no live timing (no rendition here).
+        Route::Vod { stream, .. } => (*stream, None),
         _ => return None,
     };
-    Some(live(edge, req, conn, route, stream, rendition).await)
+    Some(play(edge, req, conn, route, stream, rendition).await)
 }
 
-async fn live(
+async fn play(
     edge: &Edge,
     req: &Request<()>,
     conn: Conn,
@@ -85,7 +94,10 @@ async fn live(
         Some(q) => HlsQuery::parse(q).map_err(|e| EdgeError::BadRequest(e.to_string()))?,
         None => HlsQuery::default(),
     };
-    let is_live = route.stream().is_some();
+    // A stream's media, live or recorded, needs what the stream needs;
+    // only live requests count as viewers and follow live timing.
+    let has_stream = route.stream().is_some();
+    let is_live = matches!(route, Route::Live { .. });
     // Tokens: where the config wants them, or for a stream the origin
     // marked as an `authorized` channel's.
     let token_check = |this_stream: bool| {
@@ -104,12 +116,12 @@ async fn live(
         };
         playback_auth::check(&edge.config.auth, this_stream, stream, presented, now_unix)
     };
-    let protected = is_live && edge.streams.needs_token(stream);
+    let protected = has_stream && edge.streams.needs_token(stream);
     let mut set_cookie = None;
-    if is_live {
+    if has_stream {
         set_cookie = token_check(protected)?;
     }
-    let kind = ObjectKind::of(route.kind(), query);
+    let kind = ObjectKind::from_route(route, query);
     let policy = edge.streams.policy(stream);
     let now = Instant::now();
     if let (Some(msn), ObjectKind::BlockingPlaylist, Some(r)) = (hls.msn, kind, rendition) {
@@ -147,6 +159,7 @@ async fn live(
             | ObjectKind::BlockingPlaylist
             | ObjectKind::Master
             | ObjectKind::Manifest
+            | ObjectKind::RecordedPlaylist
     ) && req
         .headers()
         .get(header::ACCEPT_ENCODING)
@@ -161,11 +174,17 @@ async fn live(
         policy,
         gzip,
     };
-    let mut resp = cached(edge, &target).await?;
+    let mut resp = match route {
+        Route::Vod {
+            object: VodObject::Download,
+            ..
+        } => download::relay(edge, req, stream, target.key.as_str()).await?,
+        _ => cached(edge, &target).await?,
+    };
     // The origin's answer says whether this stream needs tokens; the first
     // request of a newly protected stream is checked here, once the
     // answer is in (it is served to no one unchecked).
-    if is_live && !edge.config.auth.required {
+    if has_stream && !edge.config.auth.required {
         let marked = resp
             .headers()
             .get(playback_auth::ACCESS_HEADER)
@@ -190,7 +209,10 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
         Lookup::Coalesced { object } => return Ok(respond(edge, t, &object, "COALESCED", None)),
         Lookup::Stale { object } => return Ok(respond(edge, t, &object, "STALE", None)),
         Lookup::TimedOut => return Err(EdgeError::LockTimeout),
-        Lookup::Miss(permit) => permit.with_policy(t.policy),
+        Lookup::Miss(permit) => match edge.cache.from_disk(permit.with_policy(t.policy)).await {
+            Ok(object) => return Ok(respond(edge, t, &object, "DISK", None)),
+            Err(permit) => permit,
+        },
     };
     // With push delivering this stream, the next blocking playlist is
     // about to arrive on its own: wait for it (bounded), then fall back.
@@ -207,7 +229,10 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
             .is_some_and(|p| p.lists(msn, t.hls.part.and_then(|p| u32::try_from(p).ok()))),
         _ => false,
     };
-    let pushable = kind == ObjectKind::BlockingPlaylist && t.hls.skip.is_none() && !answered;
+    let pushable = kind == ObjectKind::BlockingPlaylist
+        && t.hls.skip.is_none()
+        && !answered
+        && !edge.streams.pulls_playlists(t.stream);
     if let Some(push) = edge
         .push
         .as_ref()
@@ -288,6 +313,10 @@ fn learn(streams: &crate::streams::Streams, stream: &str, rendition: &str, objec
         .and_then(|t| MediaPlaylist::parse(t).ok());
     if let Some(playlist) = parsed {
         streams.learn(stream, rendition, &playlist, Instant::now());
+        let pulled = object
+            .headers
+            .contains_key(livecdn_shared::push::PULL_PLAYLISTS_HEADER);
+        streams.set_pulls_playlists(stream, pulled);
     }
 }
 
@@ -351,6 +380,7 @@ fn outcome_label(outcome: &'static str) -> &'static str {
         "HIT" => "hit",
         "MISS" => "miss",
         "COALESCED" => "coalesced",
+        "DISK" => "disk",
         _ => "stale",
     }
 }

@@ -30,6 +30,9 @@ pub enum LoadtestCommand {
     Play(PlayArgs),
     /// Publish M real-time RTMP streams of the bundled sample clip.
     Publish(PublishArgs),
+    /// Watch a stream with N WebRTC (WHEP) viewers that count frames from
+    /// the RTP they receive.
+    Whep(WhepArgs),
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -114,6 +117,30 @@ pub struct PlayArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct WhepArgs {
+    /// The stream's WHEP URL: http://HOST:PORT/live/STREAM/whep.
+    pub url: String,
+    /// Number of viewers.
+    #[arg(long, default_value_t = 1)]
+    pub viewers: usize,
+    /// Length of the run, ramp included.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Start viewers evenly over this long.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub ramp: Duration,
+    /// The local address the viewers' UDP sockets bind to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Write the result as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct PublishArgs {
     /// rtmp://HOST[:PORT]/APP, or with a key: rtmp://HOST[:PORT]/APP/KEY.
     pub url: String,
@@ -159,6 +186,7 @@ pub fn init_tracing() {
 pub fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     let threads = match &args.command {
         LoadtestCommand::Play(play) => play.threads,
+        LoadtestCommand::Whep(whep) => whep.threads,
         LoadtestCommand::Publish(_) => None,
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -172,7 +200,30 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     match args.command {
         LoadtestCommand::Play(play) => runtime.block_on(run_play(play)),
         LoadtestCommand::Publish(publish) => runtime.block_on(run_publish(publish)),
+        LoadtestCommand::Whep(whep) => runtime.block_on(run_whep(whep)),
     }
+}
+
+async fn run_whep(args: WhepArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.viewers > 0, "--viewers must be at least 1");
+    anyhow::ensure!(
+        args.ramp <= args.duration,
+        "--ramp must not exceed --duration"
+    );
+    let report = driver::whep::run(driver::whep::WhepOptions {
+        url: args.url,
+        viewers: args.viewers,
+        duration: args.duration,
+        ramp: args.ramp,
+        bind: args.bind,
+    })
+    .await?;
+    print!("{}", driver::whep::text(&report));
+    if let Some(path) = &args.json {
+        json::write_file(path, &serde_json::to_string_pretty(&report)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 async fn run_play(args: PlayArgs) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod transcode;
 pub mod verdict;
 pub mod webhook;
+pub mod webrtc;
 
 use livecdn_shared::access_log::AccessLog;
 use livecdn_shared::admin::Surface;
@@ -51,6 +52,9 @@ pub struct OriginState {
     pub rtmp_addr: Option<SocketAddr>,
     /// Recordings on disk (opened by [`Origin::bind`]).
     pub recorder: Option<Arc<record::Recorder>>,
+    /// WHEP playback, when `webrtc.enabled` and its port could be bound
+    /// (started by [`Origin::bind`]).
+    pub webrtc: std::sync::OnceLock<livecdn_webrtc::RtcServer>,
 }
 
 impl OriginState {
@@ -73,6 +77,7 @@ impl OriginState {
             control: None,
             rtmp_addr: None,
             recorder: None,
+            webrtc: std::sync::OnceLock::new(),
             config,
         }
     }
@@ -88,6 +93,8 @@ pub struct Origin {
     /// `http.admin_listen`, when metrics and the API have their own port.
     admin: Option<TcpListener>,
     push: Option<push::PushServer>,
+    /// Stops the WebRTC server at shutdown.
+    webrtc_stop: tokio_util::sync::CancellationToken,
 }
 
 impl Origin {
@@ -127,20 +134,49 @@ impl Origin {
         let recorder = Some(Arc::new(
             record::Recorder::open(config.recording.clone()).await,
         ));
+        let state = Arc::new(OriginState {
+            access_log,
+            control,
+            rtmp_addr,
+            recorder,
+            ..OriginState::new(config)
+        });
+        let webrtc_stop = tokio_util::sync::CancellationToken::new();
+        // WebRTC is one way to watch among several: a port that cannot be
+        // bound is logged, and WHEP answers 404.
+        if state.config.webrtc.enabled {
+            let source = Arc::new(webrtc::OriginSource::new(Arc::downgrade(&state)));
+            match livecdn_webrtc::RtcServer::start(
+                &state.config.webrtc,
+                source,
+                webrtc_stop.clone(),
+            )
+            .await
+            {
+                Ok(server) => {
+                    let _ = state.webrtc.set(server);
+                }
+                Err(e) => tracing::warn!(error = %e, "webrtc disabled"),
+            }
+        }
         Ok(Self {
-            state: Arc::new(OriginState {
-                access_log,
-                control,
-                rtmp_addr,
-                recorder,
-                ..OriginState::new(config)
-            }),
+            state,
             rtmp,
             rtmps,
             http,
             admin,
             push,
+            webrtc_stop,
         })
+    }
+
+    /// The WebRTC host candidates (media addresses), if WHEP is on.
+    pub fn webrtc_addrs(&self) -> Vec<SocketAddr> {
+        self.state
+            .webrtc
+            .get()
+            .map(|w| w.candidates().to_vec())
+            .unwrap_or_default()
     }
 
     /// The push endpoint's UDP address, if push is on.
@@ -205,11 +241,13 @@ impl Origin {
         let recorded = tokio::spawn(report_recordings(state.clone(), shutdown.clone()));
         let drainer = {
             let (state, mut shutdown) = (state.clone(), shutdown.clone());
+            let webrtc_stop = self.webrtc_stop.clone();
             tokio::spawn(async move {
                 if shutdown.wait_for(|stop| *stop).await.is_ok() {
                     tracing::info!("draining: held requests answer now, no new connections");
                     state.registry.drain();
                 }
+                webrtc_stop.cancel();
             })
         };
         let push_state = state.clone();

@@ -66,6 +66,7 @@ function result(ok, extra = {}) {
     duration: last ? last.duration : null,
     seekable: last ? last.seekable : null,
     behindLive: last ? last.behindLive : null,
+    webrtc: last ? last.webrtc || null : null,
     consoleErrors,
     ...extra,
   };

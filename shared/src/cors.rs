@@ -22,7 +22,7 @@ pub fn add_cors(h: &mut HeaderMap, expose: &'static str) {
 pub fn add_preflight(h: &mut HeaderMap) {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PATCH, DELETE"),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -115,8 +115,11 @@ pub enum LiveObject<'a> {
     Master,
     /// `manifest.mpd`: LL-DASH over the same CMAF.
     Mpd,
-    /// `whep`: WebRTC playback.
+    /// `whep`: WebRTC playback (POST an SDP offer).
     Whep,
+    /// `whep/SESSION`: one WHEP session (PATCH trickle ICE, DELETE); the id
+    /// is 32 lowercase hex digits.
+    WhepSession(&'a str),
     /// `chat`: the stream's chat room (WebSocket).
     Chat,
     /// `RENDITION/...`: one rendition's playlist or media.
@@ -314,7 +317,11 @@ impl<'a> Route<'a> {
                 "manifest.mpd" => LiveObject::Mpd,
                 "whep" => LiveObject::Whep,
                 "chat" => LiveObject::Chat,
-                _ => LiveObject::Media(MediaPath::parse(rest)?),
+                _ => match rest.strip_prefix("whep/") {
+                    Some(id) if is_session_id(id) => LiveObject::WhepSession(id),
+                    Some(_) => return None,
+                    None => LiveObject::Media(MediaPath::parse(rest)?),
+                },
             };
             return Some(Route::Live { stream, object });
         }
@@ -380,7 +387,7 @@ impl<'a> Route<'a> {
             Route::Live { object, .. } => match object {
                 LiveObject::Master => RouteKind::Master,
                 LiveObject::Mpd => RouteKind::Mpd,
-                LiveObject::Whep => RouteKind::WebRtc,
+                LiveObject::Whep | LiveObject::WhepSession(_) => RouteKind::WebRtc,
                 LiveObject::Chat => RouteKind::Chat,
                 LiveObject::Media(m) => m.file.kind(),
             },
@@ -391,6 +398,11 @@ impl<'a> Route<'a> {
             },
         }
     }
+}
+
+/// A WHEP session id: 32 lowercase hex digits (128 random bits).
+pub fn is_session_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 impl<'a> MediaPath<'a> {
@@ -507,6 +519,7 @@ impl fmt::Display for Route<'_> {
                     LiveObject::Master => f.write_str("master.m3u8"),
                     LiveObject::Mpd => f.write_str("manifest.mpd"),
                     LiveObject::Whep => f.write_str("whep"),
+                    LiveObject::WhepSession(id) => write!(f, "whep/{id}"),
                     LiveObject::Chat => f.write_str("chat"),
                     LiveObject::Media(m) => m.fmt(f),
                 }

@@ -96,6 +96,11 @@ fn parses_and_renders_every_route() {
             RouteKind::Mpd,
         ),
         ("/live/cam/whep", live(LiveObject::Whep), RouteKind::WebRtc),
+        (
+            "/live/cam/whep/0123456789abcdef0123456789abcdef",
+            live(LiveObject::WhepSession("0123456789abcdef0123456789abcdef")),
+            RouteKind::WebRtc,
+        ),
         ("/live/cam/chat", live(LiveObject::Chat), RouteKind::Chat),
         (
             "/live/cam/source/index.m3u8",
@@ -218,6 +223,8 @@ fn rejects_traversal_aliases_and_junk() {
         "/live/cam//index.m3u8",
         "/live/cam/master.m3u8/",
         "/live/cam/whep/x",
+        "/live/cam/whep/0123456789ABCDEF0123456789ABCDEF",
+        "/live/cam/whep/0123456789abcdef0123456789abcdef/x",
         "/LIVE/cam/master.m3u8",
         "/api/streams/",
         "/api/streams/../../x",

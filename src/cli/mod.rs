@@ -55,6 +55,11 @@ pub struct OriginFlags {
     /// port is 0, push also takes an ephemeral port (tests).
     #[arg(long, env = "LIVECDN_PUSH_LISTEN")]
     pub push_listen: Option<SocketAddr>,
+    /// WebRTC (WHEP) media listen address, UDP (webrtc.listen). When unset
+    /// and the HTTP port is 0, WebRTC also takes an ephemeral port on the
+    /// HTTP address (tests).
+    #[arg(long, env = "LIVECDN_WEBRTC_LISTEN")]
+    pub webrtc_listen: Option<SocketAddr>,
     /// RTMP connections one client address may hold; 0: no per-address cap
     /// (ingest.max_connections_per_ip).
     #[arg(long, env = "LIVECDN_RTMP_MAX_CONNECTIONS_PER_IP")]
@@ -141,6 +146,15 @@ impl OriginFlags {
             Some(v) => c.push.listen = v,
             None if c.http.listen.port() == 0 && c.push.listen.port() == PUSH_DEFAULT => {
                 c.push.listen = SocketAddr::new(c.http.listen.ip(), 0);
+            }
+            None => {}
+        }
+        match self.webrtc_listen {
+            Some(v) => c.webrtc.listen = v,
+            None if c.http.listen.port() == 0
+                && c.webrtc.listen.port() == config::DEFAULT_WEBRTC_PORT =>
+            {
+                c.webrtc.listen = SocketAddr::new(c.http.listen.ip(), 0);
             }
             None => {}
         }

@@ -47,11 +47,12 @@ pub async fn run_origin(config: OriginConfig) -> anyhow::Result<()> {
     let origin = Origin::bind(config).await?;
     // Machine-readable line for scripts and tests (they bind port 0).
     say!(
-        "listening rtmp={}{} http={}{}",
+        "listening rtmp={}{} http={}{}{}",
         origin.rtmp_addr()?,
         rtmps_word(&origin),
         origin.http_addr()?,
-        push_words(&origin)
+        push_words(&origin),
+        webrtc_word(&origin)
     );
     origin.run(shutdown_on_signal()).await;
     Ok(())
@@ -165,9 +166,10 @@ pub async fn run(
     let obs_key = livecdn_shared::auth::sign_key(secret.as_bytes(), "obs", expires);
     let app = &config.ingest.app;
     say!(
-        "listening rtmp={rtmp}{} http={http}{}",
+        "listening rtmp={rtmp}{} http={http}{}{}",
         rtmps_word(&origin),
-        push_words(&origin)
+        push_words(&origin),
+        webrtc_word(&origin)
     );
     let edge = super::edge::bind_and_announce(edge_config).await?;
     let edge_http = edge.http_addr();
@@ -194,6 +196,15 @@ pub async fn run(
             "           http://{}:{}/?stream=demo  (built-in test stream)",
             host(http),
             http.port()
+        );
+    }
+    if let Some(w) = origin.webrtc_addrs().first() {
+        let stream = if demo { "demo" } else { "NAME" };
+        say!(
+            "  WebRTC:  http://{}:{}/?stream={stream}&engine=webrtc  (WHEP, media on udp {})",
+            host(http),
+            http.port(),
+            w.port()
         );
     }
     say!(
@@ -288,6 +299,16 @@ fn demo_ladder() -> Vec<RungConfig> {
         rung("240p", 240, 300),
         rung("144p", 144, 120),
     ]
+}
+
+/// ` webrtc=ADDR` (the first host candidate) for the "listening" line,
+/// if WHEP is on.
+fn webrtc_word(origin: &Origin) -> String {
+    origin
+        .webrtc_addrs()
+        .first()
+        .map(|a| format!(" webrtc={a}"))
+        .unwrap_or_default()
 }
 
 /// ` rtmps=ADDR` for the "listening" line, if RTMPS is on.

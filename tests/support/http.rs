@@ -48,6 +48,11 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
     request(method, url, &all, Bytes::from(body.to_string()), false).await
 }
 
+/// A request with exactly the headers given (no default content type).
+pub async fn send_raw(method: &str, url: &str, headers: &[(&str, &str)], body: Bytes) -> Fetched {
+    request(method, url, headers, body, false).await
+}
+
 async fn request(
     method: &str,
     url: &str,

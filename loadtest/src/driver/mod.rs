@@ -11,6 +11,7 @@ pub mod monitor;
 mod publish;
 mod recorder;
 mod viewer;
+pub mod whep;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

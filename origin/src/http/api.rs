@@ -160,6 +160,9 @@ pub fn metrics(state: &OriginState) -> Response<Body> {
     if let Some(rec) = &state.recorder {
         access_log.push_str(&rec.render_metrics("livecdn_origin"));
     }
+    if let Some(rtc) = state.webrtc.get() {
+        rtc.metrics.render("livecdn_origin", &mut access_log);
+    }
     let text = state
         .metrics
         .render(&state.registry, Instant::now(), &access_log);

@@ -15,6 +15,7 @@ mod media;
 mod player;
 mod playlist;
 mod vod;
+mod whep;
 
 use crate::OriginState;
 use body::Body;
@@ -279,6 +280,19 @@ pub async fn handle(
             Ok(r) => r,
             Err(e) => e.into_response(),
         },
+        (
+            &Method::POST | &Method::PATCH | &Method::DELETE,
+            Some(Route::Live {
+                stream,
+                object: object @ (LiveObject::Whep | LiveObject::WhepSession(_)),
+            }),
+        ) => {
+            let session = match object {
+                LiveObject::WhepSession(id) => Some(id),
+                _ => None,
+            };
+            whep::serve(state, &req, stream, session, body).await
+        }
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -287,7 +301,10 @@ pub async fn handle(
         _ => HttpError::MethodNotAllowed.into_response(),
     };
     state.metrics.http(kind, resp.status().as_u16());
-    livecdn_shared::cors::add_cors(resp.headers_mut(), "Age, Content-Length, Date");
+    livecdn_shared::cors::add_cors(
+        resp.headers_mut(),
+        "Age, Content-Length, Date, Location, Link, ETag",
+    );
     if method == Method::HEAD {
         *resp.body_mut() = body::empty();
     }
@@ -451,8 +468,10 @@ async fn live(
             MediaFile::Part { msn, part } => media::part(state, stream, rendition, msn, part).await,
         },
         LiveObject::Mpd => dash::manifest(state, stream, gzip).await,
-        // Not served by this origin (yet): named by the grammar so
-        // that they are one 404, not a parse failure.
-        LiveObject::Whep | LiveObject::Chat => Err(HttpError::NotFound("not served here")),
+        // WHEP takes POST, PATCH and DELETE (answered before dispatch).
+        LiveObject::Whep | LiveObject::WhepSession(_) => Err(HttpError::MethodNotAllowed),
+        // Not served by this origin: named by the grammar so that it is
+        // one 404, not a parse failure.
+        LiveObject::Chat => Err(HttpError::NotFound("not served here")),
     }
 }

@@ -38,6 +38,7 @@ mod boxes;
 mod fragment;
 mod init;
 mod sample_entry;
+mod scan;
 
 #[cfg(test)]
 mod tests;
@@ -47,3 +48,4 @@ mod tests_ffprobe;
 pub use boxes::BoxWriter;
 pub use fragment::{chunk, fragment_header, FragmentError, Sample, MAX_SAMPLES_PER_FRAGMENT};
 pub use init::{init_segment, AudioInit, TrackInit, VideoInit, TRACK_ID};
+pub use scan::{scan, SampleRef, ScanError, Scanned};

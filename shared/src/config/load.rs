@@ -254,6 +254,7 @@ fn validate(c: &OriginConfig, path: &str) -> Result<(), ConfigError> {
     }
     c.access_log.check().map_err(|m| invalid("access_log", m))?;
     c.recording.check().map_err(|m| invalid("recording", m))?;
+    c.webrtc.check().map_err(|m| invalid("webrtc", m))?;
     if c.ingest.rtmps.cert.is_some() != c.ingest.rtmps.key.is_some() {
         return Err(invalid(
             "ingest.rtmps",

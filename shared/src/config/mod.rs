@@ -11,6 +11,7 @@ mod locate;
 mod origin;
 mod recording;
 mod warn;
+mod webrtc;
 
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
@@ -32,3 +33,4 @@ pub use recording::{
     DiskIo, RecordPolicy, RecordRenditions, RecordingConfig, UploadConfig, UploadWhat,
 };
 pub use warn::{edge_warnings, origin_warnings};
+pub use webrtc::{WebRtcConfig, DEFAULT_WEBRTC_PORT};

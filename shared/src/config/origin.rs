@@ -34,6 +34,8 @@ pub struct OriginConfig {
     pub control: super::ControlConfig,
     /// Streams kept on disk: DVR, VOD, progressive MP4.
     pub recording: super::RecordingConfig,
+    /// WHEP playback: one UDP port for every session's media.
+    pub webrtc: super::WebRtcConfig,
 }
 
 /// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):

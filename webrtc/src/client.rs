@@ -1,0 +1,220 @@
+//! A WHEP viewer without a browser: str0m on the active side, counting
+//! the frames it receives. Tests use it to check the server end to end on
+//! real sockets; the load harness can run many.
+//!
+//! [`Viewer::offer`] makes the SDP offer (video and audio, receive only);
+//! after the server's answer is given to [`Viewer::answer`],
+//! [`Viewer::run`] drives the connection on its own UDP socket.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+/// What a viewer has seen so far, readable while it runs.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub connected: AtomicBool,
+    pub frames: AtomicU64,
+    pub keyframes: AtomicU64,
+    /// Milliseconds from connecting to the first whole keyframe.
+    pub first_keyframe_ms: AtomicU64,
+    /// The first frame received, as depacketized (Annex B).
+    pub first: Mutex<Option<Arc<[u8]>>>,
+    pub closed: AtomicBool,
+    /// Gaps between frames a viewer would see as a freeze (the W3C
+    /// definition: longer than three mean frame intervals and than the
+    /// mean plus 150 ms).
+    pub freezes: AtomicU64,
+    /// Longest gap between two frames, milliseconds.
+    pub max_gap_ms: AtomicU64,
+}
+
+/// The running frame interval and the freeze rule.
+#[derive(Debug, Default)]
+struct Gaps {
+    last: Option<Instant>,
+    mean_ms: f64,
+    frames: u64,
+}
+
+impl Gaps {
+    /// A frame arrived at `now`: whether the gap before it was a freeze,
+    /// and the gap.
+    fn frame(&mut self, now: Instant) -> (bool, u64) {
+        let Some(last) = self.last.replace(now) else {
+            return (false, 0);
+        };
+        let gap = now.duration_since(last).as_secs_f64() * 1000.0;
+        self.frames += 1;
+        let freeze = self.frames > 5 && gap > (3.0 * self.mean_ms).max(self.mean_ms + 150.0);
+        // Frames that arrive back to back (a keyframe burst) say nothing
+        // about the frame rate.
+        if gap > 1.0 {
+            self.mean_ms = if self.mean_ms > 0.0 {
+                self.mean_ms * 0.9 + gap * 0.1
+            } else {
+                gap
+            };
+        }
+        (freeze, gap as u64)
+    }
+}
+
+pub struct Viewer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    pending: Option<SdpPendingOffer>,
+    pub seen: Arc<Seen>,
+}
+
+/// Why a viewer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("webrtc: {0}")]
+    Rtc(String),
+}
+
+impl Viewer {
+    /// A viewer on a new socket at `ip`, and its SDP offer.
+    pub async fn offer(ip: std::net::IpAddr) -> Result<(Viewer, String), ViewerError> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::new(Instant::now());
+        let c = Candidate::host(local, "udp").map_err(|e| ViewerError::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(c);
+        let mut api = rtc.sdp_api();
+        api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| ViewerError::Rtc("no offer".into()))?;
+        let v = Viewer {
+            rtc,
+            socket,
+            local,
+            pending: Some(pending),
+            seen: Arc::new(Seen::default()),
+        };
+        Ok((v, offer.to_sdp_string()))
+    }
+
+    /// The server's SDP answer.
+    pub fn answer(&mut self, sdp: &str) -> Result<(), ViewerError> {
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| ViewerError::Rtc(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| ViewerError::Rtc("answered twice".into()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| ViewerError::Rtc(e.to_string()))
+    }
+
+    /// Drives the connection until `stop`, the peer leaving, or `limit`.
+    pub async fn run(mut self, stop: CancellationToken, limit: Duration) {
+        let end = Instant::now() + limit;
+        let mut connected_at = None;
+        let mut gaps = Gaps::default();
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = loop {
+                match self.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => break t,
+                    Ok(Output::Transmit(t)) => {
+                        let _ = self.socket.try_send_to(&t.contents, t.destination);
+                    }
+                    Ok(Output::Event(e)) => match e {
+                        Event::Connected => {
+                            connected_at = Some(Instant::now());
+                            self.seen.connected.store(true, Ordering::Relaxed);
+                        }
+                        Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                            self.seen.closed.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Event::MediaData(d) if d.params.spec().codec.is_video() => {
+                            let (freeze, gap) = gaps.frame(Instant::now());
+                            if freeze {
+                                self.seen.freezes.fetch_add(1, Ordering::Relaxed);
+                            }
+                            self.seen.max_gap_ms.fetch_max(gap, Ordering::Relaxed);
+                            let n = self.seen.frames.fetch_add(1, Ordering::Relaxed);
+                            if n == 0 {
+                                if let Ok(mut f) = self.seen.first.lock() {
+                                    *f = Some(d.data.clone());
+                                }
+                            }
+                            if d.is_keyframe() {
+                                let k = self.seen.keyframes.fetch_add(1, Ordering::Relaxed);
+                                if let (0, Some(at)) = (k, connected_at) {
+                                    let ms = at.elapsed().as_millis() as u64;
+                                    self.seen.first_keyframe_ms.store(ms, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        _ => {}
+                    },
+                    Err(_) => {
+                        self.seen.closed.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            let now = Instant::now();
+            if now >= end || !self.rtc.is_alive() {
+                return;
+            }
+            let wait = deadline.max(now).min(end);
+            let input = tokio::select! {
+                _ = stop.cancelled() => return,
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, source)) => match buf[..n].try_into() {
+                        Ok(contents) => Input::Receive(Instant::now(), Receive {
+                            proto: Protocol::Udp,
+                            source,
+                            destination: self.local,
+                            contents,
+                        }),
+                        Err(_) => continue,
+                    },
+                    Err(_) => continue,
+                },
+                _ = tokio::time::sleep_until(wait.into()) => Input::Timeout(Instant::now()),
+            };
+            if self.rtc.handle_input(input).is_err() {
+                self.seen.closed.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_gap_between_steady_frames_is_a_freeze() {
+        let mut g = Gaps::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut freezes = 0;
+        // A burst, then 30 fps, then a 400 ms hole, then 30 fps again.
+        for ms in [0, 0, 0, 1, 34, 67, 100, 134, 167, 200, 600, 634, 667] {
+            freezes += u64::from(g.frame(at(ms)).0);
+        }
+        assert_eq!(freezes, 1);
+    }
+}

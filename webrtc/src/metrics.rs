@@ -1,0 +1,147 @@
+//! Counters of the WebRTC server, rendered by the origin's and the edge's
+//! `/metrics` under their own prefix.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct RtcMetrics {
+    /// Sessions now, connected or connecting.
+    pub sessions: AtomicU64,
+    pub sessions_total: AtomicU64,
+    pub connected_total: AtomicU64,
+    pub connect_timeouts: AtomicU64,
+    pub offers_refused: AtomicU64,
+    pub frames_sent: AtomicU64,
+    /// Frames a stream's feed could not queue for the session task.
+    pub frames_dropped: AtomicU64,
+    pub keyframe_requests: AtomicU64,
+    pub datagrams_in: AtomicU64,
+    pub datagrams_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Datagrams no session claimed.
+    pub datagrams_unmatched: AtomicU64,
+    /// Datagrams dropped on the way in (queue full).
+    pub datagrams_dropped: AtomicU64,
+    /// Datagrams the socket could not take at once.
+    pub send_dropped: AtomicU64,
+}
+
+impl RtcMetrics {
+    pub fn set_sessions(&self, n: usize) {
+        self.sessions.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
+    pub fn render(&self, prefix: &str, out: &mut String) {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let rows: [(&str, &str, &str, u64); 14] = [
+            (
+                "sessions",
+                "gauge",
+                "WHEP sessions, connected or connecting",
+                g(&self.sessions),
+            ),
+            (
+                "sessions_total",
+                "counter",
+                "WHEP offers accepted",
+                g(&self.sessions_total),
+            ),
+            (
+                "connected_total",
+                "counter",
+                "WHEP sessions that connected",
+                g(&self.connected_total),
+            ),
+            (
+                "connect_timeouts_total",
+                "counter",
+                "WHEP sessions dropped before connecting",
+                g(&self.connect_timeouts),
+            ),
+            (
+                "offers_refused_total",
+                "counter",
+                "WHEP offers refused",
+                g(&self.offers_refused),
+            ),
+            (
+                "frames_sent_total",
+                "counter",
+                "video frames written to sessions",
+                g(&self.frames_sent),
+            ),
+            (
+                "frames_dropped_total",
+                "counter",
+                "frames a feed could not queue",
+                g(&self.frames_dropped),
+            ),
+            (
+                "keyframe_requests_total",
+                "counter",
+                "PLI and FIR received",
+                g(&self.keyframe_requests),
+            ),
+            (
+                "datagrams_in_total",
+                "counter",
+                "UDP datagrams received",
+                g(&self.datagrams_in),
+            ),
+            (
+                "datagrams_out_total",
+                "counter",
+                "UDP datagrams sent",
+                g(&self.datagrams_out),
+            ),
+            (
+                "bytes_out_total",
+                "counter",
+                "UDP payload bytes sent",
+                g(&self.bytes_out),
+            ),
+            (
+                "datagrams_unmatched_total",
+                "counter",
+                "datagrams no session claimed",
+                g(&self.datagrams_unmatched),
+            ),
+            (
+                "datagrams_dropped_total",
+                "counter",
+                "datagrams dropped on the way in",
+                g(&self.datagrams_dropped),
+            ),
+            (
+                "send_dropped_total",
+                "counter",
+                "datagrams the socket could not take",
+                g(&self.send_dropped),
+            ),
+        ];
+        for (name, kind, help, v) in rows {
+            let _ = writeln!(out, "# HELP {prefix}_webrtc_{name} {help}");
+            let _ = writeln!(out, "# TYPE {prefix}_webrtc_{name} {kind}");
+            let _ = writeln!(out, "{prefix}_webrtc_{name} {v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_is_rendered_under_the_prefix() {
+        let m = RtcMetrics::default();
+        m.set_sessions(3);
+        m.frames_sent.fetch_add(7, Ordering::Relaxed);
+        let mut s = String::new();
+        m.render("livecdn_origin", &mut s);
+        assert!(s.contains("livecdn_origin_webrtc_sessions 3\n"));
+        assert!(s.contains("livecdn_origin_webrtc_frames_sent_total 7\n"));
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 14);
+    }
+}

@@ -1,0 +1,721 @@
+//! The WebRTC server of one process: the UDP sockets every session's media
+//! goes through, and one task that owns every session, every stream's
+//! keyframe cache, and the feeds that bring frames in.
+//!
+//! Requests reach the task as [`Command`]s with a reply channel; frames
+//! come from a [`MediaSource`] (the origin's packager, or an edge's pushed
+//! chunks) through a bounded queue; datagrams from one reader task per
+//! socket. Sends never wait: a datagram the socket cannot take now is
+//! dropped and counted (it is UDP; NACKs and keyframes recover).
+//!
+//! A stream is followed while it has sessions: the first viewer starts its
+//! feed, the last one leaving cancels it.
+
+use crate::feed::Frame;
+use crate::gop::Gop;
+use crate::metrics::RtcMetrics;
+use crate::session::{Happened, OfferError, Session};
+use livecdn_shared::config::WebRtcConfig;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Candidate, Input};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Datagrams waiting for the session task.
+const NET_QUEUE: usize = 8192;
+/// Frame batches waiting for the session task.
+const MEDIA_QUEUE: usize = 1024;
+/// The task wakes at least this often (connect timeouts).
+const TICK: Duration = Duration::from_millis(500);
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 2048;
+
+/// Why a WHEP request could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    #[error("malformed SDP offer: {0}")]
+    BadOffer(String),
+    #[error("malformed ICE candidate: {0}")]
+    BadCandidate(String),
+    #[error("the offer receives no video")]
+    NoVideo,
+    #[error("no codec in common: the offer must accept H.264 (packetization-mode=1)")]
+    NoCodec,
+    #[error("no such stream")]
+    UnknownStream,
+    #[error("no such session")]
+    UnknownSession,
+    #[error("too many WebRTC sessions")]
+    Full,
+    #[error("the WebRTC server has stopped")]
+    Stopped,
+}
+
+impl From<OfferError> for ServerError {
+    fn from(e: OfferError) -> Self {
+        match e {
+            OfferError::Sdp(m) => ServerError::BadOffer(m),
+            OfferError::NoVideo => ServerError::NoVideo,
+            OfferError::NoCodec => ServerError::NoCodec,
+        }
+    }
+}
+
+/// An accepted offer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub session: String,
+    pub sdp: String,
+}
+
+/// Where a stream's frames come from.
+pub trait MediaSource: Send + Sync + 'static {
+    /// Whether `stream` can be played now.
+    fn exists(&self, stream: &str) -> bool;
+    /// Starts following `stream`: its frames go to `sink` until the sink
+    /// is cancelled. False if there is no such stream.
+    fn follow(&self, stream: &str, sink: FeedSink) -> bool;
+}
+
+/// What a feed hands the session task.
+enum FeedEvent {
+    Frames(Vec<Frame>),
+    /// The stream ended: its sessions are closed.
+    Ended,
+}
+
+type MediaTx = mpsc::Sender<(Arc<str>, FeedEvent)>;
+
+/// Frames of one stream on their way to the session task.
+#[derive(Clone)]
+pub struct FeedSink {
+    stream: Arc<str>,
+    tx: MediaTx,
+    cancel: CancellationToken,
+    metrics: Arc<RtcMetrics>,
+}
+
+impl FeedSink {
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Hands frames on; when the queue is full they are dropped (and
+    /// counted): viewers recover at the next keyframe.
+    pub fn send(&self, frames: Vec<Frame>) {
+        if frames.is_empty() {
+            return;
+        }
+        let n = frames.len() as u64;
+        let event = FeedEvent::Frames(frames);
+        if self.tx.try_send((self.stream.clone(), event)).is_err() {
+            self.metrics.frames_dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The stream ended (not a publisher's reconnect, which the source
+    /// rides out): its viewers' sessions end too.
+    pub async fn ended(&self) {
+        let _ = self.tx.send((self.stream.clone(), FeedEvent::Ended)).await;
+    }
+
+    /// Resolves when nobody watches the stream any more.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+enum Command {
+    Offer {
+        stream: String,
+        sdp: String,
+        reply: oneshot::Sender<Result<Answer, ServerError>>,
+    },
+    Trickle {
+        stream: String,
+        id: String,
+        candidates: Vec<String>,
+        reply: oneshot::Sender<Result<(), ServerError>>,
+    },
+    Close {
+        stream: String,
+        id: String,
+        reply: oneshot::Sender<Result<(), ServerError>>,
+    },
+}
+
+/// The handle HTTP handlers use.
+#[derive(Clone)]
+pub struct RtcServer {
+    cmd: mpsc::Sender<Command>,
+    config: Arc<WebRtcConfig>,
+    local: Arc<[SocketAddr]>,
+    pub metrics: Arc<RtcMetrics>,
+}
+
+impl RtcServer {
+    /// Binds the media sockets and starts the session task, which runs
+    /// until `shutdown` is cancelled.
+    pub async fn start(
+        config: &WebRtcConfig,
+        source: Arc<dyn MediaSource>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<RtcServer> {
+        let sockets = bind(config).await?;
+        let local: Vec<SocketAddr> = sockets.iter().map(|s| s.candidate).collect();
+        let metrics = Arc::new(RtcMetrics::default());
+        let (cmd_tx, cmd_rx) = mpsc::channel(256);
+        let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
+        let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
+        for s in &sockets {
+            tokio::spawn(read_socket(
+                s.socket.clone(),
+                s.candidate,
+                net_tx.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tracing::info!(candidates = ?local, "webrtc listening");
+        let task = Task {
+            config: config.clone(),
+            sockets,
+            source,
+            metrics: metrics.clone(),
+            media_tx,
+            sessions: HashMap::new(),
+            by_addr: HashMap::new(),
+            streams: HashMap::new(),
+            out: Vec::new(),
+        };
+        tokio::spawn(task.run(cmd_rx, net_rx, media_rx, shutdown));
+        Ok(RtcServer {
+            cmd: cmd_tx,
+            config: Arc::new(config.clone()),
+            local: local.into(),
+            metrics,
+        })
+    }
+
+    /// The host candidates offered to viewers.
+    pub fn candidates(&self) -> &[SocketAddr] {
+        &self.local
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.config.max_body
+    }
+
+    pub fn ice_servers(&self) -> &[String] {
+        &self.config.ice_servers
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ServerError>>) -> Command,
+    ) -> Result<T, ServerError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(make(tx))
+            .await
+            .map_err(|_| ServerError::Stopped)?;
+        rx.await.map_err(|_| ServerError::Stopped)?
+    }
+
+    /// A viewer's offer for `stream`: the answer and the session's id.
+    pub async fn offer(&self, stream: &str, sdp: &str) -> Result<Answer, ServerError> {
+        self.ask(|reply| Command::Offer {
+            stream: stream.to_string(),
+            sdp: sdp.to_string(),
+            reply,
+        })
+        .await
+    }
+
+    /// Remote candidates trickled in (`candidate:...` strings).
+    pub async fn trickle(
+        &self,
+        stream: &str,
+        id: &str,
+        candidates: Vec<String>,
+    ) -> Result<(), ServerError> {
+        self.ask(|reply| Command::Trickle {
+            stream: stream.to_string(),
+            id: id.to_string(),
+            candidates,
+            reply,
+        })
+        .await
+    }
+
+    /// Ends a session.
+    pub async fn close(&self, stream: &str, id: &str) -> Result<(), ServerError> {
+        self.ask(|reply| Command::Close {
+            stream: stream.to_string(),
+            id: id.to_string(),
+            reply,
+        })
+        .await
+    }
+}
+
+struct Bound {
+    socket: Arc<UdpSocket>,
+    /// The address viewers are told (and that datagrams arrive at).
+    candidate: SocketAddr,
+}
+
+/// The sockets and their candidates (see [`WebRtcConfig::advertise`]).
+async fn bind(config: &WebRtcConfig) -> std::io::Result<Vec<Bound>> {
+    let listen = config.listen;
+    if !config.advertise.is_empty() || !listen.ip().is_unspecified() {
+        let socket = Arc::new(UdpSocket::bind(listen).await?);
+        let port = socket.local_addr()?.port();
+        let ips = match config.advertise.is_empty() {
+            true => vec![listen.ip()],
+            false => config.advertise.clone(),
+        };
+        // One socket: datagrams are taken as sent to the first address.
+        let candidate = SocketAddr::new(ips[0], port);
+        return Ok(vec![Bound { socket, candidate }]);
+    }
+    // Unspecified and nothing advertised: loopback, and the interface
+    // that routes outward, each on its own socket so a datagram's
+    // destination is known.
+    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    if let Some(ip) = outward_ip() {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    let mut out = Vec::new();
+    let mut port = listen.port();
+    for ip in ips {
+        match UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            Ok(socket) => {
+                let candidate = socket.local_addr()?;
+                port = candidate.port();
+                out.push(Bound {
+                    socket: Arc::new(socket),
+                    candidate,
+                });
+            }
+            Err(e) if out.is_empty() => return Err(e),
+            Err(e) => tracing::warn!(%ip, error = %e, "webrtc: address left out"),
+        }
+    }
+    Ok(out)
+}
+
+/// The local address of the interface with the default route (no packet
+/// is sent: connecting a UDP socket only picks a route).
+fn outward_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+struct Datagram {
+    source: SocketAddr,
+    destination: SocketAddr,
+    data: Vec<u8>,
+}
+
+async fn read_socket(
+    socket: Arc<UdpSocket>,
+    destination: SocketAddr,
+    tx: mpsc::Sender<Datagram>,
+    metrics: Arc<RtcMetrics>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let got = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        match got {
+            Ok((n, source)) => {
+                metrics.datagrams_in.fetch_add(1, Ordering::Relaxed);
+                let d = Datagram {
+                    source,
+                    destination,
+                    data: buf[..n].to_vec(),
+                };
+                if tx.try_send(d).is_err() {
+                    metrics.datagrams_dropped.fetch_add(1, Ordering::Relaxed);
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+            }
+            // ICMP errors from a viewer that went away surface here.
+            Err(e) => tracing::trace!(error = %e, "webrtc recv"),
+        }
+    }
+}
+
+struct StreamState {
+    gop: Gop,
+    sessions: HashSet<String>,
+    cancel: CancellationToken,
+}
+
+struct Task {
+    config: WebRtcConfig,
+    sockets: Vec<Bound>,
+    source: Arc<dyn MediaSource>,
+    metrics: Arc<RtcMetrics>,
+    media_tx: MediaTx,
+    sessions: HashMap<String, Session>,
+    /// Peers whose datagrams a session has taken before.
+    by_addr: HashMap<SocketAddr, String>,
+    streams: HashMap<Arc<str>, StreamState>,
+    /// Transmits of the current step, sent before the next.
+    out: Vec<Transmit>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut cmd: mpsc::Receiver<Command>,
+        mut net: mpsc::Receiver<Datagram>,
+        mut media: mpsc::Receiver<(Arc<str>, FeedEvent)>,
+        shutdown: CancellationToken,
+    ) {
+        let mut next = Instant::now() + TICK;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(c) = cmd.recv() => self.command(c),
+                Some(d) = net.recv() => self.datagram(d),
+                Some((stream, event)) = media.recv() => match event {
+                    FeedEvent::Frames(frames) => self.frames(&stream, &frames),
+                    FeedEvent::Ended => self.ended(&stream),
+                },
+                _ = tokio::time::sleep_until(next.into()) => self.timeouts(Instant::now()),
+            }
+            next = self.next_deadline();
+        }
+        let ids: Vec<String> = self.sessions.keys().cloned().collect();
+        for id in ids {
+            self.remove(&id, true);
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let cap = Instant::now() + TICK;
+        self.sessions
+            .values()
+            .map(|s| s.deadline)
+            .min()
+            .map_or(cap, |d| d.min(cap))
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Offer { stream, sdp, reply } => {
+                let r = self.offer(&stream, &sdp);
+                if r.is_err() {
+                    self.metrics.offers_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = reply.send(r);
+            }
+            Command::Trickle {
+                stream,
+                id,
+                candidates,
+                reply,
+            } => {
+                let _ = reply.send(self.trickle(&stream, &id, &candidates));
+            }
+            Command::Close { stream, id, reply } => {
+                let known = self
+                    .sessions
+                    .get(&id)
+                    .is_some_and(|s| &*s.stream == stream.as_str());
+                if known {
+                    self.remove(&id, true);
+                }
+                let _ = reply.send(known.then_some(()).ok_or(ServerError::UnknownSession));
+            }
+        }
+    }
+
+    fn offer(&mut self, stream: &str, sdp: &str) -> Result<Answer, ServerError> {
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(ServerError::Full);
+        }
+        if !self.source.exists(stream) {
+            return Err(ServerError::UnknownStream);
+        }
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let name: Arc<str> = match self.streams.get_key_value(stream) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(stream),
+        };
+        let candidates: Vec<SocketAddr> = self.sockets.iter().map(|s| s.candidate).collect();
+        let now = Instant::now();
+        let (session, answer) = Session::accept(id.clone(), name.clone(), sdp, &candidates, now)?;
+        if !self.streams.contains_key(stream) {
+            let cancel = CancellationToken::new();
+            let sink = FeedSink {
+                stream: name.clone(),
+                tx: self.media_tx.clone(),
+                cancel: cancel.clone(),
+                metrics: self.metrics.clone(),
+            };
+            if !self.source.follow(stream, sink) {
+                return Err(ServerError::UnknownStream);
+            }
+            self.streams.insert(
+                name.clone(),
+                StreamState {
+                    gop: Gop::new(),
+                    sessions: HashSet::new(),
+                    cancel,
+                },
+            );
+        }
+        if let Some(s) = self.streams.get_mut(stream) {
+            s.sessions.insert(id.clone());
+        }
+        tracing::info!(%stream, session = %id, "whep session offered");
+        self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+        self.sessions.insert(id.clone(), session);
+        self.metrics.set_sessions(self.sessions.len());
+        Ok(Answer {
+            session: id,
+            sdp: answer,
+        })
+    }
+
+    fn trickle(&mut self, stream: &str, id: &str, lines: &[String]) -> Result<(), ServerError> {
+        let s = self
+            .sessions
+            .get_mut(id)
+            .filter(|s| &*s.stream == stream)
+            .ok_or(ServerError::UnknownSession)?;
+        for l in lines {
+            let c = Candidate::from_sdp_string(l)
+                .map_err(|e| ServerError::BadCandidate(e.to_string()))?;
+            s.add_remote_candidate(c, &mut self.out);
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn datagram(&mut self, d: Datagram) {
+        let Ok(contents) = d.data.as_slice().try_into() else {
+            self.metrics
+                .datagrams_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source: d.source,
+                destination: d.destination,
+                contents,
+            },
+        );
+        let id = match self.by_addr.get(&d.source) {
+            Some(id) if self.sessions.get(id).is_some_and(|s| s.accepts(&input)) => id.clone(),
+            _ => match self.sessions.iter().find(|(_, s)| s.accepts(&input)) {
+                Some((id, _)) => {
+                    self.by_addr.insert(d.source, id.clone());
+                    id.clone()
+                }
+                None => {
+                    self.metrics
+                        .datagrams_unmatched
+                        .fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let h = s.handle(input, &mut self.out);
+        self.flush();
+        self.after(&id, h);
+    }
+
+    /// Acts on what a session reported.
+    fn after(&mut self, id: &str, h: Happened) {
+        self.metrics
+            .keyframe_requests
+            .fetch_add(h.keyframe_requests, Ordering::Relaxed);
+        if h.closed {
+            self.remove(id, false);
+            return;
+        }
+        if h.connected {
+            self.metrics.connected_total.fetch_add(1, Ordering::Relaxed);
+            self.start(id);
+        }
+    }
+
+    /// A session just connected: the keyframe burst, then live frames.
+    fn start(&mut self, id: &str) {
+        let Some(s) = self.sessions.get_mut(id) else {
+            return;
+        };
+        let burst = self
+            .streams
+            .get(&s.stream)
+            .map(|st| st.gop.burst())
+            .unwrap_or_default();
+        let now = Instant::now();
+        let mut closed = false;
+        for f in &burst {
+            closed |= s.write(f, now, &mut self.out).closed;
+        }
+        // Without a keyframe to start from, the first live keyframe starts it.
+        s.started = !burst.is_empty();
+        tracing::info!(stream = %s.stream, session = %id, burst = burst.len(), "whep session connected");
+        self.flush();
+        if closed {
+            self.remove(id, false);
+        }
+    }
+
+    fn frames(&mut self, stream: &Arc<str>, frames: &[Frame]) {
+        let Some(st) = self.streams.get_mut(stream) else {
+            return;
+        };
+        for f in frames {
+            st.gop.push(f);
+        }
+        let ids: Vec<String> = st.sessions.iter().cloned().collect();
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        for id in &ids {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
+            if !s.connected {
+                continue;
+            }
+            let mut closed = false;
+            for f in frames {
+                if !s.started {
+                    if !f.keyframe {
+                        continue;
+                    }
+                    s.started = true;
+                }
+                closed |= s.write(f, now, &mut self.out).closed;
+            }
+            self.metrics
+                .frames_sent
+                .fetch_add(frames.len() as u64, Ordering::Relaxed);
+            if closed {
+                gone.push(id.clone());
+            }
+            self.flush();
+        }
+        for id in gone {
+            self.remove(&id, false);
+        }
+    }
+
+    /// The stream ended: its sessions end (the viewer's page sees the
+    /// connection close, as an HLS player sees ENDLIST).
+    fn ended(&mut self, stream: &Arc<str>) {
+        let ids: Vec<String> = self
+            .streams
+            .get(stream)
+            .map(|st| st.sessions.iter().cloned().collect())
+            .unwrap_or_default();
+        tracing::info!(%stream, sessions = ids.len(), "stream ended: whep sessions close");
+        for id in ids {
+            self.remove(&id, true);
+        }
+    }
+
+    fn timeouts(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.deadline <= now || !s.connected)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if !s.connected && now.duration_since(s.created) > self.config.connect_timeout {
+                self.metrics
+                    .connect_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(session = %id, "whep session never connected");
+                self.remove(&id, false);
+                continue;
+            }
+            if s.deadline > now {
+                continue;
+            }
+            let h = s.handle(Input::Timeout(now), &mut self.out);
+            self.flush();
+            self.after(&id, h);
+        }
+    }
+
+    /// Sends what the last step produced, each from its socket.
+    fn flush(&mut self) {
+        for t in self.out.drain(..) {
+            let socket = self
+                .sockets
+                .iter()
+                .find(|s| s.candidate == t.source)
+                .or_else(|| self.sockets.first());
+            let Some(b) = socket else { continue };
+            match b.socket.try_send_to(&t.contents, t.destination) {
+                Ok(_) => {
+                    self.metrics.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .bytes_out
+                        .fetch_add(t.contents.len() as u64, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.metrics.send_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str, tell_peer: bool) {
+        let Some(mut s) = self.sessions.remove(id) else {
+            return;
+        };
+        if tell_peer {
+            s.close(&mut self.out);
+            self.flush();
+        }
+        self.by_addr.retain(|_, v| v != id);
+        if let Some(st) = self.streams.get_mut(&s.stream) {
+            st.sessions.remove(id);
+            if st.sessions.is_empty() {
+                st.cancel.cancel();
+                self.streams.remove(&s.stream);
+            }
+        }
+        self.metrics.set_sessions(self.sessions.len());
+        tracing::info!(stream = %s.stream, session = %id, frames = s.frames_sent, "whep session ended");
+    }
+}

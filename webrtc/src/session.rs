@@ -1,0 +1,209 @@
+//! One WHEP viewer: a str0m `Rtc` (ICE-lite, DTLS, SRTP, RTCP, NACK
+//! retransmission from its send buffer) and what this viewer has been
+//! sent. No sockets: the server feeds it datagrams, timeouts and frames,
+//! and sends what [`Session::drain`] returns.
+//!
+//! str0m's rule is kept here in one place: every mutation of the `Rtc` is
+//! followed by a full drain of its output before the next one.
+
+use crate::feed::Frame;
+use crate::timeline::Timeline;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::Transmit;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+/// What happened to a session during a drain, for the server to act on.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Happened {
+    /// ICE and DTLS are up: media may flow.
+    pub connected: bool,
+    /// The viewer left (ICE disconnected or the peer closed).
+    pub closed: bool,
+    /// PLIs and FIRs received.
+    pub keyframe_requests: u64,
+}
+
+/// Why an offer was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum OfferError {
+    #[error("malformed SDP offer: {0}")]
+    Sdp(String),
+    #[error("the offer has no video to receive")]
+    NoVideo,
+    #[error("the offer has no H.264 with packetization-mode 1")]
+    NoCodec,
+}
+
+pub struct Session {
+    pub id: String,
+    pub stream: Arc<str>,
+    rtc: Rtc,
+    /// The video media the offer asked to receive, and the payload type
+    /// chosen for it.
+    video_mid: Option<Mid>,
+    video: Option<(Mid, Pt)>,
+    pub connected: bool,
+    /// The keyframe burst went out: live frames may follow.
+    pub started: bool,
+    timeline: Timeline,
+    pub created: Instant,
+    /// When the `Rtc` wants its next timeout.
+    pub deadline: Instant,
+    pub frames_sent: u64,
+    pub keyframe_requests: u64,
+}
+
+impl Session {
+    /// Accepts `offer` with `candidates` as the host candidates: the
+    /// session and its SDP answer.
+    pub fn accept(
+        id: String,
+        stream: Arc<str>,
+        offer: &str,
+        candidates: &[SocketAddr],
+        now: Instant,
+    ) -> Result<(Session, String), OfferError> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Sdp(e.to_string()))?;
+        let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .build(now);
+        for addr in candidates {
+            if let Ok(c) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(c);
+            }
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| OfferError::Sdp(e.to_string()))?;
+        let mut s = Session {
+            id,
+            stream,
+            rtc,
+            video_mid: None,
+            video: None,
+            connected: false,
+            started: false,
+            timeline: Timeline::new(),
+            created: now,
+            deadline: now,
+            frames_sent: 0,
+            keyframe_requests: 0,
+        };
+        // The first video the viewer receives is where frames go.
+        s.video_mid = mids.into_iter().find(|mid| {
+            s.rtc.media(*mid).is_some_and(|m| {
+                m.kind() == MediaKind::Video && m.direction() == Direction::SendOnly
+            })
+        });
+        let Some(mid) = s.video_mid else {
+            return Err(OfferError::NoVideo);
+        };
+        let pt = s.pick_h264(mid).ok_or(OfferError::NoCodec)?;
+        s.video = Some((mid, pt));
+        Ok((s, answer.to_sdp_string()))
+    }
+
+    /// The H.264 payload type to send: packetization mode 1 (FU-A, so
+    /// frames larger than a packet fit), preferring the offer's first.
+    fn pick_h264(&self, mid: Mid) -> Option<Pt> {
+        let offered = self.rtc.media(mid)?.remote_pts();
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|p| offered.contains(&p.pt()))
+            .filter(|p| p.spec().codec == Codec::H264)
+            .find(|p| p.spec().format.packetization_mode == Some(1))
+            .map(|p| p.pt())
+    }
+
+    /// Whether this datagram is for this session (its ICE credentials or
+    /// its peer's address).
+    pub fn accepts(&self, input: &Input) -> bool {
+        self.rtc.accepts(input)
+    }
+
+    /// Feeds a datagram or a timeout, then drains.
+    pub fn handle(&mut self, input: Input, out: &mut Vec<Transmit>) -> Happened {
+        if let Err(e) = self.rtc.handle_input(input) {
+            // A datagram it cannot use (a stray or malformed packet) is
+            // dropped; a session that cannot go on says so in the drain.
+            tracing::debug!(session = %self.id, error = %e, "webrtc input refused");
+        }
+        self.drain(out)
+    }
+
+    /// A remote candidate trickled in, then drains.
+    pub fn add_remote_candidate(&mut self, c: Candidate, out: &mut Vec<Transmit>) -> Happened {
+        self.rtc.add_remote_candidate(c);
+        self.drain(out)
+    }
+
+    /// Sends one frame (restamped onto this viewer's timeline), then drains.
+    pub fn write(&mut self, frame: &Frame, now: Instant, out: &mut Vec<Transmit>) -> Happened {
+        let Some((mid, pt)) = self.video else {
+            return Happened::default();
+        };
+        let ts = self.timeline.map(frame.pts);
+        if let Some(w) = self.rtc.writer(mid) {
+            match w.write(pt, now, MediaTime::from_90khz(ts), frame.data.clone()) {
+                Ok(()) => self.frames_sent += 1,
+                Err(e) => tracing::debug!(session = %self.id, error = %e, "webrtc write"),
+            }
+        }
+        self.drain(out)
+    }
+
+    /// Polls the `Rtc` until it only has a timeout left.
+    pub fn drain(&mut self, out: &mut Vec<Transmit>) -> Happened {
+        let mut h = Happened::default();
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.deadline = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => out.push(t),
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected => {
+                        self.connected = true;
+                        h.connected = true;
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+                    | Event::Closed => h.closed = true,
+                    Event::KeyframeRequest(_) => {
+                        self.keyframe_requests += 1;
+                        h.keyframe_requests += 1;
+                    }
+                    _ => {}
+                },
+                Err(e) => {
+                    tracing::debug!(session = %self.id, error = %e, "webrtc session failed");
+                    h.closed = true;
+                    break;
+                }
+            }
+        }
+        if !self.rtc.is_alive() {
+            h.closed = true;
+        }
+        h
+    }
+
+    /// Ends the session (DELETE or shutdown): the peer is told by DTLS
+    /// close where it can still be reached.
+    pub fn close(&mut self, out: &mut Vec<Transmit>) {
+        self.rtc.disconnect();
+        self.drain(out);
+    }
+}

@@ -479,6 +479,21 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
     let (msn, part) = pl.next_part();
     let held_url = format!("{playlist}?_HLS_msn={msn}&_HLS_part={part}");
     let held = tokio::spawn(async move { get(&held_url).await });
+    // The stop comes once the edge holds that reload for the push (else the
+    // request could reach the edge after the stream is gone: a 404).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = get(&edge.url("/metrics")).await.text();
+        if m.lines().any(|l| {
+            l.strip_prefix("livecdn_edge_push_waiting ")
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v >= 1.0)
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reload is not held: {m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let (status, stopped) = json(
         "POST",

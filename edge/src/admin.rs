@@ -135,6 +135,14 @@ fn metrics(edge: &Edge) -> Response<Body> {
                 rows,
             ),
             (
+                "push_waiting",
+                "Blocking reloads held for a pushed playlist now",
+                edge.push
+                    .iter()
+                    .map(|p| (String::new(), p.waiting() as f64))
+                    .collect(),
+            ),
+            (
                 "cache_bytes",
                 "Bytes held in the cache",
                 vec![(String::new(), stats.bytes as f64)],

@@ -129,8 +129,12 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
     let mut warned = false;
     tracing::debug!(%stream, "webrtc follows the stream");
     loop {
+        // A first read (of this rendition) is history: from its open
+        // segment's keyframe up to now.
+        let fresh = cur.is_none();
         let got = hub.read(|p| p.track(&rendition).map(|t| gained(t, &mut cur)));
         let now = Instant::now();
+        let mut frames = Vec::new();
         if let Some(got) = got {
             if let Some(init) = got.init {
                 match VideoTrack::from_init(&init) {
@@ -142,13 +146,15 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
             }
             if !got.pieces.is_empty() {
                 match feed.chunk(&got.pieces, now) {
-                    Ok(frames) => sink.send(frames),
+                    Ok(f) => frames = f,
                     Err(e) => {
                         tracing::debug!(%stream, %rendition, error = %e, "webrtc: chunk skipped")
                     }
                 }
             }
         }
+        // B-frames are found before any of them is sent, where a rung can
+        // stand in.
         if feed.reorders() && rendition == SOURCE {
             match rung_of(&hub) {
                 Some(rung) => {
@@ -164,6 +170,10 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
                 }
                 None => {}
             }
+        }
+        match fresh {
+            true => sink.send_history(frames),
+            false => sink.send(frames),
         }
         if hub.read(|p| p.is_ended()) {
             sink.ended().await;

@@ -25,6 +25,8 @@ pub struct RtcMetrics {
     pub datagrams_dropped: AtomicU64,
     /// Datagrams the socket could not take at once.
     pub send_dropped: AtomicU64,
+    /// Send calls (one per GSO batch): datagrams_out / sends is the batching.
+    pub sends: AtomicU64,
 }
 
 impl RtcMetrics {
@@ -35,7 +37,7 @@ impl RtcMetrics {
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 14] = [
+        let rows: [(&str, &str, &str, u64); 15] = [
             (
                 "sessions",
                 "gauge",
@@ -120,6 +122,12 @@ impl RtcMetrics {
                 "datagrams the socket could not take",
                 g(&self.send_dropped),
             ),
+            (
+                "sends_total",
+                "counter",
+                "send calls (a GSO batch is one)",
+                g(&self.sends),
+            ),
         ];
         for (name, kind, help, v) in rows {
             let _ = writeln!(out, "# HELP {prefix}_webrtc_{name} {help}");
@@ -142,6 +150,6 @@ mod tests {
         m.render("livecdn_origin", &mut s);
         assert!(s.contains("livecdn_origin_webrtc_sessions 3\n"));
         assert!(s.contains("livecdn_origin_webrtc_frames_sent_total 7\n"));
-        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 14);
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 15);
     }
 }

@@ -8,6 +8,11 @@
 //! socket. Sends never wait: a datagram the socket cannot take now is
 //! dropped and counted (it is UDP; NACKs and keyframes recover).
 //!
+//! A frame becomes several RTP packets to the same viewer, all of the
+//! packetizer's size but the last: they leave in one `sendmsg` with UDP
+//! GSO (quinn-udp's, as QUIC uses it) where the kernel has it, so the
+//! per-packet cost is the encryption, not a system call each.
+//!
 //! A stream is followed while it has sessions: the first viewer starts its
 //! feed, the last one leaving cancels it.
 
@@ -35,6 +40,8 @@ const MEDIA_QUEUE: usize = 1024;
 const TICK: Duration = Duration::from_millis(500);
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
+/// Largest GSO send: the kernel's 64 KiB less IPv6 and UDP headers.
+const MAX_GSO_SEND: usize = 65_535 - 48;
 
 /// Why a WHEP request could not be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +93,10 @@ pub trait MediaSource: Send + Sync + 'static {
 /// What a feed hands the session task.
 enum FeedEvent {
     Frames(Vec<Frame>),
+    /// Frames from a keyframe up to now of a rendition just (re)joined:
+    /// the keyframe cache starts over from them, and connected viewers
+    /// get them as a burst, as a joiner does.
+    History(Vec<Frame>),
     /// The stream ended: its sessions are closed.
     Ended,
 }
@@ -114,6 +125,20 @@ impl FeedSink {
         }
         let n = frames.len() as u64;
         let event = FeedEvent::Frames(frames);
+        if self.tx.try_send((self.stream.clone(), event)).is_err() {
+            self.metrics.frames_dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Frames from a keyframe up to now, read when the feed started or
+    /// moved to another rendition: not replayed at their own pace, but
+    /// sent as the keyframe cache is to a joiner.
+    pub fn send_history(&self, frames: Vec<Frame>) {
+        if frames.is_empty() {
+            return;
+        }
+        let n = frames.len() as u64;
+        let event = FeedEvent::History(frames);
         if self.tx.try_send((self.stream.clone(), event)).is_err() {
             self.metrics.frames_dropped.fetch_add(n, Ordering::Relaxed);
         }
@@ -171,7 +196,7 @@ impl RtcServer {
         source: Arc<dyn MediaSource>,
         shutdown: CancellationToken,
     ) -> std::io::Result<RtcServer> {
-        let sockets = bind(config).await?;
+        let sockets = bind(config)?;
         let local: Vec<SocketAddr> = sockets.iter().map(|s| s.candidate).collect();
         let metrics = Arc::new(RtcMetrics::default());
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
@@ -197,6 +222,7 @@ impl RtcServer {
             by_addr: HashMap::new(),
             streams: HashMap::new(),
             out: Vec::new(),
+            batch: Vec::with_capacity(MAX_GSO_SEND),
         };
         tokio::spawn(task.run(cmd_rx, net_rx, media_rx, shutdown));
         Ok(RtcServer {
@@ -273,21 +299,59 @@ struct Bound {
     socket: Arc<UdpSocket>,
     /// The address viewers are told (and that datagrams arrive at).
     candidate: SocketAddr,
+    /// quinn-udp's view of the socket: how many datagrams one send takes.
+    udp: quinn::udp::UdpSocketState,
+}
+
+impl Bound {
+    /// Binds `addr` with QUIC's socket buffers, for `candidate` (its own
+    /// address unless one is advertised).
+    fn bind(addr: SocketAddr, advertised: Option<IpAddr>) -> std::io::Result<Bound> {
+        let (std, _) = livecdn_shared::quic::bind(addr)?;
+        std.set_nonblocking(true)?;
+        let udp = quinn::udp::UdpSocketState::new(quinn::udp::UdpSockRef::from(&std))?;
+        let socket = UdpSocket::from_std(std)?;
+        let local = socket.local_addr()?;
+        let candidate = advertised.map_or(local, |ip| SocketAddr::new(ip, local.port()));
+        Ok(Bound {
+            socket: Arc::new(socket),
+            candidate,
+            udp,
+        })
+    }
+
+    /// Sends `count` datagrams of `segment` bytes (the last may be
+    /// shorter), packed in `contents`, to `to` in one send; false if the
+    /// socket took none of it now.
+    fn send_batch(&self, to: SocketAddr, contents: &[u8], segment: usize, count: usize) -> bool {
+        let t = quinn::udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents,
+            segment_size: (count > 1).then_some(segment),
+            src_ip: None,
+        };
+        let sock = quinn::udp::UdpSockRef::from(&*self.socket);
+        match self.udp.try_send(sock, &t) {
+            Ok(()) => true,
+            // A kernel that refuses the segmented send: one by one.
+            Err(e) if count > 1 && e.kind() != std::io::ErrorKind::WouldBlock => contents
+                .chunks(segment)
+                .all(|d| self.socket.try_send_to(d, to).is_ok()),
+            Err(_) => false,
+        }
+    }
 }
 
 /// The sockets and their candidates (see [`WebRtcConfig::advertise`]).
-async fn bind(config: &WebRtcConfig) -> std::io::Result<Vec<Bound>> {
+fn bind(config: &WebRtcConfig) -> std::io::Result<Vec<Bound>> {
     let listen = config.listen;
     if !config.advertise.is_empty() || !listen.ip().is_unspecified() {
-        let socket = Arc::new(UdpSocket::bind(listen).await?);
-        let port = socket.local_addr()?.port();
-        let ips = match config.advertise.is_empty() {
-            true => vec![listen.ip()],
-            false => config.advertise.clone(),
-        };
         // One socket: datagrams are taken as sent to the first address.
-        let candidate = SocketAddr::new(ips[0], port);
-        return Ok(vec![Bound { socket, candidate }]);
+        return Ok(vec![Bound::bind(
+            listen,
+            config.advertise.first().copied(),
+        )?]);
     }
     // Unspecified and nothing advertised: loopback, and the interface
     // that routes outward, each on its own socket so a datagram's
@@ -301,14 +365,10 @@ async fn bind(config: &WebRtcConfig) -> std::io::Result<Vec<Bound>> {
     let mut out = Vec::new();
     let mut port = listen.port();
     for ip in ips {
-        match UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            Ok(socket) => {
-                let candidate = socket.local_addr()?;
-                port = candidate.port();
-                out.push(Bound {
-                    socket: Arc::new(socket),
-                    candidate,
-                });
+        match Bound::bind(SocketAddr::new(ip, port), None) {
+            Ok(b) => {
+                port = b.candidate.port();
+                out.push(b);
             }
             Err(e) if out.is_empty() => return Err(e),
             Err(e) => tracing::warn!(%ip, error = %e, "webrtc: address left out"),
@@ -384,6 +444,8 @@ struct Task {
     streams: HashMap<Arc<str>, StreamState>,
     /// Transmits of the current step, sent before the next.
     out: Vec<Transmit>,
+    /// Where a GSO batch is packed.
+    batch: Vec<u8>,
 }
 
 impl Task {
@@ -402,6 +464,7 @@ impl Task {
                 Some(d) = net.recv() => self.datagram(d),
                 Some((stream, event)) = media.recv() => match event {
                     FeedEvent::Frames(frames) => self.frames(&stream, &frames),
+                    FeedEvent::History(frames) => self.history(&stream, &frames),
                     FeedEvent::Ended => self.ended(&stream),
                 },
                 _ = tokio::time::sleep_until(next.into()) => self.timeouts(Instant::now()),
@@ -634,6 +697,28 @@ impl Task {
         }
     }
 
+    /// A feed (re)started: the cache holds these frames alone, and every
+    /// connected viewer gets them as a burst (a rendition change looks
+    /// like a new join, without adding the GOP's span to its delay).
+    fn history(&mut self, stream: &Arc<str>, frames: &[Frame]) {
+        let Some(st) = self.streams.get_mut(stream) else {
+            return;
+        };
+        st.gop = Gop::new();
+        for f in frames {
+            st.gop.push(f);
+        }
+        let connected: Vec<String> = st
+            .sessions
+            .iter()
+            .filter(|id| self.sessions.get(*id).is_some_and(|s| s.connected))
+            .cloned()
+            .collect();
+        for id in connected {
+            self.start(&id);
+        }
+    }
+
     /// The stream ended: its sessions end (the viewer's page sees the
     /// connection close, as an HLS player sees ENDLIST).
     fn ended(&mut self, stream: &Arc<str>) {
@@ -676,27 +761,45 @@ impl Task {
         }
     }
 
-    /// Sends what the last step produced, each from its socket.
+    /// Sends what the last step produced, each from its socket: runs of
+    /// datagrams to one peer, equal in size but the last, in one send.
     fn flush(&mut self) {
-        for t in self.out.drain(..) {
-            let socket = self
+        let out = std::mem::take(&mut self.out);
+        let mut i = 0;
+        while i < out.len() {
+            let first = &out[i];
+            let Some(b) = self
                 .sockets
                 .iter()
-                .find(|s| s.candidate == t.source)
-                .or_else(|| self.sockets.first());
-            let Some(b) = socket else { continue };
-            match b.socket.try_send_to(&t.contents, t.destination) {
-                Ok(_) => {
-                    self.metrics.datagrams_out.fetch_add(1, Ordering::Relaxed);
-                    self.metrics
-                        .bytes_out
-                        .fetch_add(t.contents.len() as u64, Ordering::Relaxed);
-                }
-                Err(_) => {
-                    self.metrics.send_dropped.fetch_add(1, Ordering::Relaxed);
-                }
+                .find(|s| s.candidate == first.source)
+                .or_else(|| self.sockets.first())
+            else {
+                break;
+            };
+            let size = first.contents.len();
+            let room = b
+                .udp
+                .max_gso_segments()
+                .clamp(1, MAX_GSO_SEND / size.max(1));
+            let n = batch_len(&out[i..], room);
+            self.batch.clear();
+            for t in &out[i..i + n] {
+                self.batch.extend_from_slice(&t.contents);
             }
+            let m = &self.metrics;
+            if b.send_batch(first.destination, &self.batch, size, n) {
+                m.datagrams_out.fetch_add(n as u64, Ordering::Relaxed);
+                m.bytes_out
+                    .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                m.sends.fetch_add(1, Ordering::Relaxed);
+            } else {
+                m.send_dropped.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            i += n;
         }
+        // Keep the vector's capacity for the next step.
+        self.out = out;
+        self.out.clear();
     }
 
     fn remove(&mut self, id: &str, tell_peer: bool) {
@@ -717,5 +820,52 @@ impl Task {
         }
         self.metrics.set_sessions(self.sessions.len());
         tracing::info!(stream = %s.stream, session = %id, frames = s.frames_sent, "whep session ended");
+    }
+}
+
+/// How many of `out`'s first transmits go in one GSO send (at most
+/// `room`): same source and destination, each as long as the first but
+/// the last, which may be shorter.
+fn batch_len(out: &[Transmit], room: usize) -> usize {
+    let Some(first) = out.first() else {
+        return 0;
+    };
+    let size = first.contents.len();
+    let mut n = 1;
+    while n < out.len().min(room) {
+        let (prev, next) = (&out[n - 1], &out[n]);
+        let same_way = next.source == first.source && next.destination == first.destination;
+        if !same_way || prev.contents.len() != size || next.contents.len() > size {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(to: u16, len: usize) -> Transmit {
+        Transmit {
+            proto: Protocol::Udp,
+            source: SocketAddr::from(([127, 0, 0, 1], 1)),
+            destination: SocketAddr::from(([127, 0, 0, 1], to)),
+            contents: vec![0u8; len].into(),
+        }
+    }
+
+    #[test]
+    fn a_frame_to_one_viewer_is_one_batch() {
+        // Four packets of a frame to viewer 5, then one to viewer 6.
+        let out = [t(5, 1200), t(5, 1200), t(5, 1200), t(5, 300), t(6, 1200)];
+        assert_eq!(batch_len(&out, 10), 4);
+        assert_eq!(batch_len(&out[4..], 10), 1);
+        // The room bounds it; a shorter datagram ends it.
+        assert_eq!(batch_len(&out, 2), 2);
+        assert_eq!(batch_len(&[t(5, 300), t(5, 1200)], 10), 1);
+        assert_eq!(batch_len(&[t(5, 1200), t(5, 1300)], 10), 1);
+        assert_eq!(batch_len(&[], 10), 0);
     }
 }

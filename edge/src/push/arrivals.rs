@@ -62,6 +62,11 @@ impl Arrivals {
 
     /// Waits up to `timeout` for `key` to be pushed; `None` on timeout (or
     /// when too many requests already wait).
+    /// Requests waiting for a pushed object now.
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting
+    }
+
     pub async fn wait_for(&self, key: &CacheKey, timeout: Duration) -> Option<Arc<CachedObject>> {
         let rx = {
             let mut inner = self.lock();

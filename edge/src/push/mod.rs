@@ -155,6 +155,11 @@ impl Push {
         self.arrivals.wait_for(key, timeout).await
     }
 
+    /// Requests held for a pushed object now (blocking reloads).
+    pub fn waiting(&self) -> usize {
+        self.arrivals.waiting()
+    }
+
     /// Push connections currently up.
     pub fn connections(&self) -> usize {
         self.connected.load(Ordering::Relaxed)

@@ -475,25 +475,33 @@ async fn stop_ends_the_stream_cuts_the_publisher_and_purges_the_edge() {
     );
 
     // A player holding a blocking reload for the next part at the edge.
-    let pl = livecdn_shared::playlist::MediaPlaylist::parse(&get(&playlist).await.text()).unwrap();
-    let (msn, part) = pl.next_part();
-    let held_url = format!("{playlist}?_HLS_msn={msn}&_HLS_part={part}");
-    let held = tokio::spawn(async move { get(&held_url).await });
     // The stop comes once the edge holds that reload for the push (else the
-    // request could reach the edge after the stream is gone: a 404).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = get(&edge.url("/metrics")).await.text();
-        if m.lines().any(|l| {
-            l.strip_prefix("livecdn_edge_push_waiting ")
-                .and_then(|v| v.parse::<f64>().ok())
-                .is_some_and(|v| v >= 1.0)
-        }) {
-            break;
+    // request could reach the edge after the stream is gone: a 404). Should
+    // the part be there already when the request comes, it is answered at
+    // once: ask again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let held = 'held: loop {
+        let pl =
+            livecdn_shared::playlist::MediaPlaylist::parse(&get(&playlist).await.text()).unwrap();
+        // The first part of the segment after the next: it is a good second
+        // away, so the stop below reaches the edge before it would.
+        let (msn, _) = pl.next_part();
+        let held_url = format!("{playlist}?_HLS_msn={}&_HLS_part=0", msn + 1);
+        let held = tokio::spawn(async move { get(&held_url).await });
+        while !held.is_finished() {
+            let m = get(&edge.url("/metrics")).await.text();
+            if m.lines().any(|l| {
+                l.strip_prefix("livecdn_edge_push_waiting ")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v >= 1.0)
+            }) {
+                break 'held held;
+            }
+            assert!(Instant::now() < deadline, "the reload is not held: {m}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(Instant::now() < deadline, "the reload is not held: {m}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        assert!(Instant::now() < deadline, "no reload was ever held");
+    };
 
     let (status, stopped) = json(
         "POST",

@@ -3,6 +3,7 @@
 //! in line with what viewers watch, report viewer counts every second, and
 //! store every pushed object in the cache.
 
+use super::order::{Order, Ticket};
 use super::verify::client_config;
 use super::{Feeds, Push};
 use crate::cache::{CacheKey, ObjectKind};
@@ -178,6 +179,7 @@ async fn session(
     send(&mut ctl, &Message::Hello { credential }).await?;
     let mut subscribed: HashSet<String> = HashSet::new();
     let mut receives = JoinSet::new();
+    let order = Arc::new(Order::default());
     let mut tick = tokio::time::interval(REPORT_EVERY);
     loop {
         let report = tokio::select! {
@@ -185,9 +187,10 @@ async fn session(
             _ = push.wanted_changed.notified() => false,
             uni = conn.accept_uni() => {
                 let recv = uni?;
+                let ticket = order.ticket();
                 let (feeds, push) = (feeds.clone(), push.clone());
                 receives.spawn(async move {
-                    if let Err(e) = receive(&feeds, &push, recv).await {
+                    if let Err(e) = receive(&feeds, &push, recv, &ticket).await {
                         tracing::debug!(error = %e, "pushed object dropped");
                     }
                 });
@@ -227,11 +230,13 @@ async fn session(
     }
 }
 
-/// Reads one object stream and stores it.
+/// Reads one object stream and stores it; a purge first waits for the
+/// streams the origin opened before it (see `order`).
 async fn receive(
     feeds: &Feeds,
     push: &Push,
     mut recv: quinn::RecvStream,
+    ticket: &Ticket,
 ) -> Result<(), PushClientError> {
     let limit = push::MAX_OBJECT_BODY + push::FRAME_HEADER + push::MAX_FRAME_BODY;
     let data = tokio::time::timeout(OBJECT_TIMEOUT, recv.read_to_end(limit))
@@ -240,8 +245,11 @@ async fn receive(
     match push::decode_uni(&Bytes::from(data))? {
         push::Uni::Object(header, body) => store(feeds, push, header, body).await,
         push::Uni::Purge(stream) => {
+            ticket.earlier_done().await;
             push.purged(&stream);
-            let n = feeds.cache.purge(&format!("/live/{stream}/")).await;
+            let prefix = format!("/live/{stream}/");
+            push.arrivals.forget(&prefix);
+            let n = feeds.cache.purge(&prefix).await;
             tracing::info!(%stream, objects = n, "purged: the origin stopped the stream");
             Ok(())
         }
@@ -335,6 +343,9 @@ async fn store(
         let object = Arc::new(object);
         if feeds.cache.insert(key.clone(), object.clone()).await {
             push.arrivals.arrived(&key, &object);
+        }
+        if kind == ObjectKind::Playlist && parsed.as_ref().is_some_and(|p| p.end_list) {
+            push.arrivals.ended(&header.path, &object);
         }
     }
     push.pushed(stream, Instant::now());

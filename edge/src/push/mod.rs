@@ -24,6 +24,7 @@
 
 mod arrivals;
 mod client;
+mod order;
 mod verify;
 
 pub use arrivals::Arrivals;

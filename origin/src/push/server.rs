@@ -304,7 +304,10 @@ async fn subscription(
                     r.dvr(&stream, names.iter().map(String::as_str)).is_none()
                 }
             };
-            let batch = hub.read(|p| tracker.poll(p, playlists));
+            // Whether the window has ended is read under the same lock as
+            // the batch, so a purge below follows the ENDLIST playlists.
+            // (`stop` marks the hub stopped before it ends the window.)
+            let (batch, ended) = hub.read(|p| (tracker.poll(p, playlists), p.is_ended()));
             for object in batch {
                 let Ok(permit) = in_flight.clone().acquire_owned().await else {
                     return;
@@ -322,7 +325,7 @@ async fn subscription(
             if conn.close_reason().is_some() {
                 return;
             }
-            if hub.is_stopped() {
+            if ended && hub.is_stopped() {
                 // The operator stopped it: the ENDLIST playlists above go
                 // out first, then the edge drops everything it holds.
                 while sends.join_next().await.is_some() {}

@@ -11,6 +11,7 @@ pub mod control;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod opus;
 pub mod packager;
 pub mod push;
 pub mod record;
@@ -66,6 +67,7 @@ impl OriginState {
             window_segments: l.window_segments,
             reconnect_grace: l.reconnect_grace,
             low_latency: true,
+            opus: config.webrtc.enabled,
         };
         Self {
             registry: Registry::new(packager, l.ended_linger),

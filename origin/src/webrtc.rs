@@ -4,6 +4,9 @@
 //! appends them, so nothing waits for a part to close) and hands them to
 //! the WebRTC server's feed.
 //!
+//! The `opus` rendition (the AAC as Opus, made once per stream) is
+//! followed beside the video, from the live edge on.
+//!
 //! The source rendition is passed through unless it has B-frames, which
 //! WebRTC receivers do not reorder; then the first transcoded rung (rungs
 //! are encoded without B-frames) is followed instead.
@@ -12,6 +15,7 @@ use crate::packager::{Track, AUDIO, SOURCE};
 use crate::registry::StreamHub;
 use crate::OriginState;
 use bytes::Bytes;
+use livecdn_webrtc::audio::AudioFeed;
 use livecdn_webrtc::video::VideoTrack;
 use livecdn_webrtc::{Feed, FeedSink, MediaSource};
 use std::sync::{Arc, Weak};
@@ -120,12 +124,40 @@ fn rung_of(hub: &StreamHub) -> Option<String> {
     })
 }
 
+/// The Opus packets the stream's `opus` rendition gained, to the sink. The
+/// first read starts at the live edge: sound is not caught up like the
+/// picture is, it starts with the next packet.
+fn listen(
+    hub: &StreamHub,
+    (cur, feed): &mut (Option<Cursor>, AudioFeed),
+    sink: &FeedSink,
+    now: Instant,
+) {
+    let fresh = cur.is_none();
+    let Some(got) = hub.read(|p| p.opus().map(|t| gained(t, cur))) else {
+        return;
+    };
+    if let Some(init) = got.init {
+        if let Err(e) = feed.set_init(&init) {
+            tracing::warn!(stream = %hub.name(), error = %e, "webrtc: opus init not usable");
+        }
+    }
+    if fresh || got.pieces.is_empty() {
+        return;
+    }
+    match feed.chunk(&got.pieces, now) {
+        Ok(packets) => sink.send_audio(packets),
+        Err(e) => tracing::debug!(stream = %hub.name(), error = %e, "webrtc: opus chunk skipped"),
+    }
+}
+
 async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
     let stream = hub.name().to_string();
     let mut version = hub.subscribe();
     let mut rendition = SOURCE.to_string();
     let mut cur = None;
     let mut feed = Feed::new();
+    let mut sound = (None, AudioFeed::new());
     let mut warned = false;
     tracing::debug!(%stream, "webrtc follows the stream");
     loop {
@@ -175,6 +207,7 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
             true => sink.send_history(frames),
             false => sink.send(frames),
         }
+        listen(&hub, &mut sound, &sink, now);
         if hub.read(|p| p.is_ended()) {
             sink.ended().await;
             break;

@@ -6,14 +6,20 @@
 //! after the server's answer is given to [`Viewer::answer`],
 //! [`Viewer::run`] drives the connection on its own UDP socket.
 
+use hdrhistogram::Histogram;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::rtp::Extension;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+/// Frames this soon after connecting are the joiner's burst, older than
+/// live on purpose: no delivery delay is taken from them.
+const BURST: Duration = Duration::from_secs(2);
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Seen {
     pub connected: AtomicBool,
     pub frames: AtomicU64,
+    /// Audio packets (Opus) received.
+    pub audio: AtomicU64,
     pub keyframes: AtomicU64,
     /// Milliseconds from connecting to the first whole keyframe.
     pub first_keyframe_ms: AtomicU64,
@@ -34,6 +42,28 @@ pub struct Seen {
     pub freezes: AtomicU64,
     /// Longest gap between two frames, milliseconds.
     pub max_gap_ms: AtomicU64,
+    /// Microseconds from a frame's arrival at the origin (its
+    /// abs-capture-time) to its last packet here, for frames after the
+    /// joiner's burst: the server's share of glass-to-glass, without a
+    /// decoder. Meaningful where server and viewer share a clock.
+    pub delivery_us: Mutex<Option<Histogram<u64>>>,
+}
+
+impl Seen {
+    fn delivered(&self, captured: SystemTime) {
+        let Ok(d) = SystemTime::now().duration_since(captured) else {
+            return;
+        };
+        let Ok(mut h) = self.delivery_us.lock() else {
+            return;
+        };
+        if h.is_none() {
+            *h = Histogram::new_with_bounds(1, 60_000_000, 2).ok();
+        }
+        if let Some(h) = h.as_mut() {
+            h.saturating_record(d.as_micros() as u64);
+        }
+    }
 }
 
 /// The running frame interval and the freeze rule.
@@ -89,7 +119,9 @@ impl Viewer {
     pub async fn offer(ip: std::net::IpAddr) -> Result<(Viewer, String), ViewerError> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let local = socket.local_addr()?;
-        let mut rtc = Rtc::new(Instant::now());
+        let mut rtc = RtcConfig::new()
+            .set_extension(5, Extension::AbsoluteCaptureTime)
+            .build(Instant::now());
         let c = Candidate::host(local, "udp").map_err(|e| ViewerError::Rtc(e.to_string()))?;
         rtc.add_local_candidate(c);
         let mut api = rtc.sdp_api();
@@ -150,6 +182,12 @@ impl Viewer {
                                 self.seen.freezes.fetch_add(1, Ordering::Relaxed);
                             }
                             self.seen.max_gap_ms.fetch_max(gap, Ordering::Relaxed);
+                            if let (Some(at), Some(c)) = (connected_at, d.ext_vals.abs_capture_time)
+                            {
+                                if at.elapsed() > BURST {
+                                    self.seen.delivered(c.capture_time);
+                                }
+                            }
                             let n = self.seen.frames.fetch_add(1, Ordering::Relaxed);
                             if n == 0 {
                                 if let Ok(mut f) = self.seen.first.lock() {
@@ -163,6 +201,9 @@ impl Viewer {
                                     self.seen.first_keyframe_ms.store(ms, Ordering::Relaxed);
                                 }
                             }
+                        }
+                        Event::MediaData(d) if d.params.spec().codec.is_audio() => {
+                            self.seen.audio.fetch_add(1, Ordering::Relaxed);
                         }
                         _ => {}
                     },

@@ -11,7 +11,7 @@ use crate::video::{VideoError, VideoTrack};
 use bytes::{Bytes, BytesMut};
 use livecdn_shared::cmaf::{scan, ScanError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The RTP clock of every video payload format: 90 kHz.
 pub const VIDEO_CLOCK: u64 = 90_000;
@@ -26,6 +26,10 @@ pub struct Frame {
     pub data: Arc<[u8]>,
     /// When its chunk reached this process.
     pub arrived: Instant,
+    /// The same on the wall clock: sent as the frame's `abs-capture-time`,
+    /// so a receiver on a synchronised clock measures the delay from here
+    /// to its screen (the glass-to-glass benchmark reads it in Chromium).
+    pub captured: SystemTime,
 }
 
 /// Why a chunk gave no frames.
@@ -33,6 +37,8 @@ pub struct Frame {
 pub enum FeedError {
     #[error("no init section yet")]
     NoTrack,
+    #[error("init section: {0}")]
+    Init(String),
     #[error("chunk: {0}")]
     Scan(#[from] ScanError),
     #[error("sample: {0}")]
@@ -83,6 +89,7 @@ impl Feed {
             }
         };
         let scanned = scan(&data)?;
+        let wall = SystemTime::now();
         let mut out = Vec::with_capacity(scanned.samples.len());
         for s in &scanned.samples {
             let end = s.offset + s.size as usize;
@@ -98,6 +105,7 @@ impl Feed {
                 keyframe: s.sync,
                 data: Arc::from(&track.annex_b(&sample, s.sync)?[..]),
                 arrived: now,
+                captured: wall,
             });
         }
         Ok(out)

@@ -86,6 +86,7 @@ mod tests {
             keyframe,
             data: Arc::from(vec![0u8; len]),
             arrived: Instant::now(),
+            captured: std::time::SystemTime::now(),
         }
     }
 

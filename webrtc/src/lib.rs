@@ -14,10 +14,14 @@
 //!   feeds it.
 //! * [`whep`] is the HTTP side both servers route `/live/STREAM/whep` to.
 //!
+//! * [`audio`] turns the stream's `opus` rendition (the origin's Opus
+//!   made once per stream from the AAC) into Opus RTP payloads.
+//!
 //! Video is H.264 passed through: no decoding, no re-encoding. A rendition
 //! with B-frames is not sent (receivers do not reorder); the source picks
 //! a rung of the ladder instead.
 
+pub mod audio;
 pub mod client;
 pub mod feed;
 pub mod fuzz;
@@ -25,6 +29,8 @@ pub mod gop;
 pub mod metrics;
 pub mod server;
 pub mod session;
+mod sink;
+mod socket;
 pub mod timeline;
 pub mod video;
 pub mod whep;

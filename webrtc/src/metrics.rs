@@ -13,6 +13,8 @@ pub struct RtcMetrics {
     pub connect_timeouts: AtomicU64,
     pub offers_refused: AtomicU64,
     pub frames_sent: AtomicU64,
+    /// Opus packets written to sessions.
+    pub audio_sent: AtomicU64,
     /// Frames a stream's feed could not queue for the session task.
     pub frames_dropped: AtomicU64,
     pub keyframe_requests: AtomicU64,
@@ -37,7 +39,7 @@ impl RtcMetrics {
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 15] = [
+        let rows: [(&str, &str, &str, u64); 16] = [
             (
                 "sessions",
                 "gauge",
@@ -73,6 +75,12 @@ impl RtcMetrics {
                 "counter",
                 "video frames written to sessions",
                 g(&self.frames_sent),
+            ),
+            (
+                "audio_packets_sent_total",
+                "counter",
+                "Opus packets written to sessions",
+                g(&self.audio_sent),
             ),
             (
                 "frames_dropped_total",
@@ -150,6 +158,6 @@ mod tests {
         m.render("livecdn_origin", &mut s);
         assert!(s.contains("livecdn_origin_webrtc_sessions 3\n"));
         assert!(s.contains("livecdn_origin_webrtc_frames_sent_total 7\n"));
-        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 15);
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 16);
     }
 }

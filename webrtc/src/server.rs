@@ -16,19 +16,22 @@
 //! A stream is followed while it has sessions: the first viewer starts its
 //! feed, the last one leaving cancels it.
 
+use crate::audio::AudioFrame;
 use crate::feed::Frame;
 use crate::gop::Gop;
 use crate::metrics::RtcMetrics;
 use crate::session::{Happened, OfferError, Session};
+use crate::sink::{FeedEvent, MediaTx};
+pub use crate::sink::{FeedSink, MediaSource};
+use crate::socket::{batch_len, bind, read_socket, Bound, Datagram, MAX_GSO_SEND};
 use livecdn_shared::config::WebRtcConfig;
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Input};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -38,10 +41,6 @@ const NET_QUEUE: usize = 8192;
 const MEDIA_QUEUE: usize = 1024;
 /// The task wakes at least this often (connect timeouts).
 const TICK: Duration = Duration::from_millis(500);
-/// Largest datagram read.
-const MAX_DATAGRAM: usize = 2048;
-/// Largest GSO send: the kernel's 64 KiB less IPv6 and UDP headers.
-const MAX_GSO_SEND: usize = 65_535 - 48;
 
 /// Why a WHEP request could not be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,85 +78,6 @@ impl From<OfferError> for ServerError {
 pub struct Answer {
     pub session: String,
     pub sdp: String,
-}
-
-/// Where a stream's frames come from.
-pub trait MediaSource: Send + Sync + 'static {
-    /// Whether `stream` can be played now.
-    fn exists(&self, stream: &str) -> bool;
-    /// Starts following `stream`: its frames go to `sink` until the sink
-    /// is cancelled. False if there is no such stream.
-    fn follow(&self, stream: &str, sink: FeedSink) -> bool;
-}
-
-/// What a feed hands the session task.
-enum FeedEvent {
-    Frames(Vec<Frame>),
-    /// Frames from a keyframe up to now of a rendition just (re)joined:
-    /// the keyframe cache starts over from them, and connected viewers
-    /// get them as a burst, as a joiner does.
-    History(Vec<Frame>),
-    /// The stream ended: its sessions are closed.
-    Ended,
-}
-
-type MediaTx = mpsc::Sender<(Arc<str>, FeedEvent)>;
-
-/// Frames of one stream on their way to the session task.
-#[derive(Clone)]
-pub struct FeedSink {
-    stream: Arc<str>,
-    tx: MediaTx,
-    cancel: CancellationToken,
-    metrics: Arc<RtcMetrics>,
-}
-
-impl FeedSink {
-    pub fn stream(&self) -> &str {
-        &self.stream
-    }
-
-    /// Hands frames on; when the queue is full they are dropped (and
-    /// counted): viewers recover at the next keyframe.
-    pub fn send(&self, frames: Vec<Frame>) {
-        if frames.is_empty() {
-            return;
-        }
-        let n = frames.len() as u64;
-        let event = FeedEvent::Frames(frames);
-        if self.tx.try_send((self.stream.clone(), event)).is_err() {
-            self.metrics.frames_dropped.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    /// Frames from a keyframe up to now, read when the feed started or
-    /// moved to another rendition: not replayed at their own pace, but
-    /// sent as the keyframe cache is to a joiner.
-    pub fn send_history(&self, frames: Vec<Frame>) {
-        if frames.is_empty() {
-            return;
-        }
-        let n = frames.len() as u64;
-        let event = FeedEvent::History(frames);
-        if self.tx.try_send((self.stream.clone(), event)).is_err() {
-            self.metrics.frames_dropped.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    /// The stream ended (not a publisher's reconnect, which the source
-    /// rides out): its viewers' sessions end too.
-    pub async fn ended(&self) {
-        let _ = self.tx.send((self.stream.clone(), FeedEvent::Ended)).await;
-    }
-
-    /// Resolves when nobody watches the stream any more.
-    pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
 }
 
 enum Command {
@@ -295,137 +215,6 @@ impl RtcServer {
     }
 }
 
-struct Bound {
-    socket: Arc<UdpSocket>,
-    /// The address viewers are told (and that datagrams arrive at).
-    candidate: SocketAddr,
-    /// quinn-udp's view of the socket: how many datagrams one send takes.
-    udp: quinn::udp::UdpSocketState,
-}
-
-impl Bound {
-    /// Binds `addr` with QUIC's socket buffers, for `candidate` (its own
-    /// address unless one is advertised).
-    fn bind(addr: SocketAddr, advertised: Option<IpAddr>) -> std::io::Result<Bound> {
-        let (std, _) = livecdn_shared::quic::bind(addr)?;
-        std.set_nonblocking(true)?;
-        let udp = quinn::udp::UdpSocketState::new(quinn::udp::UdpSockRef::from(&std))?;
-        let socket = UdpSocket::from_std(std)?;
-        let local = socket.local_addr()?;
-        let candidate = advertised.map_or(local, |ip| SocketAddr::new(ip, local.port()));
-        Ok(Bound {
-            socket: Arc::new(socket),
-            candidate,
-            udp,
-        })
-    }
-
-    /// Sends `count` datagrams of `segment` bytes (the last may be
-    /// shorter), packed in `contents`, to `to` in one send; false if the
-    /// socket took none of it now.
-    fn send_batch(&self, to: SocketAddr, contents: &[u8], segment: usize, count: usize) -> bool {
-        let t = quinn::udp::Transmit {
-            destination: to,
-            ecn: None,
-            contents,
-            segment_size: (count > 1).then_some(segment),
-            src_ip: None,
-        };
-        let sock = quinn::udp::UdpSockRef::from(&*self.socket);
-        match self.udp.try_send(sock, &t) {
-            Ok(()) => true,
-            // A kernel that refuses the segmented send: one by one.
-            Err(e) if count > 1 && e.kind() != std::io::ErrorKind::WouldBlock => contents
-                .chunks(segment)
-                .all(|d| self.socket.try_send_to(d, to).is_ok()),
-            Err(_) => false,
-        }
-    }
-}
-
-/// The sockets and their candidates (see [`WebRtcConfig::advertise`]).
-fn bind(config: &WebRtcConfig) -> std::io::Result<Vec<Bound>> {
-    let listen = config.listen;
-    if !config.advertise.is_empty() || !listen.ip().is_unspecified() {
-        // One socket: datagrams are taken as sent to the first address.
-        return Ok(vec![Bound::bind(
-            listen,
-            config.advertise.first().copied(),
-        )?]);
-    }
-    // Unspecified and nothing advertised: loopback, and the interface
-    // that routes outward, each on its own socket so a datagram's
-    // destination is known.
-    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
-    if let Some(ip) = outward_ip() {
-        if !ips.contains(&ip) {
-            ips.push(ip);
-        }
-    }
-    let mut out = Vec::new();
-    let mut port = listen.port();
-    for ip in ips {
-        match Bound::bind(SocketAddr::new(ip, port), None) {
-            Ok(b) => {
-                port = b.candidate.port();
-                out.push(b);
-            }
-            Err(e) if out.is_empty() => return Err(e),
-            Err(e) => tracing::warn!(%ip, error = %e, "webrtc: address left out"),
-        }
-    }
-    Ok(out)
-}
-
-/// The local address of the interface with the default route (no packet
-/// is sent: connecting a UDP socket only picks a route).
-fn outward_ip() -> Option<IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.1:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
-}
-
-struct Datagram {
-    source: SocketAddr,
-    destination: SocketAddr,
-    data: Vec<u8>,
-}
-
-async fn read_socket(
-    socket: Arc<UdpSocket>,
-    destination: SocketAddr,
-    tx: mpsc::Sender<Datagram>,
-    metrics: Arc<RtcMetrics>,
-    shutdown: CancellationToken,
-) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    loop {
-        let got = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = socket.recv_from(&mut buf) => r,
-        };
-        match got {
-            Ok((n, source)) => {
-                metrics.datagrams_in.fetch_add(1, Ordering::Relaxed);
-                let d = Datagram {
-                    source,
-                    destination,
-                    data: buf[..n].to_vec(),
-                };
-                if tx.try_send(d).is_err() {
-                    metrics.datagrams_dropped.fetch_add(1, Ordering::Relaxed);
-                    if tx.is_closed() {
-                        return;
-                    }
-                }
-            }
-            // ICMP errors from a viewer that went away surface here.
-            Err(e) => tracing::trace!(error = %e, "webrtc recv"),
-        }
-    }
-}
-
 struct StreamState {
     gop: Gop,
     sessions: HashSet<String>,
@@ -465,6 +254,7 @@ impl Task {
                 Some((stream, event)) = media.recv() => match event {
                     FeedEvent::Frames(frames) => self.frames(&stream, &frames),
                     FeedEvent::History(frames) => self.history(&stream, &frames),
+                    FeedEvent::Audio(frames) => self.audio(&stream, &frames),
                     FeedEvent::Ended => self.ended(&stream),
                 },
                 _ = tokio::time::sleep_until(next.into()) => self.timeouts(Instant::now()),
@@ -697,6 +487,39 @@ impl Task {
         }
     }
 
+    /// Opus packets to every viewer whose picture has started (so sound
+    /// never runs ahead of the first keyframe).
+    fn audio(&mut self, stream: &Arc<str>, frames: &[AudioFrame]) {
+        let Some(st) = self.streams.get(stream) else {
+            return;
+        };
+        let ids: Vec<String> = st.sessions.iter().cloned().collect();
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        for id in &ids {
+            let Some(s) = self.sessions.get_mut(id) else {
+                continue;
+            };
+            if !s.connected || !s.started || !s.has_audio() {
+                continue;
+            }
+            let mut closed = false;
+            for f in frames {
+                closed |= s.write_audio(f, now, &mut self.out).closed;
+            }
+            self.metrics
+                .audio_sent
+                .fetch_add(frames.len() as u64, Ordering::Relaxed);
+            if closed {
+                gone.push(id.clone());
+            }
+            self.flush();
+        }
+        for id in gone {
+            self.remove(&id, false);
+        }
+    }
+
     /// A feed (re)started: the cache holds these frames alone, and every
     /// connected viewer gets them as a burst (a rendition change looks
     /// like a new join, without adding the GOP's span to its delay).
@@ -820,52 +643,5 @@ impl Task {
         }
         self.metrics.set_sessions(self.sessions.len());
         tracing::info!(stream = %s.stream, session = %id, frames = s.frames_sent, "whep session ended");
-    }
-}
-
-/// How many of `out`'s first transmits go in one GSO send (at most
-/// `room`): same source and destination, each as long as the first but
-/// the last, which may be shorter.
-fn batch_len(out: &[Transmit], room: usize) -> usize {
-    let Some(first) = out.first() else {
-        return 0;
-    };
-    let size = first.contents.len();
-    let mut n = 1;
-    while n < out.len().min(room) {
-        let (prev, next) = (&out[n - 1], &out[n]);
-        let same_way = next.source == first.source && next.destination == first.destination;
-        if !same_way || prev.contents.len() != size || next.contents.len() > size {
-            break;
-        }
-        n += 1;
-    }
-    n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(to: u16, len: usize) -> Transmit {
-        Transmit {
-            proto: Protocol::Udp,
-            source: SocketAddr::from(([127, 0, 0, 1], 1)),
-            destination: SocketAddr::from(([127, 0, 0, 1], to)),
-            contents: vec![0u8; len].into(),
-        }
-    }
-
-    #[test]
-    fn a_frame_to_one_viewer_is_one_batch() {
-        // Four packets of a frame to viewer 5, then one to viewer 6.
-        let out = [t(5, 1200), t(5, 1200), t(5, 1200), t(5, 300), t(6, 1200)];
-        assert_eq!(batch_len(&out, 10), 4);
-        assert_eq!(batch_len(&out[4..], 10), 1);
-        // The room bounds it; a shorter datagram ends it.
-        assert_eq!(batch_len(&out, 2), 2);
-        assert_eq!(batch_len(&[t(5, 300), t(5, 1200)], 10), 1);
-        assert_eq!(batch_len(&[t(5, 1200), t(5, 1300)], 10), 1);
-        assert_eq!(batch_len(&[], 10), 0);
     }
 }

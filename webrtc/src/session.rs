@@ -6,6 +6,7 @@
 //! str0m's rule is kept here in one place: every mutation of the `Rtc` is
 //! followed by a full drain of its output before the next one.
 
+use crate::audio::{AudioFrame, OPUS_CLOCK, OPUS_FRAME};
 use crate::feed::Frame;
 use crate::timeline::Timeline;
 use std::net::SocketAddr;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::Transmit;
+use str0m::rtp::{AbsCaptureTime, Extension};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 /// What happened to a session during a drain, for the server to act on.
@@ -47,6 +49,9 @@ pub struct Session {
     /// chosen for it.
     video_mid: Option<Mid>,
     video: Option<(Mid, Pt)>,
+    /// The audio media and its Opus payload type, when the offer has one.
+    audio: Option<(Mid, Pt)>,
+    audio_timeline: Timeline,
     pub connected: bool,
     /// The keyframe burst went out: live frames may follow.
     pub started: bool,
@@ -55,6 +60,7 @@ pub struct Session {
     /// When the `Rtc` wants its next timeout.
     pub deadline: Instant,
     pub frames_sent: u64,
+    pub audio_sent: u64,
     pub keyframe_requests: u64,
 }
 
@@ -75,6 +81,9 @@ impl Session {
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
+            // Off in str0m's standard map; 5 is free there. Players that
+            // offer it get each frame's arrival time at the origin.
+            .set_extension(5, Extension::AbsoluteCaptureTime)
             .build(now);
         for addr in candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {
@@ -91,26 +100,56 @@ impl Session {
             rtc,
             video_mid: None,
             video: None,
+            audio: None,
+            audio_timeline: Timeline::with_clock(OPUS_CLOCK, OPUS_FRAME),
             connected: false,
             started: false,
             timeline: Timeline::new(),
             created: now,
             deadline: now,
             frames_sent: 0,
+            audio_sent: 0,
             keyframe_requests: 0,
         };
-        // The first video the viewer receives is where frames go.
-        s.video_mid = mids.into_iter().find(|mid| {
-            s.rtc.media(*mid).is_some_and(|m| {
-                m.kind() == MediaKind::Video && m.direction() == Direction::SendOnly
-            })
-        });
+        // The first video and the first audio the viewer receives are
+        // where frames go; audio is optional.
+        let sending = |s: &Session, mid: &Mid, kind| {
+            s.rtc
+                .media(*mid)
+                .is_some_and(|m| m.kind() == kind && m.direction() == Direction::SendOnly)
+        };
+        s.video_mid = mids
+            .iter()
+            .copied()
+            .find(|mid| sending(&s, mid, MediaKind::Video));
         let Some(mid) = s.video_mid else {
             return Err(OfferError::NoVideo);
         };
         let pt = s.pick_h264(mid).ok_or(OfferError::NoCodec)?;
         s.video = Some((mid, pt));
+        s.audio = mids
+            .iter()
+            .copied()
+            .find(|mid| sending(&s, mid, MediaKind::Audio))
+            .and_then(|mid| Some((mid, s.pick(mid, Codec::Opus)?)));
         Ok((s, answer.to_sdp_string()))
+    }
+
+    /// The first payload type of `codec` both sides have.
+    fn pick(&self, mid: Mid, codec: Codec) -> Option<Pt> {
+        let offered = self.rtc.media(mid)?.remote_pts();
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|p| offered.contains(&p.pt()))
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+    }
+
+    /// Whether the viewer takes audio.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
     }
 
     /// The H.264 payload type to send: packetization mode 1 (FU-A, so
@@ -156,9 +195,36 @@ impl Session {
         };
         let ts = self.timeline.map(frame.pts);
         if let Some(w) = self.rtc.writer(mid) {
+            let captured = AbsCaptureTime {
+                capture_time: frame.captured,
+                clock_offset: None,
+            };
+            let w = w.abs_capture_time(captured);
             match w.write(pt, now, MediaTime::from_90khz(ts), frame.data.clone()) {
                 Ok(()) => self.frames_sent += 1,
                 Err(e) => tracing::debug!(session = %self.id, error = %e, "webrtc write"),
+            }
+        }
+        self.drain(out)
+    }
+
+    /// Sends one Opus packet (restamped onto this viewer's audio
+    /// timeline), then drains.
+    pub fn write_audio(
+        &mut self,
+        frame: &AudioFrame,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Happened {
+        let Some((mid, pt)) = self.audio else {
+            return Happened::default();
+        };
+        let ts = self.audio_timeline.map(frame.pts);
+        if let Some(w) = self.rtc.writer(mid) {
+            let at = MediaTime::new(ts, Frequency::FORTY_EIGHT_KHZ);
+            match w.write(pt, now, at, frame.data.clone()) {
+                Ok(()) => self.audio_sent += 1,
+                Err(e) => tracing::debug!(session = %self.id, error = %e, "webrtc audio write"),
             }
         }
         self.drain(out)

@@ -4,28 +4,47 @@
 //! or far ahead, holds or drops frames until its jitter buffer resets. So a
 //! jump is folded into an offset, and the timestamps go on one frame later.
 
-/// A jump beyond this (either way) is a new timeline, not a late frame.
-const MAX_STEP: u64 = 5 * crate::feed::VIDEO_CLOCK;
-/// The step put in place of a jump: one frame at 30 fps.
-const STEP: u64 = crate::feed::VIDEO_CLOCK / 30;
+/// A jump beyond this many seconds (either way) is a new timeline, not a
+/// late frame.
+const MAX_JUMP_SECS: u64 = 5;
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Timeline {
     offset: i64,
     last: Option<u64>,
+    /// The step put in place of a jump: one frame.
+    step: u64,
+    max_step: u64,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Timeline {
+    /// Video: the 90 kHz clock, a jump becomes one frame at 30 fps.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_clock(crate::feed::VIDEO_CLOCK, crate::feed::VIDEO_CLOCK / 30)
+    }
+
+    /// A `clock` Hz timeline whose jumps become one `step`.
+    pub fn with_clock(clock: u64, step: u64) -> Self {
+        Self {
+            offset: 0,
+            last: None,
+            step,
+            max_step: MAX_JUMP_SECS * clock,
+        }
     }
 
     /// The RTP time for a frame of presentation time `pts`.
     pub fn map(&mut self, pts: u64) -> u64 {
         let out = pts.saturating_add_signed(self.offset);
         let out = match self.last {
-            Some(last) if out <= last || out - last > MAX_STEP => {
-                let to = last + STEP;
+            Some(last) if out <= last || out - last > self.max_step => {
+                let to = last + self.step;
                 self.offset = to as i64 - pts as i64;
                 to
             }
@@ -53,5 +72,15 @@ mod tests {
         assert_eq!(t.map(10_003_000), 915_000);
         // A frame stamped at the same time moves on a frame.
         assert_eq!(t.map(10_003_000), 918_000);
+    }
+
+    #[test]
+    fn an_audio_timeline_steps_by_its_own_frame() {
+        let mut t = Timeline::with_clock(48_000, 960);
+        assert_eq!(t.map(48_000), 48_000);
+        assert_eq!(t.map(48_960), 48_960);
+        assert_eq!(t.map(960), 49_920);
+        // Four seconds ahead is still the same timeline at 48 kHz.
+        assert_eq!(t.map(960 + 4 * 48_000), 49_920 + 4 * 48_000);
     }
 }

@@ -39,6 +39,7 @@ fn frame(i: u64) -> Frame {
         keyframe: key,
         data: Arc::from(au),
         arrived: Instant::now(),
+        captured: std::time::SystemTime::now(),
     }
 }
 

@@ -44,12 +44,21 @@ pub struct WhepReport {
     pub frames: u64,
     pub frames_per_viewer_min: u64,
     pub frames_per_viewer_p50: u64,
+    /// Opus packets received, all viewers.
+    pub audio_packets: u64,
     pub first_keyframe_ms_p50: u64,
     pub first_keyframe_ms_p95: u64,
     pub first_keyframe_ms_max: u64,
     pub freezes: u64,
     pub viewers_with_freezes: usize,
     pub max_gap_ms: u64,
+    /// From a frame's arrival at the origin (abs-capture-time) to its last
+    /// packet at the viewer, frames after each joiner's burst, all viewers:
+    /// the server's share of glass-to-glass (no decoding). Zero when the
+    /// server did not send the extension.
+    pub delivery_ms_p50: f64,
+    pub delivery_ms_p95: f64,
+    pub delivery_ms_max: f64,
     pub seconds: f64,
     /// The first refusal's status and body, if any.
     pub first_error: Option<String>,
@@ -161,6 +170,7 @@ fn summarize(
 ) -> WhepReport {
     let mut frames = Histogram::<u64>::new(3).ok();
     let mut first = Histogram::<u64>::new(3).ok();
+    let mut delivery: Option<Histogram<u64>> = None;
     let mut r = WhepReport {
         viewers,
         offers_refused: refused,
@@ -168,18 +178,23 @@ fn summarize(
         frames: 0,
         frames_per_viewer_min: 0,
         frames_per_viewer_p50: 0,
+        audio_packets: 0,
         first_keyframe_ms_p50: 0,
         first_keyframe_ms_p95: 0,
         first_keyframe_ms_max: 0,
         freezes: 0,
         viewers_with_freezes: 0,
         max_gap_ms: 0,
+        delivery_ms_p50: 0.0,
+        delivery_ms_p95: 0.0,
+        delivery_ms_max: 0.0,
         seconds,
         first_error,
     };
     for s in seen {
         let n = s.frames.load(Ordering::Relaxed);
         r.frames += n;
+        r.audio_packets += s.audio.load(Ordering::Relaxed);
         if let Some(h) = frames.as_mut() {
             let _ = h.record(n);
         }
@@ -195,6 +210,21 @@ fn summarize(
         r.freezes += f;
         r.viewers_with_freezes += usize::from(f > 0);
         r.max_gap_ms = r.max_gap_ms.max(s.max_gap_ms.load(Ordering::Relaxed));
+        if let Ok(h) = s.delivery_us.lock() {
+            match (delivery.as_mut(), h.as_ref()) {
+                (Some(all), Some(one)) => {
+                    let _ = all.add(one);
+                }
+                (None, Some(one)) => delivery = Some(one.clone()),
+                _ => {}
+            }
+        }
+    }
+    if let Some(h) = delivery.filter(|h| !h.is_empty()) {
+        let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
+        r.delivery_ms_p50 = ms(h.value_at_quantile(0.5));
+        r.delivery_ms_p95 = ms(h.value_at_quantile(0.95));
+        r.delivery_ms_max = ms(h.max());
     }
     if let Some(h) = frames.filter(|h| !h.is_empty()) {
         r.frames_per_viewer_min = h.min();
@@ -212,9 +242,10 @@ fn summarize(
 pub fn text(r: &WhepReport) -> String {
     format!(
         "whep viewers {} connected {} refused {} over {:.1} s\n\
-         frames {} (per viewer min {} p50 {})\n\
+         frames {} (per viewer min {} p50 {}), audio packets {}\n\
          first keyframe after connect p50 {} ms p95 {} ms max {} ms\n\
-         freezes {} (viewers with freezes {}), longest gap {} ms\n{}",
+         freezes {} (viewers with freezes {}), longest gap {} ms\n\
+         origin arrival to viewer p50 {} ms p95 {} ms max {} ms\n{}",
         r.viewers,
         r.connected,
         r.offers_refused,
@@ -222,12 +253,16 @@ pub fn text(r: &WhepReport) -> String {
         r.frames,
         r.frames_per_viewer_min,
         r.frames_per_viewer_p50,
+        r.audio_packets,
         r.first_keyframe_ms_p50,
         r.first_keyframe_ms_p95,
         r.first_keyframe_ms_max,
         r.freezes,
         r.viewers_with_freezes,
         r.max_gap_ms,
+        r.delivery_ms_p50,
+        r.delivery_ms_p95,
+        r.delivery_ms_max,
         r.first_error
             .as_ref()
             .map(|e| format!("first error: {e}\n"))
@@ -254,6 +289,7 @@ mod tests {
         a.connected.store(true, Ordering::Relaxed);
         a.frames.store(300, Ordering::Relaxed);
         a.keyframes.store(2, Ordering::Relaxed);
+        a.audio.store(150, Ordering::Relaxed);
         a.first_keyframe_ms.store(12, Ordering::Relaxed);
         let b = Arc::new(Seen::default());
         b.freezes.store(2, Ordering::Relaxed);
@@ -269,5 +305,6 @@ mod tests {
         );
         assert_eq!((r.max_gap_ms, r.offers_refused), (700, 1));
         assert!(text(&r).contains("freezes 2"));
+        assert!(text(&r).contains("audio packets 150"), "{}", text(&r));
     }
 }

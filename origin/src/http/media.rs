@@ -28,11 +28,7 @@ fn media_response(content_type: &'static str, len: Option<usize>, body: Body) ->
 }
 
 fn content_type(hub: &StreamHub, rendition: &str) -> &'static str {
-    if rendition == crate::packager::AUDIO || hub.read(|p| p.video_config().is_none()) {
-        "audio/mp4"
-    } else {
-        "video/mp4"
-    }
+    hub.read(|p| p.content_type(rendition))
 }
 
 /// `init.mp4` / `init-G.mp4`; a generation memory no longer holds comes

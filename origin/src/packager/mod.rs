@@ -45,6 +45,8 @@ mod track;
 #[cfg(test)]
 mod normal_tests;
 #[cfg(test)]
+mod opus_tests;
+#[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
 mod rung_tests;
@@ -58,7 +60,7 @@ pub use track::{Part, PartLookup, Segment, Track};
 
 use bytes::Bytes;
 use cut::TrackState;
-use livecdn_shared::cmaf::{self, AudioInit, TrackInit, VideoInit};
+use livecdn_shared::cmaf::{self, AudioInit, OpusInit, TrackInit, VideoInit, OPUS_TIMESCALE};
 use livecdn_shared::media::{AudioConfig, Frame, TrackKind, VideoConfig};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -69,6 +71,13 @@ pub const VIDEO_TIMESCALE: u32 = 90_000;
 pub const SOURCE: &str = "source";
 /// Rendition name of the audio.
 pub const AUDIO: &str = "audio";
+/// The Opus rendition made from the AAC for WebRTC viewers (see
+/// [`crate::opus`]). Served and pushed like the others, but not listed in
+/// the multivariant playlist or the MPD: HLS players get the AAC.
+pub const OPUS: &str = "opus";
+/// Opus frames the follower may hold boundaries for before its first
+/// packet: a transcoder that never produces one cannot grow them.
+const MAX_OPUS_PENDING: usize = 256;
 
 /// Packaging parameters (from `[llhls]` in the origin config).
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +90,9 @@ pub struct PackagerConfig {
     /// the segment in production listed in the MPD. Off for a channel in
     /// `NORMAL` latency mode ([`PackagerConfig::normal_latency`]).
     pub low_latency: bool,
+    /// Make the `opus` rendition from the AAC (for WebRTC viewers, at the
+    /// origin and at edges).
+    pub opus: bool,
 }
 
 /// A `NORMAL` latency stream's segment target.
@@ -94,6 +106,7 @@ impl Default for PackagerConfig {
             window_segments: 10,
             reconnect_grace: Duration::from_secs(10),
             low_latency: true,
+            opus: false,
         }
     }
 }
@@ -139,6 +152,8 @@ pub struct Packager {
     cfg: PackagerConfig,
     video: Option<TrackState>,
     audio: Option<TrackState>,
+    /// The AAC as Opus, following the lead's cuts like the audio.
+    opus: Option<TrackState>,
     /// Transcoded video renditions, following the source's cuts.
     rungs: Vec<rung::Rung>,
     /// Output-timeline decode time (ms) of the last source video frame
@@ -170,6 +185,7 @@ impl Packager {
             cfg,
             video: None,
             audio: None,
+            opus: None,
             rungs: Vec::new(),
             last_video_out: None,
             video_config: None,
@@ -248,6 +264,36 @@ impl Packager {
         true
     }
 
+    /// The Opus rendition's configuration (from [`crate::opus`]): mono or
+    /// stereo, and the encoder's lookahead.
+    pub fn handle_opus_config(&mut self, channels: u8, pre_skip: u16) -> bool {
+        let init = cmaf::init_segment(&TrackInit::Opus(OpusInit { channels, pre_skip }));
+        let window = self.cfg.window_segments;
+        let frame = crate::opus::OPUS_FRAME as u64;
+        let state = self.opus.get_or_insert_with(|| {
+            TrackState::new(TrackKind::Audio, OPUS, OPUS_TIMESCALE, window, frame)
+        });
+        state.track.set_init(init);
+        true
+    }
+
+    /// One Opus packet, timed on the publisher's clock like the AAC frame
+    /// it came from. It follows the lead's cuts; it never leads.
+    pub fn handle_opus_frame(&mut self, frame: Frame) -> bool {
+        if self.ended {
+            return false;
+        }
+        let (Some((origin_raw, origin_ms)), Some(state)) =
+            (self.session_origin, self.opus.as_mut())
+        else {
+            return false;
+        };
+        let rel_ms = f64::from(frame.dts_ms.wrapping_sub(origin_raw) as i32);
+        let continue_at = state.continue_at(origin_ms + rel_ms);
+        let dts = state.map_dts(frame.dts_ms, continue_at);
+        state.follow_frame(dts, &frame)
+    }
+
     pub fn video_config(&self) -> Option<&VideoConfig> {
         self.video_config.as_ref()
     }
@@ -318,6 +364,11 @@ impl Packager {
                     self.mirror_down_rungs(msn);
                 }
             }
+            if let Some(o) = self.opus.as_mut() {
+                if o.pending.len() < MAX_OPUS_PENDING {
+                    o.pending.extend(boundaries.iter().cloned());
+                }
+            }
             let follower = match frame.track {
                 TrackKind::Video => self.audio.as_mut(),
                 TrackKind::Audio => self.video.as_mut(),
@@ -342,7 +393,7 @@ impl Packager {
     pub fn handle_publisher_lost(&mut self, now: Instant) -> bool {
         self.lost_at = Some(now);
         let mut end_ms: f64 = self.resume_at_ms;
-        for s in [self.video.as_mut(), self.audio.as_mut()]
+        for s in [self.video.as_mut(), self.audio.as_mut(), self.opus.as_mut()]
             .into_iter()
             .flatten()
         {
@@ -406,9 +457,27 @@ impl Packager {
         &self.health
     }
 
-    /// A rendition's window by name (`source`, `audio`).
+    /// A rendition's window by name (`source`, `audio`, `opus`).
     pub fn track(&self, name: &str) -> Option<&Track> {
-        self.tracks().find(|t| t.name == name)
+        self.tracks().chain(self.opus()).find(|t| t.name == name)
+    }
+
+    /// The media type of a rendition's init sections, parts and segments.
+    pub fn content_type(&self, rendition: &str) -> &'static str {
+        if rendition == AUDIO || rendition == OPUS || self.video_config.is_none() {
+            "audio/mp4"
+        } else {
+            "video/mp4"
+        }
+    }
+
+    /// The Opus rendition, once it has an init segment. Not among
+    /// [`Packager::tracks`], which are what HLS and DASH players list.
+    pub fn opus(&self) -> Option<&Track> {
+        self.opus
+            .as_ref()
+            .map(|s| &s.track)
+            .filter(|t| t.has_init())
     }
 
     /// Every rendition that has an init segment: the source, the

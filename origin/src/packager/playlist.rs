@@ -286,8 +286,14 @@ impl Packager {
     pub fn part_target_of(&self, name: &str) -> Duration {
         let base = self.cfg.advertised_part_target();
         let follows_video = self.lead != super::Lead::Audio && self.video.is_some();
-        let extra = match &self.audio {
-            Some(a) if name == AUDIO && follows_video => {
+        // The Opus follows whichever track leads, in its own 20 ms frames.
+        let follower = match name {
+            AUDIO if follows_video => self.audio.as_ref(),
+            super::OPUS => self.opus.as_ref(),
+            _ => None,
+        };
+        let extra = match follower {
+            Some(a) => {
                 let ts = u128::from(a.track.timescale.max(1));
                 // Whole nanoseconds, rounded up.
                 let nanos = (2 * u128::from(a.frame_ticks()) * 1_000_000_000).div_ceil(ts);

@@ -9,7 +9,7 @@
 //! skips old parts (and pulls them if a viewer asks) instead of making the
 //! origin buffer without limit.
 
-use crate::packager::{Packager, Track, AUDIO};
+use crate::packager::{Packager, Track};
 use bytes::Bytes;
 use livecdn_shared::push::{ObjectHeader, PushKind};
 use std::collections::HashMap;
@@ -53,14 +53,15 @@ impl Tracker {
     pub fn poll(&mut self, p: &Packager, send_playlists: bool) -> Vec<Outgoing> {
         let mut out = Vec::new();
         let mut playlists = Vec::new();
-        for t in p.tracks() {
+        // The Opus rendition too: edges serve WebRTC from it.
+        for t in p.tracks().chain(p.opus()) {
             let first = !self.renditions.contains_key(&t.name);
             let sent = self.renditions.entry(t.name.clone()).or_default();
             if first {
                 sent.part = t.last_complete_part();
                 sent.segment = t.last_complete_msn();
             }
-            let ctype = content_type(p, &t.name);
+            let ctype = p.content_type(&t.name);
             let base = format!("/live/{}/{}", self.stream, t.name);
             new_inits(t, sent, &base, ctype, &mut out);
             new_media(t, sent, &base, ctype, &mut out);
@@ -86,14 +87,6 @@ impl Tracker {
         // Playlists last: the parts they list are already on their way.
         out.extend(playlists);
         out
-    }
-}
-
-fn content_type(p: &Packager, rendition: &str) -> &'static str {
-    if rendition == AUDIO || p.video_config().is_none() {
-        "audio/mp4"
-    } else {
-        "video/mp4"
     }
 }
 

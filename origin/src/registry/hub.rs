@@ -6,6 +6,7 @@
 //! Waiters subscribe to `version` (a `tokio::sync::watch`), which is bumped
 //! after every change: one wakeup per change however many requests wait.
 
+use crate::opus::OpusTranscoder;
 use crate::packager::Packager;
 use crate::packager::PackagerConfig;
 use crate::transcode::TranscodeStatus;
@@ -77,6 +78,11 @@ pub struct StreamHub {
     attaches: AtomicU64,
     /// When the stream was created (its first publish).
     pub started: SystemTime,
+    /// The AAC to Opus transcoder of the active publisher's audio, when
+    /// the packager makes the `opus` rendition, and the AAC configuration
+    /// it was made for (none: that configuration gets no Opus). Only the
+    /// ingest task of the active publisher uses it.
+    opus: Mutex<(Option<AudioConfig>, Option<OpusTranscoder>)>,
 }
 
 impl StreamHub {
@@ -102,6 +108,7 @@ impl StreamHub {
             reconnects: AtomicU64::new(0),
             attaches: AtomicU64::new(0),
             started: wall,
+            opus: Mutex::new((None, None)),
         }
     }
 
@@ -304,12 +311,16 @@ impl StreamHub {
             TrackKind::Audio => None,
         };
         let copy = feed.as_ref().map(|_| frame.clone());
+        let aac = (frame.track == TrackKind::Audio).then(|| (frame.dts_ms, frame.data.clone()));
         let mut out_ms = None;
         self.update(|p| {
             let changed = p.handle_frame(now, frame);
             out_ms = p.last_video_out_ms();
             changed
         });
+        if let Some((dts_ms, data)) = aac {
+            self.opus_frame(dts_ms, &data);
+        }
         if let (Some(tx), Some(mut f), Some(ms)) = (feed, copy, out_ms) {
             f.dts_ms = ms;
             if tx.try_send(f).is_err() {
@@ -326,8 +337,68 @@ impl StreamHub {
         }
     }
 
+    /// The AAC frame the packager just took, as Opus packets (once per
+    /// stream, outside the packager's lock). A frame that does not
+    /// transcode costs the Opus rendition that frame only.
+    fn opus_frame(&self, dts_ms: u32, aac: &[u8]) {
+        let packets = {
+            let mut slot = self.opus.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(t) = slot.1.as_mut() else { return };
+            match t.push(dts_ms, aac) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(stream = %self.name, error = %e, "audio frame not transcoded to opus");
+                    return;
+                }
+            }
+        };
+        if packets.is_empty() {
+            return;
+        }
+        self.update(|p| {
+            let mut changed = false;
+            for packet in packets {
+                changed |= p.handle_opus_frame(Frame {
+                    track: TrackKind::Audio,
+                    dts_ms: packet.dts_ms,
+                    cts_ms: 0,
+                    keyframe: true,
+                    data: packet.data,
+                });
+            }
+            changed
+        });
+    }
+
+    /// An AAC configuration: a transcoder for it (or none, said once, when
+    /// the decoder does not take it). An encoder that repeats its sequence
+    /// header keeps its transcoder.
+    fn opus_config(&self, config: &AudioConfig) {
+        if !self.read(|p| p.config().opus) {
+            return;
+        }
+        let mut slot = self.opus.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.0.as_ref() == Some(config) {
+            return;
+        }
+        let made = match OpusTranscoder::new(config) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(stream = %self.name, error = %e, "no opus rendition for webrtc");
+                None
+            }
+        };
+        let head = made.as_ref().map(|t| (t.channels(), t.pre_skip()));
+        *slot = (Some(config.clone()), made);
+        drop(slot);
+        if let Some((channels, pre_skip)) = head {
+            self.update(|p| p.handle_opus_config(channels, pre_skip));
+        }
+    }
+
     pub fn audio_config(&self, session: u64, config: AudioConfig) {
         if self.is_active(session) {
+            self.opus_config(&config);
             self.update(|p| p.handle_audio_config(config));
         } else if let Some(s) = self.pubs().standby.iter_mut().find(|s| s.0 == session) {
             s.2 = Some(config);
@@ -357,6 +428,9 @@ impl StreamHub {
         if let Some((id, video, audio)) = next {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!(stream = %self.name, session = id, "backup publisher takes over");
+            if let Some(a) = &audio {
+                self.opus_config(a);
+            }
             self.update(|pk| {
                 pk.handle_publisher_back(now);
                 if let Some(v) = video {

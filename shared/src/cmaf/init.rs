@@ -11,7 +11,9 @@
 use bytes::Bytes;
 
 use super::boxes::BoxWriter;
-use super::sample_entry::{write_audio_sample_entry, write_video_sample_entry};
+use super::sample_entry::{
+    write_audio_sample_entry, write_opus_sample_entry, write_video_sample_entry,
+};
 
 /// The only track in every CMAF header and fragment this module writes.
 pub const TRACK_ID: u32 = 1;
@@ -21,6 +23,7 @@ pub const TRACK_ID: u32 = 1;
 pub enum TrackInit {
     Video(VideoInit),
     Audio(AudioInit),
+    Opus(OpusInit),
 }
 
 /// An H.264 track.
@@ -49,11 +52,27 @@ pub struct AudioInit {
     pub asc: Bytes,
 }
 
+/// An Opus track (ISO/IEC 23003-5 "Encapsulation of Opus in ISOBMFF"):
+/// always on a 48 kHz clock, as Opus decodes at 48 kHz whatever the input
+/// rate was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpusInit {
+    /// 1 or 2 (channel mapping family 0).
+    pub channels: u8,
+    /// Samples (at 48 kHz) the decoder drops at the start: the encoder's
+    /// lookahead.
+    pub pre_skip: u16,
+}
+
+/// Opus's clock, whatever the input rate.
+pub const OPUS_TIMESCALE: u32 = 48_000;
+
 impl TrackInit {
     fn timescale(&self) -> u32 {
         match self {
             TrackInit::Video(v) => v.timescale,
             TrackInit::Audio(a) => a.timescale,
+            TrackInit::Opus(_) => OPUS_TIMESCALE,
         }
     }
 }
@@ -105,6 +124,7 @@ fn extra_config_len(track: &TrackInit) -> usize {
     match track {
         TrackInit::Video(v) => v.avcc.len(),
         TrackInit::Audio(a) => a.asc.len(),
+        TrackInit::Opus(_) => 0,
     }
 }
 
@@ -132,7 +152,7 @@ fn write_mvhd(w: &mut BoxWriter, timescale: u32) {
 fn write_trak(w: &mut BoxWriter, track: &TrackInit) {
     let (volume, width, height) = match track {
         TrackInit::Video(v) => (0, fixed_16_16(v.width), fixed_16_16(v.height)),
-        TrackInit::Audio(_) => (0x0100, 0, 0),
+        TrackInit::Audio(_) | TrackInit::Opus(_) => (0x0100, 0, 0),
     };
     // flags 3 = track_enabled | track_in_movie: players skip disabled tracks.
     w.write_full_box(b"tkhd", 0, 0x00_0003, |w| {
@@ -161,7 +181,7 @@ fn write_trak(w: &mut BoxWriter, track: &TrackInit) {
         });
         let (handler, name): (&[u8; 4], &[u8]) = match track {
             TrackInit::Video(_) => (b"vide", b"VideoHandler\0"),
-            TrackInit::Audio(_) => (b"soun", b"SoundHandler\0"),
+            TrackInit::Audio(_) | TrackInit::Opus(_) => (b"soun", b"SoundHandler\0"),
         };
         w.write_full_box(b"hdlr", 0, 0, |w| {
             w.u32(0); // pre_defined
@@ -178,7 +198,9 @@ fn write_minf(w: &mut BoxWriter, track: &TrackInit) {
         // flags 1 is mandated for vmhd; graphicsmode copy, opcolor 0.
         TrackInit::Video(_) => w.write_full_box(b"vmhd", 0, 1, |w| w.zeros(2 + 6)),
         // balance 0 (centre), reserved.
-        TrackInit::Audio(_) => w.write_full_box(b"smhd", 0, 0, |w| w.zeros(2 + 2)),
+        TrackInit::Audio(_) | TrackInit::Opus(_) => {
+            w.write_full_box(b"smhd", 0, 0, |w| w.zeros(2 + 2))
+        }
     }
     w.write_box(b"dinf", |w| {
         w.write_full_box(b"dref", 0, 0, |w| {
@@ -193,6 +215,7 @@ fn write_minf(w: &mut BoxWriter, track: &TrackInit) {
             match track {
                 TrackInit::Video(v) => write_video_sample_entry(w, v),
                 TrackInit::Audio(a) => write_audio_sample_entry(w, a),
+                TrackInit::Opus(o) => write_opus_sample_entry(w, o),
             }
         });
         // No samples in the header: they all arrive in fragments.

@@ -47,5 +47,5 @@ mod tests_ffprobe;
 
 pub use boxes::BoxWriter;
 pub use fragment::{chunk, fragment_header, FragmentError, Sample, MAX_SAMPLES_PER_FRAGMENT};
-pub use init::{init_segment, AudioInit, TrackInit, VideoInit, TRACK_ID};
+pub use init::{init_segment, AudioInit, OpusInit, TrackInit, VideoInit, OPUS_TIMESCALE, TRACK_ID};
 pub use scan::{scan, SampleRef, ScanError, Scanned};

@@ -5,7 +5,7 @@
 //! headers: re-encoding them would risk dropping fields we do not model.
 
 use super::boxes::BoxWriter;
-use super::init::{AudioInit, VideoInit};
+use super::init::{AudioInit, OpusInit, VideoInit, OPUS_TIMESCALE};
 
 /// `avc1` (parameter sets only out of band, in `avcC`), the form HLS
 /// players require; `avc3` (in-band SPS/PPS) is not universally supported.
@@ -57,6 +57,28 @@ pub(super) fn write_audio_sample_entry(w: &mut BoxWriter, audio: &AudioInit) {
                 // SLConfigDescriptor predefined = 2: "reserved for MP4 files".
                 write_descriptor(w, TAG_SL_CONFIG, |w| w.u8(0x02));
             });
+        });
+    });
+}
+
+/// `Opus` with its `dOps` (OpusSpecificBox, ISO/IEC 23003-5 §4.3.2): the
+/// fields of the Ogg `OpusHead` without its magic, big-endian.
+pub(super) fn write_opus_sample_entry(w: &mut BoxWriter, opus: &OpusInit) {
+    w.write_box(b"Opus", |w| {
+        write_sample_entry_header(w);
+        w.zeros(8); // version, revision level, vendor
+        w.u16(u16::from(opus.channels));
+        w.u16(16); // samplesize
+        w.u16(0); // pre_defined
+        w.u16(0); // reserved
+        w.u32(sample_rate_16_16(OPUS_TIMESCALE));
+        w.write_box(b"dOps", |w| {
+            w.u8(0); // Version
+            w.u8(opus.channels); // OutputChannelCount
+            w.u16(opus.pre_skip); // PreSkip
+            w.u32(OPUS_TIMESCALE); // InputSampleRate (informative)
+            w.i16(0); // OutputGain
+            w.u8(0); // ChannelMappingFamily 0: mono or stereo, no table
         });
     });
 }

@@ -16,8 +16,9 @@ use crate::registry::StreamHub;
 use crate::OriginState;
 use bytes::Bytes;
 use livecdn_webrtc::audio::AudioFeed;
+use livecdn_webrtc::feed::VIDEO_CLOCK;
 use livecdn_webrtc::video::VideoTrack;
-use livecdn_webrtc::{Feed, FeedSink, MediaSource};
+use livecdn_webrtc::{Feed, FeedSink, Frame, MediaSource};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -114,6 +115,19 @@ pub fn gained(t: &Track, cur: &mut Option<Cursor>) -> Gained {
     out
 }
 
+/// Each frame's capture time as its arrival at the origin, found by its
+/// presentation time (for a rung, the source frame's it was made from);
+/// else when its chunk was read, later by the packaging and any encoder.
+fn stamped(hub: &StreamHub, mut frames: Vec<Frame>) -> Vec<Frame> {
+    for f in &mut frames {
+        let pts_ms = (f.pts / (VIDEO_CLOCK / 1000)) as u32;
+        if let Some(wall) = hub.captured_at(pts_ms) {
+            f.captured = wall;
+        }
+    }
+    frames
+}
+
 /// The rendition to send: the source, or, when it has B-frames, the
 /// first rung.
 fn rung_of(hub: &StreamHub) -> Option<String> {
@@ -178,7 +192,7 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
             }
             if !got.pieces.is_empty() {
                 match feed.chunk(&got.pieces, now) {
-                    Ok(f) => frames = f,
+                    Ok(f) => frames = stamped(&hub, f),
                     Err(e) => {
                         tracing::debug!(%stream, %rendition, error = %e, "webrtc: chunk skipped")
                     }

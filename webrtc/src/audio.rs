@@ -3,8 +3,8 @@
 //! packet as it is, so a CMAF sample is an RTP payload, on the 48 kHz
 //! clock. Sans-IO, like [`crate::feed`].
 
-use crate::feed::FeedError;
-use bytes::{Bytes, BytesMut};
+use crate::feed::{joined, FeedError};
+use bytes::Bytes;
 use livecdn_shared::cmaf::scan;
 use mp4_atom::{Decode, Ftyp, Moov};
 use std::sync::Arc;
@@ -56,16 +56,7 @@ impl AudioFeed {
     /// One chunk, as the pieces it is held in: its packets in order.
     pub fn chunk(&mut self, pieces: &[Bytes], now: Instant) -> Result<Vec<AudioFrame>, FeedError> {
         let timescale = self.timescale.ok_or(FeedError::NoTrack)?;
-        let data = match pieces {
-            [one] => one.clone(),
-            many => {
-                let mut b = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
-                for p in many {
-                    b.extend_from_slice(p);
-                }
-                b.freeze()
-            }
-        };
+        let data = joined(pieces);
         let scanned = scan(&data)?;
         Ok(scanned
             .samples

@@ -78,16 +78,7 @@ impl Feed {
     /// or one buffer): its frames in decode order.
     pub fn chunk(&mut self, pieces: &[Bytes], now: Instant) -> Result<Vec<Frame>, FeedError> {
         let track = self.track.as_ref().ok_or(FeedError::NoTrack)?;
-        let data = match pieces {
-            [one] => one.clone(),
-            many => {
-                let mut b = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
-                for p in many {
-                    b.extend_from_slice(p);
-                }
-                b.freeze()
-            }
-        };
+        let data = joined(pieces);
         let scanned = scan(&data)?;
         let wall = SystemTime::now();
         let mut out = Vec::with_capacity(scanned.samples.len());
@@ -109,6 +100,21 @@ impl Feed {
             });
         }
         Ok(out)
+    }
+}
+
+/// A chunk held in several pieces as one buffer (copied only then: a
+/// chunk is usually one piece).
+pub(crate) fn joined(pieces: &[Bytes]) -> Bytes {
+    match pieces {
+        [one] => one.clone(),
+        many => {
+            let mut b = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
+            for p in many {
+                b.extend_from_slice(p);
+            }
+            b.freeze()
+        }
     }
 }
 

@@ -454,15 +454,9 @@ impl Task {
         for f in frames {
             st.gop.push(f);
         }
-        let ids: Vec<String> = st.sessions.iter().cloned().collect();
-        let now = Instant::now();
-        let mut gone = Vec::new();
-        for id in &ids {
-            let Some(s) = self.sessions.get_mut(id) else {
-                continue;
-            };
+        let sent = self.fan_out(stream, |s, now, out| {
             if !s.connected {
-                continue;
+                return None;
             }
             let mut closed = false;
             for f in frames {
@@ -472,44 +466,58 @@ impl Task {
                     }
                     s.started = true;
                 }
-                closed |= s.write(f, now, &mut self.out).closed;
+                closed |= s.write(f, now, out).closed;
             }
-            self.metrics
-                .frames_sent
-                .fetch_add(frames.len() as u64, Ordering::Relaxed);
-            if closed {
-                gone.push(id.clone());
-            }
-            self.flush();
-        }
-        for id in gone {
-            self.remove(&id, false);
-        }
+            Some(closed)
+        });
+        self.metrics
+            .frames_sent
+            .fetch_add(sent * frames.len() as u64, Ordering::Relaxed);
     }
 
     /// Opus packets to every viewer whose picture has started (so sound
     /// never runs ahead of the first keyframe).
     fn audio(&mut self, stream: &Arc<str>, frames: &[AudioFrame]) {
+        let sent = self.fan_out(stream, |s, now, out| {
+            if !s.connected || !s.started || !s.has_audio() {
+                return None;
+            }
+            let mut closed = false;
+            for f in frames {
+                closed |= s.write_audio(f, now, out).closed;
+            }
+            Some(closed)
+        });
+        self.metrics
+            .audio_sent
+            .fetch_add(sent * frames.len() as u64, Ordering::Relaxed);
+    }
+
+    /// `write` for each session of `stream`, sending what it queued
+    /// session by session (one viewer's packets leave before the next
+    /// viewer's are made); `write` answers None to skip a session, else
+    /// whether its peer is gone. Sessions whose peer is gone are removed.
+    /// The sessions written to.
+    fn fan_out(
+        &mut self,
+        stream: &Arc<str>,
+        mut write: impl FnMut(&mut Session, Instant, &mut Vec<Transmit>) -> Option<bool>,
+    ) -> u64 {
         let Some(st) = self.streams.get(stream) else {
-            return;
+            return 0;
         };
         let ids: Vec<String> = st.sessions.iter().cloned().collect();
         let now = Instant::now();
         let mut gone = Vec::new();
+        let mut sent = 0;
         for id in &ids {
             let Some(s) = self.sessions.get_mut(id) else {
                 continue;
             };
-            if !s.connected || !s.started || !s.has_audio() {
+            let Some(closed) = write(s, now, &mut self.out) else {
                 continue;
-            }
-            let mut closed = false;
-            for f in frames {
-                closed |= s.write_audio(f, now, &mut self.out).closed;
-            }
-            self.metrics
-                .audio_sent
-                .fetch_add(frames.len() as u64, Ordering::Relaxed);
+            };
+            sent += 1;
             if closed {
                 gone.push(id.clone());
             }
@@ -518,6 +526,7 @@ impl Task {
         for id in gone {
             self.remove(&id, false);
         }
+        sent
     }
 
     /// A feed (re)started: the cache holds these frames alone, and every

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::SdpOffer;
-use str0m::format::Codec;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::Transmit;
 use str0m::rtp::{AbsCaptureTime, Extension};
@@ -131,19 +131,19 @@ impl Session {
             .iter()
             .copied()
             .find(|mid| sending(&s, mid, MediaKind::Audio))
-            .and_then(|mid| Some((mid, s.pick(mid, Codec::Opus)?)));
+            .and_then(|mid| Some((mid, s.pick(mid, |p| p.spec().codec == Codec::Opus)?)));
         Ok((s, answer.to_sdp_string()))
     }
 
-    /// The first payload type of `codec` both sides have.
-    fn pick(&self, mid: Mid, codec: Codec) -> Option<Pt> {
+    /// The first payload type both sides have that `wanted` takes.
+    fn pick(&self, mid: Mid, wanted: impl Fn(&PayloadParams) -> bool) -> Option<Pt> {
         let offered = self.rtc.media(mid)?.remote_pts();
         self.rtc
             .codec_config()
             .params()
             .iter()
             .filter(|p| offered.contains(&p.pt()))
-            .find(|p| p.spec().codec == codec)
+            .find(|p| wanted(p))
             .map(|p| p.pt())
     }
 
@@ -155,15 +155,9 @@ impl Session {
     /// The H.264 payload type to send: packetization mode 1 (FU-A, so
     /// frames larger than a packet fit), preferring the offer's first.
     fn pick_h264(&self, mid: Mid) -> Option<Pt> {
-        let offered = self.rtc.media(mid)?.remote_pts();
-        self.rtc
-            .codec_config()
-            .params()
-            .iter()
-            .filter(|p| offered.contains(&p.pt()))
-            .filter(|p| p.spec().codec == Codec::H264)
-            .find(|p| p.spec().format.packetization_mode == Some(1))
-            .map(|p| p.pt())
+        self.pick(mid, |p| {
+            p.spec().codec == Codec::H264 && p.spec().format.packetization_mode == Some(1)
+        })
     }
 
     /// Whether this datagram is for this session (its ICE credentials or

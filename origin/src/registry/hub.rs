@@ -6,6 +6,7 @@
 //! Waiters subscribe to `version` (a `tokio::sync::watch`), which is bumped
 //! after every change: one wakeup per change however many requests wait.
 
+use super::captured::Captured;
 use crate::opus::OpusTranscoder;
 use crate::packager::Packager;
 use crate::packager::PackagerConfig;
@@ -83,6 +84,8 @@ pub struct StreamHub {
     /// it was made for (none: that configuration gets no Opus). Only the
     /// ingest task of the active publisher uses it.
     opus: Mutex<(Option<AudioConfig>, Option<OpusTranscoder>)>,
+    /// When recent source video frames arrived, for WebRTC viewers.
+    captured: Mutex<Captured>,
 }
 
 impl StreamHub {
@@ -109,6 +112,7 @@ impl StreamHub {
             attaches: AtomicU64::new(0),
             started: wall,
             opus: Mutex::new((None, None)),
+            captured: Mutex::new(Captured::default()),
         }
     }
 
@@ -310,14 +314,23 @@ impl StreamHub {
             TrackKind::Video => self.feed.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             TrackKind::Audio => None,
         };
+        let wall = SystemTime::now();
         let copy = feed.as_ref().map(|_| frame.clone());
         let aac = (frame.track == TrackKind::Audio).then(|| (frame.dts_ms, frame.data.clone()));
+        let cts_ms = (frame.track == TrackKind::Video).then_some(frame.cts_ms);
         let mut out_ms = None;
         self.update(|p| {
             let changed = p.handle_frame(now, frame);
             out_ms = p.last_video_out_ms();
             changed
         });
+        if let (Some(cts), Some(ms)) = (cts_ms, out_ms) {
+            let pts = ms.wrapping_add_signed(cts);
+            self.captured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .note(pts, wall);
+        }
         if let Some((dts_ms, data)) = aac {
             self.opus_frame(dts_ms, &data);
         }
@@ -335,6 +348,15 @@ impl StreamHub {
         } else if let Some(s) = self.pubs().standby.iter_mut().find(|s| s.0 == session) {
             s.1 = Some(config);
         }
+    }
+
+    /// When the video frame presented at `pts_ms` (the packager's output
+    /// timeline, shared by the source and its rungs) reached the origin.
+    pub fn captured_at(&self, pts_ms: u32) -> Option<SystemTime> {
+        self.captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .at(pts_ms)
     }
 
     /// The AAC frame the packager just took, as Opus packets (once per

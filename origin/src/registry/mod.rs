@@ -1,6 +1,7 @@
 //! Live streams by name: one [`StreamHub`] per stream, shared by the ingest
 //! session that feeds it and the HTTP requests that read it.
 
+mod captured;
 mod hub;
 
 pub use hub::{PublishRole, StreamHub};

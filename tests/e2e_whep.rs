@@ -155,6 +155,13 @@ async fn whep_answers_offers_and_a_mid_gop_joiner_sees_a_keyframe_at_once() {
     );
     assert!(metrics.contains("livecdn_origin_webrtc_connected_total 1\n"));
     assert!(
+        metrics.contains("livecdn_origin_webrtc_stream_sessions{stream=\"cam\"} 1\n"),
+        "{metrics}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&get(&o.url("/api/streams/cam")).await.text()).unwrap();
+    assert_eq!(info["webrtc_viewers"], 1, "{info}");
+    assert!(
         !metrics.contains("livecdn_origin_webrtc_audio_packets_sent_total 0\n"),
         "{metrics}"
     );
@@ -174,6 +181,7 @@ async fn whep_answers_offers_and_a_mid_gop_joiner_sees_a_keyframe_at_once() {
         metrics.contains("livecdn_origin_webrtc_sessions 0\n"),
         "{metrics}"
     );
+    assert!(!metrics.contains("stream_sessions{"), "{metrics}");
     stop.cancel();
     ff.stop();
 }

@@ -42,6 +42,11 @@ pub struct Seen {
     pub freezes: AtomicU64,
     /// Longest gap between two frames, milliseconds.
     pub max_gap_ms: AtomicU64,
+    /// RTP packets dropped on purpose ([`Viewer::lose_every`]).
+    pub lost: AtomicU64,
+    /// Video frames after a gap: frames before them never completed (a
+    /// lost packet that was not resent in time).
+    pub broken: AtomicU64,
     /// Microseconds from a frame's arrival at the origin (its
     /// abs-capture-time) to its last packet here, for frames after the
     /// joiner's burst: the server's share of glass-to-glass, without a
@@ -102,6 +107,9 @@ pub struct Viewer {
     socket: UdpSocket,
     local: SocketAddr,
     pending: Option<SdpPendingOffer>,
+    /// Drop every nth RTP packet received (0: none), to make the viewer
+    /// ask for them again.
+    lose_every: u64,
     pub seen: Arc<Seen>,
 }
 
@@ -135,9 +143,17 @@ impl Viewer {
             socket,
             local,
             pending: Some(pending),
+            lose_every: 0,
             seen: Arc::new(Seen::default()),
         };
         Ok((v, offer.to_sdp_string()))
+    }
+
+    /// Loses every `n`th RTP packet that arrives (counted in
+    /// [`Seen::lost`]) before str0m sees it: a lossy path on loopback, so
+    /// the viewer's NACKs and the server's resends can be seen.
+    pub fn lose_every(&mut self, n: u64) {
+        self.lose_every = n;
     }
 
     /// The server's SDP answer.
@@ -160,6 +176,7 @@ impl Viewer {
         let mut connected_at = None;
         let mut gaps = Gaps::default();
         let mut buf = vec![0u8; 2048];
+        let mut rtp = 0u64;
         loop {
             let deadline = loop {
                 match self.rtc.poll_output() {
@@ -189,6 +206,9 @@ impl Viewer {
                                 }
                             }
                             let n = self.seen.frames.fetch_add(1, Ordering::Relaxed);
+                            if n > 0 && !d.contiguous {
+                                self.seen.broken.fetch_add(1, Ordering::Relaxed);
+                            }
                             if n == 0 {
                                 if let Ok(mut f) = self.seen.first.lock() {
                                     *f = Some(d.data.clone());
@@ -221,6 +241,7 @@ impl Viewer {
             let input = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, _)) if self.lose(&buf[..n], &mut rtp) => continue,
                     Ok((n, source)) => match buf[..n].try_into() {
                         Ok(contents) => Input::Receive(Instant::now(), Receive {
                             proto: Protocol::Udp,
@@ -239,6 +260,24 @@ impl Viewer {
                 return;
             }
         }
+    }
+}
+
+impl Viewer {
+    /// Whether to lose this datagram: every `lose_every`th RTP packet
+    /// (RFC 7983: first byte 128-191; RFC 5761: RTCP's packet types are
+    /// 192-223 in the second byte, and are kept).
+    fn lose(&self, d: &[u8], rtp: &mut u64) -> bool {
+        let is_rtp = d.len() > 12 && (128..192).contains(&d[0]) && !(192..224).contains(&d[1]);
+        if self.lose_every == 0 || !is_rtp {
+            return false;
+        }
+        *rtp += 1;
+        let lose = (*rtp).is_multiple_of(self.lose_every);
+        if lose {
+            self.seen.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        lose
     }
 }
 

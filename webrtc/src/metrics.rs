@@ -1,8 +1,10 @@
 //! Counters of the WebRTC server, rendered by the origin's and the edge's
 //! `/metrics` under their own prefix.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 pub struct RtcMetrics {
@@ -18,6 +20,9 @@ pub struct RtcMetrics {
     /// Frames a stream's feed could not queue for the session task.
     pub frames_dropped: AtomicU64,
     pub keyframe_requests: AtomicU64,
+    /// NACKs received: packets viewers asked again (str0m resends them
+    /// from its send buffer).
+    pub nacks: AtomicU64,
     pub datagrams_in: AtomicU64,
     pub datagrams_out: AtomicU64,
     pub bytes_out: AtomicU64,
@@ -29,6 +34,9 @@ pub struct RtcMetrics {
     pub send_dropped: AtomicU64,
     /// Send calls (one per GSO batch): datagrams_out / sends is the batching.
     pub sends: AtomicU64,
+    /// Sessions per stream, for streams that have any (stream names are
+    /// those of live streams: the label set stays bounded).
+    per_stream: Mutex<BTreeMap<Arc<str>, u64>>,
 }
 
 impl RtcMetrics {
@@ -36,10 +44,26 @@ impl RtcMetrics {
         self.sessions.store(n as u64, Ordering::Relaxed);
     }
 
+    /// `stream` has `n` sessions now.
+    pub fn set_stream_sessions(&self, stream: &Arc<str>, n: usize) {
+        let mut m = self.per_stream.lock().unwrap_or_else(|e| e.into_inner());
+        if n == 0 {
+            m.remove(stream);
+        } else {
+            m.insert(stream.clone(), n as u64);
+        }
+    }
+
+    /// The sessions `stream` has now.
+    pub fn stream_sessions(&self, stream: &str) -> u64 {
+        let m = self.per_stream.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(stream).copied().unwrap_or(0)
+    }
+
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 16] = [
+        let rows: [(&str, &str, &str, u64); 17] = [
             (
                 "sessions",
                 "gauge",
@@ -95,6 +119,12 @@ impl RtcMetrics {
                 g(&self.keyframe_requests),
             ),
             (
+                "nacks_total",
+                "counter",
+                "NACKs received (packets resent from the send buffer)",
+                g(&self.nacks),
+            ),
+            (
                 "datagrams_in_total",
                 "counter",
                 "UDP datagrams received",
@@ -142,6 +172,13 @@ impl RtcMetrics {
             let _ = writeln!(out, "# TYPE {prefix}_webrtc_{name} {kind}");
             let _ = writeln!(out, "{prefix}_webrtc_{name} {v}");
         }
+        let name = format!("{prefix}_webrtc_stream_sessions");
+        let _ = writeln!(out, "# HELP {name} WHEP sessions of a stream");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let m = self.per_stream.lock().unwrap_or_else(|e| e.into_inner());
+        for (stream, n) in m.iter() {
+            let _ = writeln!(out, "{name}{{stream=\"{stream}\"}} {n}");
+        }
     }
 }
 
@@ -154,10 +191,17 @@ mod tests {
         let m = RtcMetrics::default();
         m.set_sessions(3);
         m.frames_sent.fetch_add(7, Ordering::Relaxed);
+        let (cam, talk) = (Arc::from("cam"), Arc::from("talk"));
+        m.set_stream_sessions(&cam, 2);
+        m.set_stream_sessions(&talk, 1);
+        m.set_stream_sessions(&talk, 0);
         let mut s = String::new();
         m.render("livecdn_origin", &mut s);
         assert!(s.contains("livecdn_origin_webrtc_sessions 3\n"));
         assert!(s.contains("livecdn_origin_webrtc_frames_sent_total 7\n"));
-        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 16);
+        assert!(s.contains("livecdn_origin_webrtc_stream_sessions{stream=\"cam\"} 2\n"));
+        assert!(!s.contains("talk"), "a stream without sessions has no line");
+        assert_eq!(m.stream_sessions("cam"), 2);
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 18);
     }
 }

@@ -343,6 +343,7 @@ impl Task {
         }
         if let Some(s) = self.streams.get_mut(stream) {
             s.sessions.insert(id.clone());
+            self.metrics.set_stream_sessions(&name, s.sessions.len());
         }
         tracing::info!(%stream, session = %id, "whep session offered");
         self.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
@@ -410,9 +411,7 @@ impl Task {
 
     /// Acts on what a session reported.
     fn after(&mut self, id: &str, h: Happened) {
-        self.metrics
-            .keyframe_requests
-            .fetch_add(h.keyframe_requests, Ordering::Relaxed);
+        self.count(&h);
         if h.closed {
             self.remove(id, false);
             return;
@@ -421,6 +420,14 @@ impl Task {
             self.metrics.connected_total.fetch_add(1, Ordering::Relaxed);
             self.start(id);
         }
+    }
+
+    /// The viewer's requests a drain reported, to the metrics.
+    fn count(&self, h: &Happened) {
+        self.metrics
+            .keyframe_requests
+            .fetch_add(h.keyframe_requests, Ordering::Relaxed);
+        self.metrics.nacks.fetch_add(h.nacks, Ordering::Relaxed);
     }
 
     /// A session just connected: the keyframe burst, then live frames.
@@ -434,15 +441,16 @@ impl Task {
             .map(|st| st.gop.burst())
             .unwrap_or_default();
         let now = Instant::now();
-        let mut closed = false;
+        let mut h = Happened::default();
         for f in &burst {
-            closed |= s.write(f, now, &mut self.out).closed;
+            h.merge(s.write(f, now, &mut self.out));
         }
         // Without a keyframe to start from, the first live keyframe starts it.
         s.started = !burst.is_empty();
         tracing::info!(stream = %s.stream, session = %id, burst = burst.len(), "whep session connected");
         self.flush();
-        if closed {
+        self.count(&h);
+        if h.closed {
             self.remove(id, false);
         }
     }
@@ -458,7 +466,7 @@ impl Task {
             if !s.connected {
                 return None;
             }
-            let mut closed = false;
+            let mut h = Happened::default();
             for f in frames {
                 if !s.started {
                     if !f.keyframe {
@@ -466,9 +474,9 @@ impl Task {
                     }
                     s.started = true;
                 }
-                closed |= s.write(f, now, out).closed;
+                h.merge(s.write(f, now, out));
             }
-            Some(closed)
+            Some(h)
         });
         self.metrics
             .frames_sent
@@ -482,11 +490,11 @@ impl Task {
             if !s.connected || !s.started || !s.has_audio() {
                 return None;
             }
-            let mut closed = false;
+            let mut h = Happened::default();
             for f in frames {
-                closed |= s.write_audio(f, now, out).closed;
+                h.merge(s.write_audio(f, now, out));
             }
-            Some(closed)
+            Some(h)
         });
         self.metrics
             .audio_sent
@@ -496,12 +504,12 @@ impl Task {
     /// `write` for each session of `stream`, sending what it queued
     /// session by session (one viewer's packets leave before the next
     /// viewer's are made); `write` answers None to skip a session, else
-    /// whether its peer is gone. Sessions whose peer is gone are removed.
+    /// what its drains reported. Sessions whose peer is gone are removed.
     /// The sessions written to.
     fn fan_out(
         &mut self,
         stream: &Arc<str>,
-        mut write: impl FnMut(&mut Session, Instant, &mut Vec<Transmit>) -> Option<bool>,
+        mut write: impl FnMut(&mut Session, Instant, &mut Vec<Transmit>) -> Option<Happened>,
     ) -> u64 {
         let Some(st) = self.streams.get(stream) else {
             return 0;
@@ -514,11 +522,12 @@ impl Task {
             let Some(s) = self.sessions.get_mut(id) else {
                 continue;
             };
-            let Some(closed) = write(s, now, &mut self.out) else {
+            let Some(h) = write(s, now, &mut self.out) else {
                 continue;
             };
             sent += 1;
-            if closed {
+            self.count(&h);
+            if h.closed {
                 gone.push(id.clone());
             }
             self.flush();
@@ -645,6 +654,8 @@ impl Task {
         self.by_addr.retain(|_, v| v != id);
         if let Some(st) = self.streams.get_mut(&s.stream) {
             st.sessions.remove(id);
+            self.metrics
+                .set_stream_sessions(&s.stream, st.sessions.len());
             if st.sessions.is_empty() {
                 st.cancel.cancel();
                 self.streams.remove(&s.stream);

@@ -11,13 +11,16 @@ use crate::feed::Frame;
 use crate::timeline::Timeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::Transmit;
 use str0m::rtp::{AbsCaptureTime, Extension};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+/// How often str0m reports a session's egress stats.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What happened to a session during a drain, for the server to act on.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,19 @@ pub struct Happened {
     pub closed: bool,
     /// PLIs and FIRs received.
     pub keyframe_requests: u64,
+    /// NACKs received since the last drain (str0m reports them once a
+    /// second, as totals per media).
+    pub nacks: u64,
+}
+
+impl Happened {
+    /// Adds what happened in a later drain.
+    pub fn merge(&mut self, later: Happened) {
+        self.connected |= later.connected;
+        self.closed |= later.closed;
+        self.keyframe_requests += later.keyframe_requests;
+        self.nacks += later.nacks;
+    }
 }
 
 /// Why an offer was not accepted.
@@ -62,6 +78,8 @@ pub struct Session {
     pub frames_sent: u64,
     pub audio_sent: u64,
     pub keyframe_requests: u64,
+    /// NACKs received so far, per media (video, audio).
+    nacks: [u64; 2],
 }
 
 impl Session {
@@ -84,6 +102,8 @@ impl Session {
             // Off in str0m's standard map; 5 is free there. Players that
             // offer it get each frame's arrival time at the origin.
             .set_extension(5, Extension::AbsoluteCaptureTime)
+            // Egress stats (NACKs received) once a second.
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         for addr in candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {
@@ -110,6 +130,7 @@ impl Session {
             frames_sent: 0,
             audio_sent: 0,
             keyframe_requests: 0,
+            nacks: [0; 2],
         };
         // The first video and the first audio the viewer receives are
         // where frames go; audio is optional.
@@ -244,6 +265,11 @@ impl Session {
                     Event::KeyframeRequest(_) => {
                         self.keyframe_requests += 1;
                         h.keyframe_requests += 1;
+                    }
+                    Event::MediaEgressStats(st) => {
+                        let i = usize::from(self.audio.is_some_and(|(mid, _)| mid == st.mid));
+                        h.nacks += st.nacks.saturating_sub(self.nacks[i]);
+                        self.nacks[i] = self.nacks[i].max(st.nacks);
                     }
                     _ => {}
                 },

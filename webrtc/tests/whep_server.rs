@@ -159,6 +159,35 @@ async fn a_viewer_connects_and_gets_a_keyframe_first_then_live_frames() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_packets_are_asked_for_and_resent_so_every_frame_completes() {
+    let (_source, server, stop) = start().await;
+    let (mut v, offer) = Viewer::offer(LOCAL).await.unwrap();
+    let answer = server.offer("cam", &offer).await.unwrap();
+    v.answer(&answer.sdp).unwrap();
+    // One RTP packet in 15 lost on the way in: about five a second.
+    v.lose_every(15);
+    let seen = v.seen.clone();
+    tokio::spawn(v.run(stop.clone(), Duration::from_secs(60)));
+    let m = server.metrics.clone();
+    // NACKs are counted from str0m's stats, once a second.
+    until(
+        "lost packets asked for again",
+        Duration::from_secs(20),
+        || seen.frames.load(Ordering::Relaxed) >= 90 && m.nacks.load(Ordering::Relaxed) >= 3,
+    )
+    .await;
+    let lost = seen.lost.load(Ordering::Relaxed);
+    assert!(lost >= 10, "{lost} packets lost");
+    assert_eq!(
+        seen.broken.load(Ordering::Relaxed),
+        0,
+        "every lost packet was resent in time: no frame went missing"
+    );
+    assert!(seen.keyframes.load(Ordering::Relaxed) >= 3);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_offers_and_unfinished_sessions_hold_no_state() {
     let (source, server, stop) = start().await;
     assert!(matches!(

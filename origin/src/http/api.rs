@@ -73,6 +73,8 @@ struct StreamInfo {
     renditions: Vec<RenditionInfo>,
     /// Viewers summed over the edges that report over push (`None`: none do).
     viewers: Option<u64>,
+    /// WHEP sessions at this origin (`None`: WebRTC is off).
+    webrtc_viewers: Option<u64>,
     dropped_frames: u64,
     /// The ABR ladder's encoder: state, planned and skipped rungs, speed,
     /// queue depth, restarts.
@@ -81,7 +83,12 @@ struct StreamInfo {
     transcode_dropped_frames: u64,
 }
 
-fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
+fn info(state: &OriginState, hub: &StreamHub, now: Instant) -> StreamInfo {
+    let viewers = state.push_viewers.total(hub.name(), now);
+    let webrtc_viewers = state
+        .webrtc
+        .get()
+        .map(|rtc| rtc.metrics.stream_sessions(hub.name()));
     let transcode = hub.transcode_status();
     let transcode_dropped_frames = hub.feed_dropped.load(std::sync::atomic::Ordering::Relaxed);
     hub.read(|p: &Packager| StreamInfo {
@@ -125,6 +132,7 @@ fn info(hub: &StreamHub, viewers: Option<u64>, now: Instant) -> StreamInfo {
             })
             .collect(),
         viewers,
+        webrtc_viewers,
         dropped_frames: p.dropped_frames,
         transcode,
         transcode_dropped_frames,
@@ -137,7 +145,7 @@ pub fn streams(state: &OriginState) -> Response<Body> {
         .registry
         .list()
         .iter()
-        .map(|h| info(h, state.push_viewers.total(h.name(), now), now))
+        .map(|h| info(state, h, now))
         .collect();
     json(&list)
 }
@@ -148,7 +156,7 @@ pub fn stream(state: &OriginState, name: &str) -> Result<Response<Body>, HttpErr
         .get(name)
         .ok_or(HttpError::NotFound("no such stream"))?;
     let now = Instant::now();
-    Ok(json(&info(&hub, state.push_viewers.total(name, now), now)))
+    Ok(json(&info(state, &hub, now)))
 }
 
 pub fn metrics(state: &OriginState) -> Response<Body> {

@@ -91,11 +91,21 @@ fn metrics(edge: &Edge) -> Response<Body> {
             )
         })
         .collect();
-    let access_log = edge
+    let mut families = edge
         .access_log
         .as_ref()
         .map(|l| l.render_metrics("livecdn_edge"))
         .unwrap_or_default();
+    // WebRTC sessions served from the pushed chunks (the origin's families,
+    // under this prefix), and chunks that came after a later part's.
+    if let Some(rtc) = &edge.webrtc {
+        rtc.metrics.render("livecdn_edge", &mut families);
+        families.push_str(&format!(
+            "# HELP livecdn_edge_live_late_chunks Pushed chunks dropped for coming after a later part's.\n\
+             # TYPE livecdn_edge_live_late_chunks gauge\nlivecdn_edge_live_late_chunks {}\n",
+            edge.live.late()
+        ));
+    }
     let disk = edge.cache.disk().map(|d| (d.stats(), d.backend().as_str()));
     let disk_row = |f: fn(&crate::cache::DiskTierStats) -> u64| -> Vec<(String, f64)> {
         disk.iter()
@@ -176,7 +186,7 @@ fn metrics(edge: &Edge) -> Response<Body> {
                 )],
             ),
         ],
-        &access_log,
+        &families,
     );
     let mut resp = Response::new(full(Bytes::from(text)));
     resp.headers_mut().insert(

@@ -4,7 +4,8 @@
 //! Every listener turns its requests into the same call,
 //! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
 //! identically whatever protocol a viewer speaks. Behind it a thin
-//! [`router`] hands each request to one service ([`playback`], [`admin`]),
+//! [`router`] hands each request to one service ([`playback`], [`admin`],
+//! [`webrtc`]),
 //! which share the handles in [`state::Edge`]; push feeds the cache and the
 //! timing table from below ([`push`]).
 
@@ -13,6 +14,7 @@ pub mod body;
 pub mod cache;
 pub mod error;
 pub mod listen;
+pub mod live;
 pub mod metrics;
 pub mod playback;
 pub mod push;
@@ -23,5 +25,6 @@ pub mod state;
 pub mod streams;
 pub mod upstream;
 pub mod viewers;
+pub mod webrtc;
 
 pub use server::{CertInfo, EdgeServer, StartError};

@@ -1,6 +1,6 @@
 //! The thin router every listener calls: parse the path with the one URL
 //! grammar ([`livecdn_shared::route`]), hand the request to exactly one
-//! service (playback or admin), then add what every response carries
+//! service (playback, WebRTC or admin), then add what every response carries
 //! (CORS, request metrics, the access log line). Services never call each
 //! other.
 
@@ -8,12 +8,12 @@ use crate::body::empty;
 use crate::error::EdgeError;
 use crate::serve::{Body, Conn, Handler};
 use crate::state::Edge;
-use crate::{admin, playback};
+use crate::{admin, playback, webrtc};
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use livecdn_shared::admin::{self as admin_surface, Gate, Surface};
-use livecdn_shared::route::Route;
+use livecdn_shared::route::{LiveObject, Route};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -63,6 +63,22 @@ async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> R
         }
         (_, Some(_)) if verdict == Some(Gate::WritesClosed) => {
             ("error", EdgeError::WritesClosed.response())
+        }
+        (
+            &Method::POST | &Method::PATCH | &Method::DELETE,
+            Some(Route::Live {
+                stream,
+                object: object @ (LiveObject::Whep | LiveObject::WhepSession(_)),
+            }),
+        ) => {
+            let session = match object {
+                LiveObject::WhepSession(id) => Some(*id),
+                _ => None,
+            };
+            match webrtc::serve(edge, &req, conn, stream, session).await {
+                Ok(r) => ("webrtc", r),
+                Err(e) => ("error", e.response()),
+            }
         }
         (&Method::POST, Some(Route::ApiPurge)) => match admin::purge(edge, req.uri().query()).await
         {

@@ -36,7 +36,32 @@ pub struct Conn {
     pub secure: bool,
 }
 
-/// Answers one request. Request bodies are not read (GET/HEAD/OPTIONS only).
+/// The body of a POST, PATCH or PUT request (a WHEP offer, a trickle
+/// fragment), read whole by the listener before the handler runs and
+/// handed over in the request's extensions. Other methods' bodies are not
+/// read.
+#[derive(Debug, Clone, Default)]
+pub struct RequestBody(pub Bytes);
+
+/// Largest request body a listener reads; longer ones get 413.
+pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
+
+/// Whether a listener reads `method`'s body.
+pub fn reads_body(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::POST | http::Method::PATCH | http::Method::PUT
+    )
+}
+
+/// A listener's own answer when a request body cannot be read.
+pub fn body_refused(status: http::StatusCode) -> http::Response<Body> {
+    let mut r = http::Response::new(crate::body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Answers one request.
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         &self,

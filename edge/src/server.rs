@@ -43,6 +43,11 @@ pub enum StartError {
     /// The disk tier's directory could not be prepared.
     #[error("cache disk tier: {0}")]
     Disk(String),
+    #[error("webrtc {addr}: {source}")]
+    WebRtc {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// The certificate the HTTPS and HTTP/3 listeners present.
@@ -65,6 +70,7 @@ pub struct EdgeServer {
     admin: Option<TcpListener>,
     cert: Option<CertInfo>,
     limits: Limits,
+    webrtc_stop: tokio_util::sync::CancellationToken,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -185,13 +191,35 @@ impl EdgeServer {
             },
             disk,
         );
+        let push = crate::push::Push::new(&config.upstream, policy.target_duration);
+        let live = Arc::new(crate::live::Live::default());
+        let webrtc_stop = tokio_util::sync::CancellationToken::new();
+        let webrtc = match (&config.webrtc, &push) {
+            (Some(rtc), Some(push)) if rtc.enabled => {
+                let source = Arc::new(crate::webrtc::EdgeSource::new(live.clone(), push.clone()));
+                let server = livecdn_webrtc::RtcServer::start(rtc, source, webrtc_stop.clone())
+                    .await
+                    .map_err(|source| StartError::WebRtc {
+                        addr: rtc.listen,
+                        source,
+                    })?;
+                Some(server)
+            }
+            (Some(rtc), None) if rtc.enabled => {
+                tracing::warn!("[webrtc] needs upstream.push at an edge: WHEP is off");
+                None
+            }
+            _ => None,
+        };
         let edge = Arc::new(Edge {
             upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
             cache,
             metrics: EdgeMetrics::new(),
             viewers: Arc::new(Viewers::new(policy.target_duration * 2)),
             streams: Arc::new(Streams::new(policy)),
-            push: crate::push::Push::new(&config.upstream, policy.target_duration),
+            push,
+            live,
+            webrtc,
             access_log: AccessLog::open(&config.access_log)
                 .map_err(|e| StartError::AccessLog(e.to_string()))?,
             config,
@@ -204,7 +232,17 @@ impl EdgeServer {
             admin,
             cert,
             limits,
+            webrtc_stop,
         })
+    }
+
+    /// The WebRTC host candidates viewers are offered, when WHEP is on.
+    pub fn webrtc_addrs(&self) -> Vec<SocketAddr> {
+        self.edge
+            .webrtc
+            .as_ref()
+            .map(|w| w.candidates().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn http_addr(&self) -> Option<SocketAddr> {
@@ -285,6 +323,11 @@ impl EdgeServer {
             ));
         }
         tasks.spawn(housekeeping(self.edge.cache.clone(), shutdown.clone()));
+        let (stop, mut stopped) = (self.webrtc_stop.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let _ = stopped.changed().await;
+            stop.cancel();
+        });
         let interval = self.edge.config.upstream.health_interval;
         tasks.spawn(
             self.edge
@@ -297,6 +340,7 @@ impl EdgeServer {
                 cache: self.edge.cache.clone(),
                 streams: self.edge.streams.clone(),
                 viewers: self.edge.viewers.clone(),
+                live: self.edge.live.clone(),
             };
             tasks.spawn(crate::push::run(feeds, push, shutdown.clone()));
         }

@@ -1,6 +1,6 @@
 //! The handles the edge's services share: the cache, the upstreams, the
 //! metrics, viewer tracking, the per-stream timing table, the push
-//! subscriber and the access log. Services take `&Edge` and use what they need; they never
+//! subscriber, the live tap and WebRTC server, and the access log. Services take `&Edge` and use what they need; they never
 //! call each other (the router dispatches, [`crate::router`]).
 
 use crate::cache::Cache;
@@ -23,4 +23,8 @@ pub struct Edge {
     pub push: Option<Arc<crate::push::Push>>,
     /// One line per request, when `access_log.enabled`.
     pub access_log: Option<Arc<livecdn_shared::access_log::AccessLog>>,
+    /// Pushed chunks as they arrive, for WebRTC.
+    pub live: Arc<crate::live::Live>,
+    /// WHEP playback, with `[webrtc]` and push.
+    pub webrtc: Option<livecdn_webrtc::RtcServer>,
 }

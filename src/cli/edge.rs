@@ -66,6 +66,10 @@ pub struct EdgeFlags {
     /// Access log file, or `stdout`; turns access logs on (access_log.path).
     #[arg(long, env = "LIVECDN_EDGE_ACCESS_LOG")]
     pub access_log: Option<std::path::PathBuf>,
+    /// WebRTC (WHEP) media listen address, UDP; turns WHEP on (webrtc.listen,
+    /// needs --push). Port 0 takes any free port.
+    #[arg(long, env = "LIVECDN_EDGE_WEBRTC_LISTEN")]
+    pub webrtc_listen: Option<SocketAddr>,
 }
 
 fn parse_role(s: &str) -> Result<EdgeRole, String> {
@@ -137,6 +141,11 @@ impl EdgeFlags {
             c.access_log.enabled = true;
             c.access_log.path = p.clone();
         }
+        if let Some(a) = self.webrtc_listen {
+            let rtc = c.webrtc.get_or_insert_with(Default::default);
+            rtc.enabled = true;
+            rtc.listen = a;
+        }
         let text = toml::to_string(&c).context("serialising config")?;
         config::parse_edge(&text, "flags and environment")?;
         Ok(c)
@@ -162,6 +171,9 @@ pub async fn bind_and_announce(config: EdgeConfig) -> anyhow::Result<EdgeServer>
     }
     if let Some(a) = server.admin_addr() {
         line.push_str(&format!(" edge_admin={a}"));
+    }
+    if let Some(a) = server.webrtc_addrs().first() {
+        line.push_str(&format!(" edge_webrtc={a}"));
     }
     if let Some(c) = server.certificate() {
         line.push_str(&format!(" spki={}", c.spki_sha256));

@@ -153,6 +153,18 @@ pub async fn run(
     if let (Some(addr), Some(pin)) = (origin.push_addr(), origin.push_spki()) {
         edge_config.upstream.push = vec![format!("{}:{}", host(addr), addr.port())];
         edge_config.upstream.push_spki = vec![pin.to_string()];
+        // And serves WHEP from the pushed chunks, on the next UDP port
+        // (any free one when the origin's is).
+        if config.webrtc.enabled && !origin.webrtc_addrs().is_empty() {
+            let p = config.webrtc.listen.port();
+            edge_config.webrtc = Some(livecdn_shared::config::WebRtcConfig {
+                listen: SocketAddr::new(
+                    config.webrtc.listen.ip(),
+                    p.checked_add(1).filter(|_| p != 0).unwrap_or(0),
+                ),
+                ..config.webrtc.clone()
+            });
+        }
     }
     let expires = super::unix_now() + 24 * 3600;
     // The edge proves itself to the origin's push port (and to its HTTP,
@@ -206,6 +218,14 @@ pub async fn run(
             http.port(),
             w.port()
         );
+        if let (Some(e), Some(w)) = (edge_http, edge.webrtc_addrs().first()) {
+            say!(
+                "           http://{}:{}/?stream={stream}&engine=webrtc  (from the edge, udp {})",
+                host(e),
+                e.port(),
+                w.port()
+            );
+        }
     }
     say!(
         "  Metrics: http://{}:{}/metrics   API: http://{}:{}/api/streams",

@@ -17,9 +17,12 @@
 use super::tls::{self as listen_tls, Alpn};
 use super::zerocopy::ZeroCopyTcp;
 use super::Limits;
-use crate::serve::{Body, Conn, Handler, Protocol};
+use crate::serve::{
+    body_refused, reads_body, Body, Conn, Handler, Protocol, RequestBody, MAX_REQUEST_BODY,
+};
 use http::header::ALT_SVC;
 use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -224,12 +227,26 @@ async fn respond(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> R
         http::Version::HTTP_2 => Protocol::Http2,
         _ => Protocol::Http1,
     };
-    let (parts, _body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let conn = Conn {
         peer,
         protocol,
         secure: shared.secure,
     };
+    if reads_body(&parts.method) {
+        let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY);
+        let read = tokio::time::timeout(shared.limits.header_read_timeout, limited.collect());
+        match read.await {
+            Ok(Ok(b)) => {
+                parts.extensions.insert(RequestBody(b.to_bytes()));
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return body_refused(http::StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            Ok(Err(_)) => return body_refused(http::StatusCode::BAD_REQUEST),
+            Err(_) => return body_refused(http::StatusCode::REQUEST_TIMEOUT),
+        }
+    }
     let mut resp = shared
         .handler
         .handle(Request::from_parts(parts, ()), conn)

@@ -16,7 +16,9 @@
 use super::h3_quic::{self, Sidecar, Sidecars};
 use super::tls::ListenError;
 use super::Limits;
-use crate::serve::{Body, Conn, Handler, Protocol};
+use crate::serve::{
+    body_refused, reads_body, Body, Conn, Handler, Protocol, RequestBody, MAX_REQUEST_BODY,
+};
 use bytes::Bytes;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
@@ -202,7 +204,7 @@ async fn resolve_and_serve(
     match tokio::time::timeout(limits.header_read_timeout, resolve).await {
         Ok(Ok((req, stream))) => {
             let sidecar = sidecars.take(stream.id());
-            serve_request(req, stream, peer, handler, sidecar).await
+            serve_request(req, stream, peer, handler, sidecar, &limits).await
         }
         Ok(Err(e)) => debug!(%peer, error = %e, "malformed h3 request"),
         Err(_) => debug!(%peer, "h3 request headers timed out"),
@@ -211,17 +213,40 @@ async fn resolve_and_serve(
 
 /// Calls the handler for one request and streams its response.
 async fn serve_request(
-    req: http::Request<()>,
+    mut req: http::Request<()>,
     mut stream: H3Stream,
     peer: SocketAddr,
     handler: Arc<dyn Handler>,
     sidecar: Option<Arc<Sidecar>>,
+    limits: &Limits,
 ) {
     let conn = Conn {
         peer,
         protocol: Protocol::Http3,
         secure: true,
     };
+    if reads_body(req.method()) {
+        let read = tokio::time::timeout(limits.header_read_timeout, read_body(&mut stream));
+        let refused = match read.await {
+            Ok(Ok(body)) => {
+                req.extensions_mut().insert(RequestBody(body));
+                None
+            }
+            Ok(Err(status)) => Some(status),
+            Err(_) => Some(http::StatusCode::REQUEST_TIMEOUT),
+        };
+        if let Some(status) = refused {
+            let (parts, _) = body_refused(status).into_parts();
+            if let Err(e) = stream
+                .send_response(http::Response::from_parts(parts, ()))
+                .await
+            {
+                debug!(%peer, error = %e, "h3 send_response failed");
+            }
+            let _ = stream.finish().await;
+            return;
+        }
+    }
     let asked = req
         .headers()
         .get(http::header::HeaderName::from_static("priority"))
@@ -290,4 +315,28 @@ async fn send_body(
         }
     }
     stream.finish().await.map_err(BodyEnd::Stream)
+}
+
+/// A request's body, whole, up to [`MAX_REQUEST_BODY`]; else the status
+/// to answer.
+async fn read_body(stream: &mut H3Stream) -> Result<Bytes, http::StatusCode> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match stream.recv_data().await {
+            Ok(Some(mut chunk)) => {
+                use bytes::Buf;
+                if body.len() + chunk.remaining() > MAX_REQUEST_BODY {
+                    return Err(http::StatusCode::PAYLOAD_TOO_LARGE);
+                }
+                while chunk.has_remaining() {
+                    let piece = chunk.chunk();
+                    body.extend_from_slice(piece);
+                    let n = piece.len();
+                    chunk.advance(n);
+                }
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(_) => return Err(http::StatusCode::BAD_REQUEST),
+        }
+    }
 }

@@ -7,8 +7,10 @@ use super::order::{Order, Ticket};
 use super::verify::client_config;
 use super::{Feeds, Push};
 use crate::cache::{CacheKey, ObjectKind};
+use crate::live::PartId;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
+use livecdn_shared::cmaf::{ChunkSplitter, SplitError};
 use livecdn_shared::playlist::MediaPlaylist;
 use livecdn_shared::push::{self, Message, ObjectHeader, PushKind, WireError};
 use livecdn_shared::route::Route;
@@ -44,7 +46,12 @@ pub enum PushClientError {
     #[error("write: {0}")]
     Write(#[from] quinn::WriteError),
     #[error("read: {0}")]
-    Read(#[from] quinn::ReadToEndError),
+    ReadChunk(#[from] quinn::ReadError),
+    /// A part whose chunks do not add up (its fault).
+    #[error("part: {0}")]
+    Split(#[from] SplitError),
+    #[error("part ended inside a chunk ({0} bytes left over)")]
+    Torn(usize),
     /// The origin sent a malformed object (its fault).
     #[error("malformed object: {0}")]
     Wire(#[from] WireError),
@@ -220,6 +227,7 @@ async fn session(
             .await?;
         }
         subscribed = wanted;
+        feeds.live.retain(|s| subscribed.contains(s));
         if report {
             let counts = feeds.viewers.counts(now);
             for (stream, n) in counts.into_iter().filter(|(s, _)| subscribed.contains(s)) {
@@ -231,29 +239,109 @@ async fn session(
 }
 
 /// Reads one object stream and stores it; a purge first waits for the
-/// streams the origin opened before it (see `order`).
+/// streams the origin opened before it (see `order`). A part's chunks go
+/// to the live tap as they arrive (the origin writes a part while it is
+/// made); the cache gets the part once it is whole.
 async fn receive(
     feeds: &Feeds,
     push: &Push,
     mut recv: quinn::RecvStream,
     ticket: &Ticket,
 ) -> Result<(), PushClientError> {
-    let limit = push::MAX_OBJECT_BODY + push::FRAME_HEADER + push::MAX_FRAME_BODY;
-    let data = tokio::time::timeout(OBJECT_TIMEOUT, recv.read_to_end(limit))
-        .await
-        .map_err(|_| PushClientError::Timeout)??;
-    match push::decode_uni(&Bytes::from(data))? {
-        push::Uni::Object(header, body) => store(feeds, push, header, body).await,
-        push::Uni::Purge(stream) => {
+    let deadline = tokio::time::Instant::now() + OBJECT_TIMEOUT;
+    let mut head: Vec<u8> = Vec::new();
+    let (message, used) = loop {
+        if let Some(found) = push::decode(&Bytes::copy_from_slice(&head))? {
+            break found;
+        }
+        match read(&mut recv, deadline).await? {
+            Some(bytes) => head.extend_from_slice(&bytes),
+            None => return Err(PushClientError::Wire(WireError::NotAnObject)),
+        }
+    };
+    let rest = Bytes::from(head).slice(used..);
+    let header = match message {
+        Message::Purge { stream } => {
             ticket.earlier_done().await;
             push.purged(&stream);
+            feeds.live.ended(&stream);
             let prefix = format!("/live/{stream}/");
             push.arrivals.forget(&prefix);
             let n = feeds.cache.purge(&prefix).await;
             tracing::info!(%stream, objects = n, "purged: the origin stopped the stream");
-            Ok(())
+            return Ok(());
+        }
+        Message::Object(header) => header,
+        _ => return Err(PushClientError::Wire(WireError::NotAnObject)),
+    };
+    let (stream, rendition) = media_of(&header.path)
+        .map(|(s, r)| (s.to_string(), r.to_string()))
+        .ok_or_else(|| PushClientError::Path(header.path.clone()))?;
+    let part = match (header.kind, header.part) {
+        (PushKind::Part, Some(p)) => Some((header.msn, p)),
+        _ => None,
+    };
+    let body = match part {
+        Some(id) => {
+            let got = tap(feeds, &mut recv, rest, deadline, (&stream, &rendition, id)).await;
+            feeds.live.part_ended(&stream, &rendition, id);
+            got?
+        }
+        None => {
+            let mut body = rest.to_vec();
+            while let Some(bytes) = read(&mut recv, deadline).await? {
+                if body.len() + bytes.len() > push::MAX_OBJECT_BODY {
+                    return Err(PushClientError::Wire(WireError::BodyTooLarge(body.len())));
+                }
+                body.extend_from_slice(&bytes);
+            }
+            vec![Bytes::from(body)]
+        }
+    };
+    if header.kind == PushKind::Init {
+        if let Some(init) = body.first() {
+            feeds.live.init(&stream, &rendition, init.clone());
         }
     }
+    store(feeds, push, header, body).await
+}
+
+/// The next bytes of an object stream (`None` at its end), by `deadline`.
+async fn read(
+    recv: &mut quinn::RecvStream,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Bytes>, PushClientError> {
+    match tokio::time::timeout_at(deadline, recv.read_chunk(64 * 1024, true)).await {
+        Err(_) => Err(PushClientError::Timeout),
+        Ok(Err(e)) => Err(PushClientError::ReadChunk(e)),
+        Ok(Ok(chunk)) => Ok(chunk.map(|c| c.bytes)),
+    }
+}
+
+/// A part's body, cut into its chunks as they arrive; each goes to the
+/// live tap at once. A torn last chunk fails the part.
+async fn tap(
+    feeds: &Feeds,
+    recv: &mut quinn::RecvStream,
+    first: Bytes,
+    deadline: tokio::time::Instant,
+    (stream, rendition, id): (&str, &str, PartId),
+) -> Result<Vec<Bytes>, PushClientError> {
+    let mut split = ChunkSplitter::new(push::MAX_OBJECT_BODY);
+    let mut chunks = Vec::new();
+    let mut next = Some(first);
+    while let Some(bytes) = next {
+        split.push(&bytes);
+        while let Some(chunk) = split.next_chunk()? {
+            feeds.live.chunk(stream, rendition, id, chunk.clone());
+            chunks.push(chunk);
+        }
+        next = read(recv, deadline).await?;
+    }
+    if split.pending() > 0 {
+        return Err(PushClientError::Torn(split.pending()));
+    }
+    Ok(chunks)
 }
 
 /// `/live/STREAM/RENDITION/FILE`: the stream and the rendition.
@@ -302,7 +390,7 @@ async fn store(
     feeds: &Feeds,
     push: &Push,
     header: ObjectHeader,
-    body: Bytes,
+    body: Vec<Bytes>,
 ) -> Result<(), PushClientError> {
     let refused = || PushClientError::Path(header.path.clone());
     let (stream, rendition) = media_of(&header.path).ok_or_else(refused)?;
@@ -320,7 +408,7 @@ async fn store(
     let ctype = HeaderValue::from_str(&header.content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let parsed = (header.kind == PushKind::Playlist)
-        .then(|| std::str::from_utf8(&body).ok())
+        .then(|| body.first().and_then(|b| std::str::from_utf8(b).ok()))
         .flatten()
         .and_then(|t| MediaPlaylist::parse(t).ok());
     if let Some(playlist) = &parsed {
@@ -336,8 +424,11 @@ async fn store(
             headers.insert(header::CACHE_CONTROL, v);
         }
         let object = feeds.cache.new_object_with(policy, 200, headers, kind);
-        if object.body.append(body.clone()).is_err() {
-            return Err(PushClientError::Wire(WireError::BodyTooLarge(body.len())));
+        for piece in &body {
+            if object.body.append(piece.clone()).is_err() {
+                let len = body.iter().map(Bytes::len).sum();
+                return Err(PushClientError::Wire(WireError::BodyTooLarge(len)));
+            }
         }
         object.body.finish();
         let object = Arc::new(object);
@@ -346,6 +437,7 @@ async fn store(
         }
         if kind == ObjectKind::Playlist && parsed.as_ref().is_some_and(|p| p.end_list) {
             push.arrivals.ended(&header.path, &object);
+            feeds.live.ended(stream);
         }
     }
     push.pushed(stream, Instant::now());

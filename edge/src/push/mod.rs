@@ -40,13 +40,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// What push feeds: the cache (every object), the timing table (every
-/// playlist) and, upward, the viewer counts it reports to the origin. Push
+/// playlist), the live tap (every chunk of a part as it arrives, for
+/// WebRTC) and, upward, the viewer counts it reports to the origin. Push
 /// never calls into the HTTP services.
 #[derive(Clone)]
 pub struct Feeds {
     pub cache: crate::cache::Cache,
     pub streams: Arc<crate::streams::Streams>,
     pub viewers: Arc<crate::viewers::Viewers>,
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Streams one edge subscribes to at most (memory bound).

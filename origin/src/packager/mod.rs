@@ -68,13 +68,13 @@ use std::time::{Duration, Instant, SystemTime};
 /// it exactly.
 pub const VIDEO_TIMESCALE: u32 = 90_000;
 /// Rendition name of the passthrough video.
-pub const SOURCE: &str = "source";
+pub const SOURCE: &str = livecdn_shared::config::SOURCE_RUNG;
 /// Rendition name of the audio.
-pub const AUDIO: &str = "audio";
+pub const AUDIO: &str = livecdn_shared::config::AUDIO_RENDITION;
 /// The Opus rendition made from the AAC for WebRTC viewers (see
 /// [`crate::opus`]). Served and pushed like the others, but not listed in
 /// the multivariant playlist or the MPD: HLS players get the AAC.
-pub const OPUS: &str = "opus";
+pub const OPUS: &str = livecdn_shared::config::OPUS_RENDITION;
 /// Opus frames the follower may hold boundaries for before its first
 /// packet: a transcoder that never produces one cannot grow them.
 const MAX_OPUS_PENDING: usize = 256;

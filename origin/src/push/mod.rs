@@ -5,11 +5,14 @@
 //!
 //! * [`server`]: the endpoint, one task per edge connection reading its
 //!   control stream, one task per subscription sending objects.
+//! * `send`: each object on its own stream; a part still being made on
+//!   a stream that stays open for its chunks as they come.
 //! * [`tracker`]: the pure diff "what is new in the window since the last
 //!   send", run under the stream's lock after every window change.
 //! * [`PushViewers`]: the viewer counts edges report, summed per stream for
 //!   `/api/streams`.
 
+mod send;
 pub mod server;
 pub mod tracker;
 

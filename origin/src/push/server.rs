@@ -10,7 +10,8 @@
 //! flight; past that the task waits, and what leaves the window meanwhile
 //! is skipped (see [`Tracker`]).
 
-use super::tracker::{Outgoing, Tracker};
+use super::send::{self, Sender};
+use super::tracker::Tracker;
 use crate::OriginState;
 use bytes::{Bytes, BytesMut};
 use livecdn_shared::push::{self, Message, WireError};
@@ -30,8 +31,6 @@ use tokio::task::{JoinHandle, JoinSet};
 const MAX_SUBSCRIPTIONS: usize = 1024;
 /// An edge must open its control stream this soon after connecting.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
-/// One object must be written within this time, else its stream is reset.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a subscription re-checks that its stream was not replaced.
 const RECHECK: Duration = Duration::from_millis(500);
 /// Application close codes.
@@ -282,7 +281,7 @@ async fn subscription(
     stream: String,
     in_flight: Arc<Semaphore>,
 ) {
-    let mut sends = JoinSet::new();
+    let mut sender = Sender::new(conn.clone(), in_flight);
     loop {
         // The stream may not exist yet, or may have been replaced.
         let Some(hub) = state.registry.get(&stream) else {
@@ -309,27 +308,18 @@ async fn subscription(
             // (`stop` marks the hub stopped before it ends the window.)
             let (batch, ended) = hub.read(|p| (tracker.poll(p, playlists), p.is_ended()));
             for object in batch {
-                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                if !sender.send(object).await {
                     return;
-                };
-                let conn = conn.clone();
-                sends.spawn(async move {
-                    let path = object.header.path.clone();
-                    if let Err(e) = send(&conn, object).await {
-                        tracing::debug!(%path, error = %e, "push send failed");
-                    }
-                    drop(permit);
-                });
+                }
             }
-            while sends.try_join_next().is_some() {}
             if conn.close_reason().is_some() {
                 return;
             }
             if ended && hub.is_stopped() {
                 // The operator stopped it: the ENDLIST playlists above go
                 // out first, then the edge drops everything it holds.
-                while sends.join_next().await.is_some() {}
-                if let Err(e) = send_purge(&conn, &stream).await {
+                sender.drain().await;
+                if let Err(e) = send::purge(&conn, &stream).await {
                     tracing::debug!(%stream, error = %e, "push purge failed");
                 }
                 break;
@@ -349,58 +339,4 @@ async fn subscription(
             }
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum SendError {
-    #[error("open: {0}")]
-    Open(#[from] quinn::ConnectionError),
-    #[error("write: {0}")]
-    Write(#[from] quinn::WriteError),
-    #[error("encode: {0}")]
-    Encode(#[from] WireError),
-    #[error("timed out")]
-    Timeout,
-    #[error("stream closed")]
-    Closed(#[from] quinn::ClosedStream),
-}
-
-/// A purge of `stream`, alone on a unidirectional stream.
-async fn send_purge(conn: &Connection, stream: &str) -> Result<(), SendError> {
-    let mut frame = Vec::with_capacity(16);
-    push::encode(
-        &Message::Purge {
-            stream: stream.to_string(),
-        },
-        &mut frame,
-    )?;
-    let mut uni = conn.open_uni().await?;
-    let _ = uni.set_priority(1);
-    match tokio::time::timeout(SEND_TIMEOUT, uni.write_all(&frame)).await {
-        Ok(r) => r?,
-        Err(_) => return Err(SendError::Timeout),
-    }
-    uni.finish()?;
-    Ok(())
-}
-
-/// One object on its own unidirectional stream: header frame, then body.
-async fn send(conn: &Connection, object: Outgoing) -> Result<(), SendError> {
-    let Outgoing { header, body } = object;
-    let urgent = !matches!(header.kind, push::PushKind::Segment);
-    let mut head = Vec::with_capacity(64);
-    push::encode(&Message::Object(header), &mut head)?;
-    let mut chunks: Vec<Bytes> = std::iter::once(Bytes::from(head)).chain(body).collect();
-    let mut stream = conn.open_uni().await?;
-    // Parts and playlists before segments: a viewer waits on those.
-    let _ = stream.set_priority(if urgent { 1 } else { 0 });
-    match tokio::time::timeout(SEND_TIMEOUT, stream.write_all_chunks(&mut chunks)).await {
-        Ok(r) => r?,
-        Err(_) => {
-            let _ = stream.reset(VarInt::from_u32(CLOSE_OK));
-            return Err(SendError::Timeout);
-        }
-    }
-    stream.finish()?;
-    Ok(())
 }

@@ -8,6 +8,12 @@
 //! left the window meanwhile, they are simply not there to send: a slow edge
 //! skips old parts (and pulls them if a viewer asks) instead of making the
 //! origin buffer without limit.
+//!
+//! A part goes out while it is made: its stream opens with its first
+//! chunk ([`Stage::First`]), each poll adds the chunks made since
+//! ([`Stage::More`]), and the poll that sees it complete ends it
+//! ([`Stage::Last`]). An edge thus has every frame as the origin does
+//! (its WebRTC viewers need no more), and still stores the part whole.
 
 use crate::packager::{Packager, Track};
 use bytes::Bytes;
@@ -19,6 +25,31 @@ use std::collections::HashMap;
 pub struct Outgoing {
     pub header: ObjectHeader,
     pub body: Vec<Bytes>,
+    pub stage: Stage,
+}
+
+/// Which piece of its object an [`Outgoing`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The whole object: one stream, written and finished.
+    Whole,
+    /// The start of a part still being made: its stream stays open.
+    First,
+    /// Chunks the open part gained, for the stream its `First` opened.
+    More,
+    /// The part's last chunks (maybe none): its stream ends.
+    Last,
+}
+
+/// The part being sent while it is made.
+#[derive(Debug)]
+struct OpenPart {
+    id: (u64, u32),
+    /// Chunks sent so far.
+    sent: usize,
+    /// Its first chunk: a part discarded and made again under the same
+    /// numbers (a publisher that stopped mid-segment) starts over.
+    first: Bytes,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +59,7 @@ struct Sent {
     segment: Option<u64>,
     /// Last complete part and ENDLIST state of the last playlist sent.
     playlist: Option<(Option<(u64, u32)>, bool)>,
+    open: Option<OpenPart>,
 }
 
 /// Per-subscription record of what was sent.
@@ -46,8 +78,10 @@ impl Tracker {
     }
 
     /// Everything new since the last poll. The first poll of a rendition
-    /// sends its init sections and current playlist; parts and segments
-    /// already complete then count as sent (the edge pulls old ones if asked).
+    /// sends its init sections, the open segment's parts so far (from its
+    /// keyframe: an edge's first WebRTC viewer gets a picture at once) and
+    /// its current playlist; older parts and segments count as sent (the
+    /// edge pulls them if asked).
     /// Without `send_playlists` (a DVR stream: see [`livecdn_shared::push`]) no
     /// playlist is sent.
     pub fn poll(&mut self, p: &Packager, send_playlists: bool) -> Vec<Outgoing> {
@@ -58,7 +92,7 @@ impl Tracker {
             let first = !self.renditions.contains_key(&t.name);
             let sent = self.renditions.entry(t.name.clone()).or_default();
             if first {
-                sent.part = t.last_complete_part();
+                sent.part = before_open_segment(t);
                 sent.segment = t.last_complete_msn();
             }
             let ctype = p.content_type(&t.name);
@@ -80,6 +114,7 @@ impl Tracker {
                             content_type: "application/vnd.apple.mpegurl".into(),
                         },
                         body: vec![Bytes::from(pl.to_string())],
+                        stage: Stage::Whole,
                     });
                 }
             }
@@ -104,20 +139,64 @@ fn new_inits(t: &Track, sent: &mut Sent, base: &str, ctype: &str, out: &mut Vec<
                     content_type: ctype.to_string(),
                 },
                 body: vec![bytes],
+                stage: Stage::Whole,
             });
         }
         sent.init_gen = Some(gen);
     }
 }
 
+/// The last part before the open segment (or before the newest segment,
+/// when none is open): what a new subscription counts as sent.
+fn before_open_segment(t: &Track) -> Option<(u64, u32)> {
+    let open = t.open_segment().map(|s| s.msn);
+    t.segments()
+        .iter()
+        .rev()
+        .filter(|s| Some(s.msn) != open)
+        .find_map(|s| s.parts.last().map(|p| (s.msn, p.index)))
+        .or_else(|| {
+            // Nothing before the open segment: all of it is new.
+            open.and_then(|m| m.checked_sub(1)).map(|m| (m, u32::MAX))
+        })
+}
+
 fn new_media(t: &Track, sent: &mut Sent, base: &str, ctype: &str, out: &mut Vec<Outgoing>) {
     for s in t.segments() {
-        for part in s.parts.iter().filter(|x| x.complete) {
+        for part in &s.parts {
             let id = (s.msn, part.index);
             if sent.part.is_some_and(|last| id <= last) {
                 continue;
             }
-            sent.part = Some(id);
+            let continuing = sent.open.as_ref().is_some_and(|o| {
+                o.id == id && part.chunks.first().is_some_and(|c| same(c, &o.first))
+            });
+            let from = match (&sent.open, continuing) {
+                (Some(o), true) => o.sent.min(part.chunks.len()),
+                _ => 0,
+            };
+            let stage = match (part.complete, continuing) {
+                (true, false) => Stage::Whole,
+                (true, true) => Stage::Last,
+                (false, false) => Stage::First,
+                (false, true) => Stage::More,
+            };
+            if part.complete {
+                sent.part = Some(id);
+                sent.open = None;
+            } else {
+                let Some(head) = part.chunks.first() else {
+                    continue;
+                };
+                if continuing && from == part.chunks.len() {
+                    continue;
+                }
+                sent.open = Some(OpenPart {
+                    id,
+                    sent: part.chunks.len(),
+                    first: head.clone(),
+                });
+            }
             out.push(Outgoing {
                 header: ObjectHeader {
                     kind: PushKind::Part,
@@ -126,7 +205,8 @@ fn new_media(t: &Track, sent: &mut Sent, base: &str, ctype: &str, out: &mut Vec<
                     part: Some(part.index),
                     content_type: ctype.to_string(),
                 },
-                body: part.chunks.clone(),
+                body: part.chunks[from..].to_vec(),
+                stage,
             });
         }
         if s.complete && sent.segment.is_none_or(|last| s.msn > last) {
@@ -140,9 +220,15 @@ fn new_media(t: &Track, sent: &mut Sent, base: &str, ctype: &str, out: &mut Vec<
                     content_type: ctype.to_string(),
                 },
                 body: s.body(),
+                stage: Stage::Whole,
             });
         }
     }
+}
+
+/// Whether two handles share one buffer.
+fn same(a: &Bytes, b: &Bytes) -> bool {
+    a.as_ptr() == b.as_ptr() && a.len() == b.len()
 }
 
 #[cfg(test)]
@@ -201,7 +287,15 @@ mod tests {
         let k = kinds(&first);
         assert_eq!(k[0], (PushKind::Init, "/live/cam/source/init.mp4".into()));
         assert_eq!(k.last().unwrap().0, PushKind::Playlist);
-        assert!(k.iter().all(|(kind, _)| *kind != PushKind::Part), "{k:?}");
+        // The open segment's parts so far, from its keyframe: whole ones
+        // whole (an open one would be opened).
+        let parts: Vec<_> = first
+            .iter()
+            .filter(|o| o.header.kind == PushKind::Part)
+            .map(|o| (o.header.part.unwrap(), o.stage))
+            .collect();
+        assert_eq!(parts[0], (0, Stage::Whole), "{parts:?}");
+        assert!(parts.len() >= 3, "{parts:?}");
         assert!(tr.poll(&p, true).is_empty(), "nothing new, nothing sent");
 
         // Past the first segment boundary (frame 60) and a few parts more.
@@ -225,7 +319,9 @@ mod tests {
                 .map(|(m, x)| (m, Some(x)))
                 .unwrap()
         );
-        assert!(next.iter().all(|o| !o.body.is_empty()));
+        assert!(next
+            .iter()
+            .all(|o| !o.body.is_empty() || o.stage == Stage::Last));
         let again = tr.poll(&p, true);
         assert!(again.is_empty(), "{:?}", kinds(&again));
 
@@ -238,5 +334,35 @@ mod tests {
             "{:?}",
             kinds(&dvr)
         );
+    }
+
+    #[test]
+    fn a_part_goes_out_while_it_is_made_and_ends_when_it_closes() {
+        let (mut p, t0) = packager();
+        feed(&mut p, t0, 0, 2);
+        let mut tr = Tracker::new("cam");
+        let media = |out: Vec<Outgoing>| -> Vec<(u64, u32, Stage, usize)> {
+            out.into_iter()
+                .filter(|o| o.header.kind == PushKind::Part)
+                .map(|o| (o.header.msn, o.header.part.unwrap(), o.stage, o.body.len()))
+                .collect()
+        };
+        // Two frames of part 0.0: opened with both (header and payload each).
+        assert_eq!(media(tr.poll(&p, true)), [(0, 0, Stage::First, 4)]);
+        assert!(media(tr.poll(&p, true)).is_empty());
+        feed(&mut p, t0, 2, 3);
+        assert_eq!(media(tr.poll(&p, true)), [(0, 0, Stage::More, 2)]);
+        // Past 333 ms: part 0.0 closes (its last frame) and 0.1 opens.
+        feed(&mut p, t0, 3, 11);
+        let out = media(tr.poll(&p, true));
+        assert_eq!(out[0].0, 0);
+        assert_eq!((out[0].1, out[0].2), (0, Stage::Last), "{out:?}");
+        assert_eq!((out[1].1, out[1].2), (1, Stage::First), "{out:?}");
+        // Every chunk of 0.0 went out once, in order.
+        let sent: usize = [4, 2, out[0].3].iter().sum();
+        let whole = p.track("source").unwrap().segments()[0].parts[0]
+            .chunks
+            .len();
+        assert_eq!(sent, whole);
     }
 }

@@ -39,6 +39,7 @@ mod fragment;
 mod init;
 mod sample_entry;
 mod scan;
+mod split;
 
 #[cfg(test)]
 mod tests;
@@ -49,3 +50,4 @@ pub use boxes::BoxWriter;
 pub use fragment::{chunk, fragment_header, FragmentError, Sample, MAX_SAMPLES_PER_FRAGMENT};
 pub use init::{init_segment, AudioInit, OpusInit, TrackInit, VideoInit, OPUS_TIMESCALE, TRACK_ID};
 pub use scan::{scan, SampleRef, ScanError, Scanned};
+pub use split::{fuzz_chunk_splitter, ChunkSplitter, SplitError};

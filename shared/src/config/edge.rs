@@ -33,6 +33,9 @@ pub struct EdgeConfig {
     pub auth: PlaybackAuthConfig,
     /// One JSON line per request.
     pub access_log: super::AccessLogConfig,
+    /// WHEP playback from the pushed chunks; off without the section.
+    /// Needs `upstream.push`.
+    pub webrtc: Option<super::WebRtcConfig>,
 }
 
 /// Signed playback tokens (`livecdn token STREAM`).

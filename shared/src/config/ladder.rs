@@ -18,8 +18,13 @@ use std::time::Duration;
 /// Name of the passthrough rung.
 pub const SOURCE_RUNG: &str = "source";
 
+/// Rendition name of the audio (AAC).
+pub const AUDIO_RENDITION: &str = "audio";
+/// Rendition name of the audio as Opus, made for WebRTC viewers.
+pub const OPUS_RENDITION: &str = "opus";
+
 /// Rung name refused because the audio rendition's URLs use it.
-const RESERVED_RUNG: &str = "audio";
+const RESERVED_RUNG: &str = AUDIO_RENDITION;
 
 /// `[ladder]`: the rendition ladder and its encoder.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -105,6 +105,15 @@ pub fn parse_edge(text: &str, name: &str) -> Result<EdgeConfig, ConfigError> {
     if config.cache.max_bytes < 1024 * 1024 {
         return Err(invalid("cache.max_bytes", "must be at least 1 MiB".into()));
     }
+    if let Some(rtc) = &config.webrtc {
+        rtc.check().map_err(|m| invalid("webrtc", m))?;
+        if rtc.enabled && config.upstream.push.is_empty() {
+            return Err(invalid(
+                "webrtc",
+                "an edge builds WebRTC from pushed chunks: set upstream.push".into(),
+            ));
+        }
+    }
     if config.cache.disk_dir.is_some() && config.cache.disk_max_bytes < 1024 * 1024 {
         return Err(invalid(
             "cache.disk_max_bytes",

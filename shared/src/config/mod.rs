@@ -22,7 +22,7 @@ pub use edge::{
 };
 pub use ladder::{
     Encoder, H264Profile, LadderChoice, LadderConfig, RungConfig, RungFilterError, UnknownEncoder,
-    SOURCE_RUNG,
+    AUDIO_RENDITION, OPUS_RENDITION, SOURCE_RUNG,
 };
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{

@@ -35,6 +35,11 @@
 //!   [`Message::Object`] frame ([`ObjectHeader`]) then the object's body to
 //!   the end of the stream. Objects never share a stream, so a lost packet of
 //!   a segment never delays the next part (no head-of-line blocking).
+//!   A part's stream opens with its first CMAF chunk and gains each chunk
+//!   as the packager makes it (a frame, or a run of audio frames); it
+//!   finishes when the part is complete, and is reset if the part is
+//!   abandoned. An edge may use each chunk as it arrives (WebRTC) and
+//!   stores the part once its stream has finished.
 //!
 //! # Frames
 //!

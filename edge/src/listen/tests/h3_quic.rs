@@ -42,6 +42,17 @@ struct H3Response {
 /// Opens a QUIC connection trusting `ck`, sends one GET, reads it all, and
 /// closes with H3_NO_ERROR.
 async fn get_h3(addr: SocketAddr, ck: &CertifiedKey, path: &str) -> H3Response {
+    request_h3(addr, ck, http::Method::GET, path, None).await
+}
+
+/// One request over HTTP/3, with a body when given.
+async fn request_h3(
+    addr: SocketAddr,
+    ck: &CertifiedKey,
+    method: http::Method,
+    path: &str,
+    body: Option<Bytes>,
+) -> H3Response {
     let crypto = QuicClientConfig::try_from(client_config(ck, &[b"h3"])).unwrap();
     let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     client.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
@@ -57,11 +68,24 @@ async fn get_h3(addr: SocketAddr, ck: &CertifiedKey, path: &str) -> H3Response {
     let drive = tokio::spawn(async move {
         let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
     });
-    let req = http::Request::get(format!("https://localhost{path}"))
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("https://localhost{path}"))
         .body(())
         .unwrap();
     let mut stream = bounded("h3 send", send.send_request(req)).await.unwrap();
-    stream.finish().await.unwrap();
+    if let Some(body) = body {
+        for piece in body.chunks(16 * 1024) {
+            if stream
+                .send_data(Bytes::copy_from_slice(piece))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    let _ = stream.finish().await;
     let resp = bounded("h3 response", stream.recv_response())
         .await
         .unwrap();
@@ -94,6 +118,24 @@ async fn get_h3(addr: SocketAddr, ck: &CertifiedKey, path: &str) -> H3Response {
         body: Received { chunks },
         reset,
     }
+}
+
+#[tokio::test]
+async fn h3_post_bodies_reach_the_handler_up_to_the_bound() {
+    let ck = cert();
+    let server = Server::start(&ck);
+    let body = Bytes::from(vec![7u8; 40_000]);
+    let r = request_h3(server.addr, &ck, http::Method::POST, "/x", Some(body)).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.text().starts_with("got 40000 bytes via h3\n"),
+        "{}",
+        r.body.text()
+    );
+    let big = Bytes::from(vec![0u8; crate::serve::MAX_REQUEST_BODY + 1]);
+    let r = request_h3(server.addr, &ck, http::Method::POST, "/x", Some(big)).await;
+    assert_eq!(r.status, http::StatusCode::PAYLOAD_TOO_LARGE);
+    server.stop().await;
 }
 
 #[tokio::test]

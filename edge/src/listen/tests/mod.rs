@@ -21,8 +21,9 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// Gap between the chunks of the test handler's body.
 const GAP: Duration = Duration::from_millis(50);
 
-/// Answers `hello {path} via {protocol}\n`, then two more chunks, each after
-/// [`GAP`]. `/fail` yields one chunk and then a body error.
+/// Answers `hello {path} via {protocol}\n` (`got {n} bytes via {protocol}\n`
+/// for a request whose body the listener read), then two more chunks, each
+/// after [`GAP`]. `/fail` yields one chunk and then a body error.
 struct TestHandler;
 
 impl Handler for TestHandler {
@@ -31,11 +32,18 @@ impl Handler for TestHandler {
         req: http::Request<()>,
         conn: Conn,
     ) -> BoxFuture<'static, http::Response<Body>> {
-        let first = format!(
-            "hello {} via {}\n",
-            req.uri().path(),
-            conn.protocol.as_str()
-        );
+        let first = match req.extensions().get::<crate::serve::RequestBody>() {
+            Some(body) => format!(
+                "got {} bytes via {}\n",
+                body.0.len(),
+                conn.protocol.as_str()
+            ),
+            None => format!(
+                "hello {} via {}\n",
+                req.uri().path(),
+                conn.protocol.as_str()
+            ),
+        };
         let fail = req.uri().path() == "/fail";
         Box::pin(async move {
             let chunks = futures::stream::iter(0..3usize).then(move |i| {

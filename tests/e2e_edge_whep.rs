@@ -159,6 +159,33 @@ async fn an_edge_serves_whep_from_pushed_chunks_with_a_picture_at_once() {
     );
     let om = get(&o.url("/metrics")).await.text();
     assert!(om.contains("livecdn_origin_webrtc_sessions 0\n"), "{om}");
+    // The edge lists its WebRTC viewer and reports it to the origin over
+    // push, where the stream's viewers add up every edge's.
+    let auth = format!("Bearer {}", support::ADMIN_TOKEN);
+    let api: serde_json::Value = serde_json::from_str(
+        &get_with(&e.url("/api/streams"), &[("authorization", &auth)], false)
+            .await
+            .text(),
+    )
+    .unwrap();
+    let cam = api["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "cam")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cam["webrtc_viewers"], 1, "{api}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: serde_json::Value =
+            serde_json::from_str(&get(&o.url("/api/streams/cam")).await.text()).unwrap();
+        if info["viewers"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no viewer reported: {info}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Bad requests get the origin's refusals.
     let bad = send_raw(

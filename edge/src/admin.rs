@@ -197,11 +197,14 @@ fn metrics(edge: &Edge) -> Response<Body> {
 }
 
 fn api(edge: &Edge) -> Response<Body> {
-    let viewers = edge.viewers.counts(Instant::now());
+    let viewers = crate::viewers::with_webrtc(
+        edge.viewers.counts(Instant::now()),
+        edge.webrtc.as_ref().map(|w| &*w.metrics),
+    );
     let stats = edge.cache.stats();
     let body = serde_json::json!({
         "role": edge.config.role,
-        "streams": viewers.iter().map(|(s, n)| serde_json::json!({"name": s, "viewers": n})).collect::<Vec<_>>(),
+        "streams": viewers.iter().map(|(s, n, w)| serde_json::json!({"name": s, "viewers": n, "webrtc_viewers": w})).collect::<Vec<_>>(),
         "cache": {
             "hits": stats.hits, "misses": stats.misses, "coalesced": stats.coalesced,
             "stale": stats.stale, "timeouts": stats.timeouts, "bytes": stats.bytes, "entries": stats.entries,

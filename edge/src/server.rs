@@ -341,6 +341,7 @@ impl EdgeServer {
                 streams: self.edge.streams.clone(),
                 viewers: self.edge.viewers.clone(),
                 live: self.edge.live.clone(),
+                webrtc: self.edge.webrtc.as_ref().map(|w| w.metrics.clone()),
             };
             tasks.spawn(crate::push::run(feeds, push, shutdown.clone()));
         }

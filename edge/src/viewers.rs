@@ -133,6 +133,20 @@ impl Shard {
     }
 }
 
+/// Viewers per stream: HLS/DASH (from [`Viewers::counts`]) and WebRTC
+/// sessions (from the WebRTC server's metrics), every stream with either.
+pub fn with_webrtc(
+    counts: Vec<(String, usize)>,
+    webrtc: Option<&livecdn_webrtc::metrics::RtcMetrics>,
+) -> Vec<(String, usize, u64)> {
+    let mut all: BTreeMap<String, (usize, u64)> =
+        counts.into_iter().map(|(s, n)| (s, (n, 0))).collect();
+    for (stream, n) in webrtc.map(|m| m.streams()).unwrap_or_default() {
+        all.entry(stream.to_string()).or_default().1 = n;
+    }
+    all.into_iter().map(|(s, (h, w))| (s, h, w)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

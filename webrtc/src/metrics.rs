@@ -60,6 +60,12 @@ impl RtcMetrics {
         m.get(stream).copied().unwrap_or(0)
     }
 
+    /// Every stream with sessions now, and how many.
+    pub fn streams(&self) -> Vec<(Arc<str>, u64)> {
+        let m = self.per_stream.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().map(|(s, n)| (s.clone(), *n)).collect()
+    }
+
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);

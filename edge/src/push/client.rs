@@ -229,8 +229,10 @@ async fn session(
         subscribed = wanted;
         feeds.live.retain(|s| subscribed.contains(s));
         if report {
-            let counts = feeds.viewers.counts(now);
-            for (stream, n) in counts.into_iter().filter(|(s, _)| subscribed.contains(s)) {
+            let counts =
+                crate::viewers::with_webrtc(feeds.viewers.counts(now), feeds.webrtc.as_deref());
+            for (stream, n, rtc) in counts.into_iter().filter(|(s, ..)| subscribed.contains(s)) {
+                let n = u64::try_from(n).unwrap_or(u64::MAX).saturating_add(rtc);
                 let viewers = u32::try_from(n).unwrap_or(u32::MAX);
                 send(&mut ctl, &Message::ViewerReport { stream, viewers }).await?;
             }

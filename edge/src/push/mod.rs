@@ -20,7 +20,8 @@
 //!    [`Push::wait_for`] for the object to be pushed, and is served from it;
 //!    on timeout it goes upstream as usual. Pull is always the fallback.
 //!
-//! Every second the edge reports its viewer count per subscribed stream.
+//! Every second the edge reports its viewer count per subscribed stream
+//! (HLS and DASH viewers and WebRTC sessions).
 
 mod arrivals;
 mod client;
@@ -49,6 +50,8 @@ pub struct Feeds {
     pub streams: Arc<crate::streams::Streams>,
     pub viewers: Arc<crate::viewers::Viewers>,
     pub live: Arc<crate::live::Live>,
+    /// The WebRTC server's counts: its viewers are reported too.
+    pub webrtc: Option<Arc<livecdn_webrtc::metrics::RtcMetrics>>,
 }
 
 /// Streams one edge subscribes to at most (memory bound).

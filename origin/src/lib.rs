@@ -20,6 +20,7 @@ pub mod transcode;
 pub mod verdict;
 pub mod webhook;
 pub mod webrtc;
+pub mod whip;
 
 use livecdn_shared::access_log::AccessLog;
 use livecdn_shared::admin::Surface;

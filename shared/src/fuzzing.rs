@@ -6,7 +6,7 @@
 pub use crate::aac::fuzz_audio_specific_config;
 pub use crate::access_log::cmcd::fuzz_cmcd;
 pub use crate::auth::fuzz_credentials;
-pub use crate::avc::fuzz_decoder_config;
+pub use crate::avc::{fuzz_annex_b, fuzz_decoder_config};
 pub use crate::cmaf::fuzz_chunk_splitter;
 pub use crate::flv::{fuzz_audio_tag, fuzz_flv_file, fuzz_flv_stream, fuzz_video_tag};
 pub use crate::playlist::{fuzz_media_playlist, fuzz_multivariant, fuzz_query};

@@ -59,6 +59,9 @@ pub enum Route<'a> {
     },
     /// `/live/whip`: WebRTC publish (WHIP), the stream key as bearer token.
     Whip,
+    /// `/live/whip/SESSION`: one WHIP session (PATCH trickle ICE, DELETE
+    /// ends the publish); the id is 32 lowercase hex digits.
+    WhipSession(&'a str),
     /// `/live/STREAM/...`
     Live {
         /// The public stream name.
@@ -269,7 +272,11 @@ impl<'a> Route<'a> {
             "/api/purge" => return Some(Route::ApiPurge),
             "/api/recordings" => return Some(Route::ApiRecordings),
             "/live/whip" => return Some(Route::Whip),
-            _ => {}
+            p => {
+                if let Some(id) = p.strip_prefix("/live/whip/").filter(|id| is_session_id(id)) {
+                    return Some(Route::WhipSession(id));
+                }
+            }
         }
         if let Some(name) = path.strip_prefix("/api/streams/") {
             return valid_stream_name(name).then_some(Route::ApiStream(name));
@@ -383,7 +390,7 @@ impl<'a> Route<'a> {
             | Route::ApiRecordings
             | Route::ApiRecording { .. }
             | Route::ApiChannel { .. } => RouteKind::Api,
-            Route::Whip => RouteKind::WebRtc,
+            Route::Whip | Route::WhipSession(_) => RouteKind::WebRtc,
             Route::Live { object, .. } => match object {
                 LiveObject::Master => RouteKind::Master,
                 LiveObject::Mpd => RouteKind::Mpd,
@@ -513,6 +520,7 @@ impl fmt::Display for Route<'_> {
                 }
             }
             Route::Whip => f.write_str("/live/whip"),
+            Route::WhipSession(id) => write!(f, "/live/whip/{id}"),
             Route::Live { stream, object } => {
                 write!(f, "/live/{stream}/")?;
                 match object {

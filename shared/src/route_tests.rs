@@ -86,6 +86,11 @@ fn parses_and_renders_every_route() {
         ),
         ("/live/whip", Route::Whip, RouteKind::WebRtc),
         (
+            "/live/whip/0123456789abcdef0123456789abcdef",
+            Route::WhipSession("0123456789abcdef0123456789abcdef"),
+            RouteKind::WebRtc,
+        ),
+        (
             "/live/cam/master.m3u8",
             live(LiveObject::Master),
             RouteKind::Master,

@@ -67,9 +67,10 @@ impl Feed {
         self.track.as_ref()
     }
 
-    /// Whether frames came out of presentation order (B-frames), which
-    /// WebRTC receivers do not reorder: such a rendition must not be
-    /// passed through.
+    /// Whether frames come out of presentation order (B-frames: a
+    /// composition offset, or a frame presented before the one decoded
+    /// before it), which WebRTC receivers do not reorder: such a rendition
+    /// must not be passed through.
     pub fn reorders(&self) -> bool {
         self.reorders
     }
@@ -87,7 +88,11 @@ impl Feed {
             let sample = data.slice(s.offset..end);
             let ticks = s.dts.saturating_add_signed(i64::from(s.cts));
             let pts = rescale(ticks, track.timescale);
-            if self.last_pts.is_some_and(|last| pts < last) {
+            // A composition offset is how B-frames show in CMAF (the
+            // keyframe that starts a GOP already has one): known from the
+            // first chunk, before any frame goes out, rather than at the
+            // first frame out of order.
+            if s.cts != 0 || self.last_pts.is_some_and(|last| pts < last) {
                 self.reorders = true;
             }
             self.last_pts = Some(pts);
@@ -173,12 +178,17 @@ mod tests {
 
     #[test]
     fn b_frames_are_noticed_and_bad_chunks_are_errors() {
-        let mut f = feed(90_000);
         let now = Instant::now();
+        // The first keyframe of a B-frame GOP is shown later than decoded.
+        let mut f = feed(90_000);
         f.chunk(&frame_chunk(1, 0, 6000, true), now).unwrap();
-        f.chunk(&frame_chunk(2, 3000, 9000, false), now).unwrap();
+        assert!(f.reorders());
+        // Without offsets, a frame shown before the one decoded before it.
+        let mut f = feed(90_000);
+        f.chunk(&frame_chunk(1, 0, 0, true), now).unwrap();
+        f.chunk(&frame_chunk(2, 6000, 0, false), now).unwrap();
         assert!(!f.reorders());
-        f.chunk(&frame_chunk(3, 6000, -3000, false), now).unwrap();
+        f.chunk(&frame_chunk(3, 3000, 0, false), now).unwrap();
         assert!(f.reorders());
         let mut torn = frame_chunk(4, 9000, 0, false).concat();
         torn.truncate(torn.len() - 1);

@@ -13,6 +13,10 @@
 //!   [`server::MediaSource`] (the origin's packager, an edge's push)
 //!   feeds it.
 //! * [`whep`] is the HTTP side both servers route `/live/STREAM/whep` to.
+//! * [`ingest`] takes a WHIP publisher's H.264 and Opus to an
+//!   [`ingest::IngestSink`] (the origin's packager).
+//! * [`client`] and [`publisher`] are str0m peers for tests and the
+//!   harness: a viewer counting frames, a publisher sending them.
 //!
 //! * [`audio`] turns the stream's `opus` rendition (the origin's Opus
 //!   made once per stream from the AAC) into Opus RTP payloads.
@@ -26,7 +30,9 @@ pub mod client;
 pub mod feed;
 pub mod fuzz;
 pub mod gop;
+pub mod ingest;
 pub mod metrics;
+pub mod publisher;
 pub mod server;
 pub mod session;
 mod sink;

@@ -34,6 +34,11 @@ pub struct RtcMetrics {
     pub send_dropped: AtomicU64,
     /// Send calls (one per GSO batch): datagrams_out / sends is the batching.
     pub sends: AtomicU64,
+    /// WHIP publishers now, and frames (video and audio) they sent.
+    pub publishers: AtomicU64,
+    pub publish_frames: AtomicU64,
+    /// Keyframes asked of publishers (PLI).
+    pub publish_plis: AtomicU64,
     /// Sessions per stream, for streams that have any (stream names are
     /// those of live streams: the label set stays bounded).
     per_stream: Mutex<BTreeMap<Arc<str>, u64>>,
@@ -69,7 +74,7 @@ impl RtcMetrics {
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 17] = [
+        let rows: [(&str, &str, &str, u64); 20] = [
             (
                 "sessions",
                 "gauge",
@@ -172,6 +177,24 @@ impl RtcMetrics {
                 "send calls (a GSO batch is one)",
                 g(&self.sends),
             ),
+            (
+                "publishers",
+                "gauge",
+                "WHIP publishers, connected or connecting",
+                g(&self.publishers),
+            ),
+            (
+                "publish_frames_total",
+                "counter",
+                "Video frames and audio packets WHIP publishers sent",
+                g(&self.publish_frames),
+            ),
+            (
+                "publish_plis_total",
+                "counter",
+                "Keyframes asked of WHIP publishers",
+                g(&self.publish_plis),
+            ),
         ];
         for (name, kind, help, v) in rows {
             let _ = writeln!(out, "# HELP {prefix}_webrtc_{name} {help}");
@@ -208,6 +231,6 @@ mod tests {
         assert!(s.contains("livecdn_origin_webrtc_stream_sessions{stream=\"cam\"} 2\n"));
         assert!(!s.contains("talk"), "a stream without sessions has no line");
         assert_eq!(m.stream_sessions("cam"), 2);
-        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 18);
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 21);
     }
 }

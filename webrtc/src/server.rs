@@ -19,6 +19,7 @@
 use crate::audio::AudioFrame;
 use crate::feed::Frame;
 use crate::gop::Gop;
+use crate::ingest::IngestSink;
 use crate::metrics::RtcMetrics;
 use crate::session::{Happened, OfferError, Session};
 use crate::sink::{FeedEvent, MediaTx};
@@ -86,14 +87,21 @@ enum Command {
         sdp: String,
         reply: oneshot::Sender<Result<Answer, ServerError>>,
     },
-    Trickle {
+    Publish {
         stream: String,
+        sdp: String,
+        sink: Box<dyn IngestSink>,
+        reply: oneshot::Sender<Result<Answer, ServerError>>,
+    },
+    /// `stream: None`: a publisher's session (its URL names no stream).
+    Trickle {
+        stream: Option<String>,
         id: String,
         candidates: Vec<String>,
         reply: oneshot::Sender<Result<(), ServerError>>,
     },
     Close {
-        stream: String,
+        stream: Option<String>,
         id: String,
         reply: oneshot::Sender<Result<(), ServerError>>,
     },
@@ -188,15 +196,33 @@ impl RtcServer {
         .await
     }
 
-    /// Remote candidates trickled in (`candidate:...` strings).
-    pub async fn trickle(
+    /// A publisher's (WHIP) offer for `stream`, already authorised: its
+    /// media go to `sink`, which is dropped when the session ends.
+    pub async fn publish(
         &self,
         stream: &str,
+        sdp: &str,
+        sink: Box<dyn IngestSink>,
+    ) -> Result<Answer, ServerError> {
+        self.ask(|reply| Command::Publish {
+            stream: stream.to_string(),
+            sdp: sdp.to_string(),
+            sink,
+            reply,
+        })
+        .await
+    }
+
+    /// Remote candidates trickled in (`candidate:...` strings), for a
+    /// viewer's session of `stream` or (`None`) a publisher's.
+    pub async fn trickle(
+        &self,
+        stream: Option<&str>,
         id: &str,
         candidates: Vec<String>,
     ) -> Result<(), ServerError> {
         self.ask(|reply| Command::Trickle {
-            stream: stream.to_string(),
+            stream: stream.map(str::to_string),
             id: id.to_string(),
             candidates,
             reply,
@@ -204,10 +230,10 @@ impl RtcServer {
         .await
     }
 
-    /// Ends a session.
-    pub async fn close(&self, stream: &str, id: &str) -> Result<(), ServerError> {
+    /// Ends a viewer's session of `stream` or (`None`) a publisher's.
+    pub async fn close(&self, stream: Option<&str>, id: &str) -> Result<(), ServerError> {
         self.ask(|reply| Command::Close {
-            stream: stream.to_string(),
+            stream: stream.map(str::to_string),
             id: id.to_string(),
             reply,
         })
@@ -291,13 +317,25 @@ impl Task {
                 candidates,
                 reply,
             } => {
-                let _ = reply.send(self.trickle(&stream, &id, &candidates));
+                let _ = reply.send(self.trickle(stream.as_deref(), &id, &candidates));
+            }
+            Command::Publish {
+                stream,
+                sdp,
+                sink,
+                reply,
+            } => {
+                let r = self.publish(&stream, &sdp, sink);
+                if r.is_err() {
+                    self.metrics.offers_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = reply.send(r);
             }
             Command::Close { stream, id, reply } => {
                 let known = self
                     .sessions
                     .get(&id)
-                    .is_some_and(|s| &*s.stream == stream.as_str());
+                    .is_some_and(|s| is_addressed(s, stream.as_deref()));
                 if known {
                     self.remove(&id, true);
                 }
@@ -355,11 +393,46 @@ impl Task {
         })
     }
 
-    fn trickle(&mut self, stream: &str, id: &str, lines: &[String]) -> Result<(), ServerError> {
+    /// A publisher's session: no stream feed to follow, its media come in.
+    fn publish(
+        &mut self,
+        stream: &str,
+        sdp: &str,
+        sink: Box<dyn IngestSink>,
+    ) -> Result<Answer, ServerError> {
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(ServerError::Full);
+        }
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let candidates: Vec<SocketAddr> = self.sockets.iter().map(|s| s.candidate).collect();
+        let (session, answer) = Session::accept_publish(
+            id.clone(),
+            Arc::from(stream),
+            sdp,
+            &candidates,
+            sink,
+            Instant::now(),
+        )?;
+        tracing::info!(%stream, session = %id, "whip session offered");
+        self.sessions.insert(id.clone(), session);
+        self.metrics.set_sessions(self.sessions.len());
+        self.metrics.publishers.fetch_add(1, Ordering::Relaxed);
+        Ok(Answer {
+            session: id,
+            sdp: answer,
+        })
+    }
+
+    fn trickle(
+        &mut self,
+        stream: Option<&str>,
+        id: &str,
+        lines: &[String],
+    ) -> Result<(), ServerError> {
         let s = self
             .sessions
             .get_mut(id)
-            .filter(|s| &*s.stream == stream)
+            .filter(|s| is_addressed(s, stream))
             .ok_or(ServerError::UnknownSession)?;
         for l in lines {
             let c = Candidate::from_sdp_string(l)
@@ -424,10 +497,12 @@ impl Task {
 
     /// The viewer's requests a drain reported, to the metrics.
     fn count(&self, h: &Happened) {
-        self.metrics
-            .keyframe_requests
+        let m = &self.metrics;
+        m.keyframe_requests
             .fetch_add(h.keyframe_requests, Ordering::Relaxed);
-        self.metrics.nacks.fetch_add(h.nacks, Ordering::Relaxed);
+        m.nacks.fetch_add(h.nacks, Ordering::Relaxed);
+        m.publish_frames.fetch_add(h.received, Ordering::Relaxed);
+        m.publish_plis.fetch_add(h.plis, Ordering::Relaxed);
     }
 
     /// A session just connected: the keyframe burst, then live frames.
@@ -435,6 +510,10 @@ impl Task {
         let Some(s) = self.sessions.get_mut(id) else {
             return;
         };
+        if s.is_publisher() {
+            tracing::info!(stream = %s.stream, session = %id, "whip session connected");
+            return;
+        }
         let burst = self
             .streams
             .get(&s.stream)
@@ -652,6 +731,14 @@ impl Task {
             self.flush();
         }
         self.by_addr.retain(|_, v| v != id);
+        if s.is_publisher() {
+            self.metrics.publishers.fetch_sub(1, Ordering::Relaxed);
+            self.metrics.set_sessions(self.sessions.len());
+            let (frames, audio, plis) = s.received();
+            tracing::info!(stream = %s.stream, session = %id, frames, audio, plis, "whip session ended");
+            // Dropping the session drops its sink: the publish ends.
+            return;
+        }
         if let Some(st) = self.streams.get_mut(&s.stream) {
             st.sessions.remove(id);
             self.metrics
@@ -663,5 +750,14 @@ impl Task {
         }
         self.metrics.set_sessions(self.sessions.len());
         tracing::info!(stream = %s.stream, session = %id, frames = s.frames_sent, "whep session ended");
+    }
+}
+
+/// Whether a Close or Trickle for `stream` (`None`: a publisher's) means
+/// this session.
+fn is_addressed(s: &Session, stream: Option<&str>) -> bool {
+    match stream {
+        Some(name) => !s.is_publisher() && &*s.stream == name,
+        None => s.is_publisher(),
     }
 }

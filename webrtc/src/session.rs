@@ -1,4 +1,4 @@
-//! One WHEP viewer: a str0m `Rtc` (ICE-lite, DTLS, SRTP, RTCP, NACK
+//! One WHEP viewer (or WHIP publisher, see [`crate::ingest`]): a str0m `Rtc` (ICE-lite, DTLS, SRTP, RTCP, NACK
 //! retransmission from its send buffer) and what this viewer has been
 //! sent. No sockets: the server feeds it datagrams, timeouts and frames,
 //! and sends what [`Session::drain`] returns.
@@ -8,13 +8,16 @@
 
 use crate::audio::{AudioFrame, OPUS_CLOCK, OPUS_FRAME};
 use crate::feed::Frame;
+use crate::ingest::{IngestSink, Receiving};
 use crate::timeline::Timeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Pt,
+};
 use str0m::net::Transmit;
 use str0m::rtp::{AbsCaptureTime, Extension};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -34,6 +37,9 @@ pub struct Happened {
     /// NACKs received since the last drain (str0m reports them once a
     /// second, as totals per media).
     pub nacks: u64,
+    /// A publisher's frames received, and keyframes asked of it.
+    pub received: u64,
+    pub plis: u64,
 }
 
 impl Happened {
@@ -43,6 +49,8 @@ impl Happened {
         self.closed |= later.closed;
         self.keyframe_requests += later.keyframe_requests;
         self.nacks += later.nacks;
+        self.received += later.received;
+        self.plis += later.plis;
     }
 }
 
@@ -80,11 +88,45 @@ pub struct Session {
     pub keyframe_requests: u64,
     /// NACKs received so far, per media (video, audio).
     nacks: [u64; 2],
+    /// A publisher's (WHIP): where its media goes.
+    ingest: Option<crate::ingest::Receiving>,
+}
+
+/// An `Rtc` for `offer` (ICE-lite, H.264 and Opus), its answer and the
+/// offer's media, in order.
+fn negotiate(
+    offer: &str,
+    candidates: &[SocketAddr],
+    now: Instant,
+) -> Result<(Rtc, String, Vec<Mid>), OfferError> {
+    let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Sdp(e.to_string()))?;
+    let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
+    let mut rtc = RtcConfig::new()
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(true)
+        .enable_opus(true, false)
+        // Off in str0m's standard map; 5 is free there. Players that
+        // offer it get each frame's arrival time at the origin.
+        .set_extension(5, Extension::AbsoluteCaptureTime)
+        // Egress stats (NACKs received) once a second.
+        .set_stats_interval(Some(STATS_INTERVAL))
+        .build(now);
+    for addr in candidates {
+        if let Ok(c) = Candidate::host(*addr, "udp") {
+            rtc.add_local_candidate(c);
+        }
+    }
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|e| OfferError::Sdp(e.to_string()))?;
+    Ok((rtc, answer.to_sdp_string(), mids))
 }
 
 impl Session {
-    /// Accepts `offer` with `candidates` as the host candidates: the
-    /// session and its SDP answer.
+    /// Accepts a viewer's `offer` with `candidates` as the host
+    /// candidates: the session and its SDP answer.
     pub fn accept(
         id: String,
         stream: Arc<str>,
@@ -92,28 +134,37 @@ impl Session {
         candidates: &[SocketAddr],
         now: Instant,
     ) -> Result<(Session, String), OfferError> {
-        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Sdp(e.to_string()))?;
-        let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
-        let mut rtc = RtcConfig::new()
-            .set_ice_lite(true)
-            .clear_codecs()
-            .enable_h264(true)
-            .enable_opus(true, false)
-            // Off in str0m's standard map; 5 is free there. Players that
-            // offer it get each frame's arrival time at the origin.
-            .set_extension(5, Extension::AbsoluteCaptureTime)
-            // Egress stats (NACKs received) once a second.
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(now);
-        for addr in candidates {
-            if let Ok(c) = Candidate::host(*addr, "udp") {
-                rtc.add_local_candidate(c);
-            }
-        }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| OfferError::Sdp(e.to_string()))?;
+        let (rtc, answer, mids) = negotiate(offer, candidates, now)?;
+        let s = Session::new(id, stream, rtc, &mids, Direction::SendOnly, now)?;
+        Ok((s, answer))
+    }
+
+    /// Accepts a publisher's (WHIP) `offer`: its media go to `sink`.
+    pub fn accept_publish(
+        id: String,
+        stream: Arc<str>,
+        offer: &str,
+        candidates: &[SocketAddr],
+        sink: Box<dyn IngestSink>,
+        now: Instant,
+    ) -> Result<(Session, String), OfferError> {
+        let (rtc, answer, mids) = negotiate(offer, candidates, now)?;
+        let mut s = Session::new(id, stream, rtc, &mids, Direction::RecvOnly, now)?;
+        s.ingest = Some(Receiving::new(sink));
+        Ok((s, answer))
+    }
+
+    /// The session for a negotiated `rtc`: the first video and the first
+    /// audio going `direction` (from this side) are where frames go, or
+    /// come from; audio is optional.
+    fn new(
+        id: String,
+        stream: Arc<str>,
+        rtc: Rtc,
+        mids: &[Mid],
+        direction: Direction,
+        now: Instant,
+    ) -> Result<Session, OfferError> {
         let mut s = Session {
             id,
             stream,
@@ -131,18 +182,17 @@ impl Session {
             audio_sent: 0,
             keyframe_requests: 0,
             nacks: [0; 2],
+            ingest: None,
         };
-        // The first video and the first audio the viewer receives are
-        // where frames go; audio is optional.
-        let sending = |s: &Session, mid: &Mid, kind| {
+        let going = |s: &Session, mid: &Mid, kind| {
             s.rtc
                 .media(*mid)
-                .is_some_and(|m| m.kind() == kind && m.direction() == Direction::SendOnly)
+                .is_some_and(|m| m.kind() == kind && m.direction() == direction)
         };
         s.video_mid = mids
             .iter()
             .copied()
-            .find(|mid| sending(&s, mid, MediaKind::Video));
+            .find(|mid| going(&s, mid, MediaKind::Video));
         let Some(mid) = s.video_mid else {
             return Err(OfferError::NoVideo);
         };
@@ -151,9 +201,21 @@ impl Session {
         s.audio = mids
             .iter()
             .copied()
-            .find(|mid| sending(&s, mid, MediaKind::Audio))
+            .find(|mid| going(&s, mid, MediaKind::Audio))
             .and_then(|mid| Some((mid, s.pick(mid, |p| p.spec().codec == Codec::Opus)?)));
-        Ok((s, answer.to_sdp_string()))
+        Ok(s)
+    }
+
+    /// Whether this is a publisher's (WHIP) session.
+    pub fn is_publisher(&self) -> bool {
+        self.ingest.is_some()
+    }
+
+    /// A publisher's frames received so far, and keyframes asked for.
+    pub fn received(&self) -> (u64, u64, u64) {
+        self.ingest
+            .as_ref()
+            .map_or((0, 0, 0), |r| (r.frames, r.audio, r.plis))
     }
 
     /// The first payload type both sides have that `wanted` takes.
@@ -248,6 +310,7 @@ impl Session {
     /// Polls the `Rtc` until it only has a timeout left.
     pub fn drain(&mut self, out: &mut Vec<Transmit>) -> Happened {
         let mut h = Happened::default();
+        let before = self.received();
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
@@ -260,6 +323,7 @@ impl Session {
                         self.connected = true;
                         h.connected = true;
                     }
+                    Event::MediaData(d) => self.received_media(&d),
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected)
                     | Event::Closed => h.closed = true,
                     Event::KeyframeRequest(_) => {
@@ -283,7 +347,25 @@ impl Session {
         if !self.rtc.is_alive() {
             h.closed = true;
         }
+        let after = self.received();
+        h.received = (after.0 + after.1).saturating_sub(before.0 + before.1);
+        h.plis = after.2.saturating_sub(before.2);
         h
+    }
+
+    /// A publisher's frame: to its sink, and a PLI back when one is due.
+    fn received_media(&mut self, d: &MediaData) {
+        let Some(r) = self.ingest.as_mut() else {
+            return;
+        };
+        let video = self.video.is_some_and(|(mid, _)| mid == d.mid);
+        if r.media(d, video, Instant::now()) {
+            if let Some(mut w) = self.rtc.writer(d.mid) {
+                if let Err(e) = w.request_keyframe(None, KeyframeRequestKind::Pli) {
+                    tracing::debug!(session = %self.id, error = %e, "whip keyframe request");
+                }
+            }
+        }
     }
 
     /// Ends the session (DELETE or shutdown): the peer is told by DTLS

@@ -83,7 +83,7 @@ where
 }
 
 /// Whether the request says its body is of content type `want`.
-fn is_type(headers: &HeaderMap, want: &str) -> bool {
+pub fn is_type(headers: &HeaderMap, want: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -157,11 +157,11 @@ where
             let frag = read_body(body, limit).await?;
             let frag = String::from_utf8_lossy(&frag);
             let candidates = candidate_lines(&frag);
-            server.trickle(stream, id, candidates).await?;
+            server.trickle(Some(stream), id, candidates).await?;
             Ok(Reply::empty(StatusCode::NO_CONTENT))
         }
         (&Method::DELETE, Some(id)) => {
-            server.close(stream, id).await?;
+            server.close(Some(stream), id).await?;
             Ok(Reply::empty(StatusCode::OK))
         }
         _ => Err(WhepError::Method),

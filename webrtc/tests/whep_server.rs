@@ -143,10 +143,10 @@ async fn a_viewer_connects_and_gets_a_keyframe_first_then_live_frames() {
 
     // Ending both sessions stops following the stream.
     for id in &ids {
-        server.close("cam", id).await.unwrap();
+        server.close(Some("cam"), id).await.unwrap();
     }
     assert_eq!(
-        server.close("cam", &ids[0]).await,
+        server.close(Some("cam"), &ids[0]).await,
         Err(ServerError::UnknownSession)
     );
     let stopped = source.stopped.clone();
@@ -249,7 +249,7 @@ async fn a_stream_that_ends_ends_its_sessions() {
     )
     .await;
     assert_eq!(
-        server.close("short", &answer.session).await,
+        server.close(Some("short"), &answer.session).await,
         Err(ServerError::UnknownSession)
     );
     assert!(seen.frames.load(Ordering::Relaxed) <= 90);

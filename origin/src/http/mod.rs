@@ -16,6 +16,7 @@ mod player;
 mod playlist;
 mod vod;
 mod whep;
+mod whip;
 
 use crate::OriginState;
 use body::Body;
@@ -293,6 +294,10 @@ pub async fn handle(
             };
             whep::serve(state, &req, stream, session, body).await
         }
+        (&Method::POST, Some(Route::Whip)) => whip::publish(state, &req, peer, body).await,
+        (&Method::PATCH | &Method::DELETE, Some(Route::WhipSession(id))) => {
+            whip::session(state, &req, id, body).await
+        }
         (&Method::GET | &Method::HEAD, Some(route)) => match dispatch(state, &req, route).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -415,7 +420,8 @@ async fn dispatch(
             Ok(resp)
         }
         Route::ApiRecordings => vod::list(state, query),
-        Route::Whip | Route::ApiPurge => Err(HttpError::NotFound("not served here")),
+        Route::ApiPurge => Err(HttpError::NotFound("not served here")),
+        Route::Whip | Route::WhipSession(_) => Err(HttpError::MethodNotAllowed),
         // Answered before dispatch (they may read a body).
         Route::ApiChannels | Route::ApiChannel { .. } | Route::ApiRecording { .. } => {
             Err(HttpError::NotFound("no such path"))

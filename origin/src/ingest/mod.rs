@@ -8,5 +8,7 @@ mod fuzz;
 mod listener;
 mod session;
 
+pub(crate) use session::{begin, NEXT_SESSION};
+
 pub use fuzz::fuzz_rtmp_session;
 pub use listener::{serve, Ingress};

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
-static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+/// Publisher session ids (RTMP and WHIP alike): the registry tells
+/// publishers apart by them.
+pub(crate) static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 /// Why a session ended early.
 #[derive(Debug, thiserror::Error)]
@@ -352,18 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         tracing::Span::current().record("stream", grant.stream.as_str());
         tracing::info!(role = ?role, "publish accepted");
         state.metrics.publish("accepted");
-        if role == PublishRole::Primary && state.transcode.enabled {
-            if grant.source_only {
-                tracing::info!("this stream's key asks for the source only: no transcoding");
-            } else if hub.claim_transcoder() {
-                tokio::spawn(crate::transcode::run(hub.clone(), state.transcode.clone()));
-            }
-        }
-        if let Some(rec) = state.recorder.as_ref() {
-            if role == PublishRole::Primary && rec.wants(grant.record) && hub.claim_recorder() {
-                rec.record(hub.clone());
-            }
-        }
+        begin(&state, &hub, role, &grant);
         self.kick = Some(hub.watch_kick(self.id, grant.key_id.clone()));
         self.publishing = Some(Publishing {
             hub,
@@ -468,6 +459,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if let Some(url) = self.state.config.webhooks.on_publish_done.clone() {
             let body = serde_json::json!({"event": "publish_done", "stream": p.stream, "client": self.peer.to_string()});
             self.state.webhooks.notify(url, body, "on_publish_done");
+        }
+    }
+}
+
+/// What an accepted publish starts: the ladder's encoder and the recorder,
+/// for a primary publisher, as its grant allows. RTMP and WHIP alike.
+pub(crate) fn begin(
+    state: &OriginState,
+    hub: &Arc<StreamHub>,
+    role: PublishRole,
+    grant: &auth::Grant,
+) {
+    if role == PublishRole::Primary && state.transcode.enabled {
+        if grant.source_only {
+            tracing::info!("this stream's key asks for the source only: no transcoding");
+        } else if hub.claim_transcoder() {
+            tokio::spawn(crate::transcode::run(hub.clone(), state.transcode.clone()));
+        }
+    }
+    if let Some(rec) = state.recorder.as_ref() {
+        if role == PublishRole::Primary && rec.wants(grant.record) && hub.claim_recorder() {
+            rec.record(hub.clone());
         }
     }
 }

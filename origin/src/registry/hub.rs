@@ -12,6 +12,7 @@ use crate::packager::Packager;
 use crate::packager::PackagerConfig;
 use crate::transcode::TranscodeStatus;
 use crate::verdict::{Monitor, Sample, Transition, Verdict, RATE_WINDOW};
+use bytes::Bytes;
 use livecdn_shared::media::{AudioConfig, Frame, TrackKind, VideoConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -47,6 +48,10 @@ struct Kick {
     key_id: Option<String>,
     tx: watch::Sender<bool>,
 }
+
+/// The lookahead of the Opus encoders browsers use (libopus at 48 kHz),
+/// in samples: the `dOps` pre-skip of a WHIP publisher's Opus.
+const WEBRTC_OPUS_PRE_SKIP: u16 = 312;
 
 #[derive(Debug)]
 pub struct StreamHub {
@@ -389,6 +394,28 @@ impl StreamHub {
                 });
             }
             changed
+        });
+    }
+
+    /// An Opus packet its publisher sent as such (WHIP): the `opus`
+    /// rendition takes it as it is, no transcoding. Its first packet
+    /// configures the rendition (stereo, as WebRTC's Opus always is, with
+    /// the usual encoder lookahead).
+    pub fn opus_packet(&self, session: u64, dts_ms: u32, data: Bytes) {
+        if !self.is_active(session) || !self.read(|p| p.config().opus) {
+            return;
+        }
+        if self.read(|p| p.opus().is_none()) {
+            self.update(|p| p.handle_opus_config(2, WEBRTC_OPUS_PRE_SKIP));
+        }
+        self.update(|p| {
+            p.handle_opus_frame(Frame {
+                track: TrackKind::Audio,
+                dts_ms,
+                cts_ms: 0,
+                keyframe: true,
+                data,
+            })
         });
     }
 

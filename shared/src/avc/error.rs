@@ -25,6 +25,10 @@ pub enum AvcError {
     /// The first SPS entry is not an SPS NAL unit (type 7); carries the type.
     #[error("expected an SPS NAL unit (type 7), found type {0}")]
     NotAnSps(u8),
+    /// An Annex B access unit without a start code, or parameter sets too
+    /// short or long for a decoder configuration record.
+    #[error("no H.264 NAL unit framed by a start code")]
+    NoStartCode,
     /// h264-reader rejected the SPS; the text is its diagnostic.
     #[error("invalid SPS: {0}")]
     Sps(String),

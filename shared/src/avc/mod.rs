@@ -10,13 +10,18 @@
 //! * [`nal_units`] / [`contains_idr`] walk an access unit without copying, so
 //!   the origin can confirm a keyframe really starts with an IDR before
 //!   cutting a segment there.
-//! * [`fuzz_decoder_config`] is the fuzz body (STYLE.md rule 4).
+//! * [`split_access_unit`] / [`decoder_config_record`] turn the Annex B
+//!   access units WebRTC (WHIP) brings into the same.
+//! * [`fuzz_decoder_config`] and [`fuzz_annex_b`] are the fuzz bodies
+//!   (STYLE.md rule 4).
 
+mod annexb;
 mod decoder_config;
 mod error;
 mod fuzz;
 mod nal;
 
+pub use annexb::{annex_b_units, decoder_config_record, fuzz_annex_b, split_access_unit, AnnexB};
 pub use decoder_config::{video_config, AvcDecoderConfig};
 pub use error::AvcError;
 pub use fuzz::fuzz_decoder_config;

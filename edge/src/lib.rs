@@ -9,6 +9,7 @@
 //! which share the handles in [`state::Edge`]; push feeds the cache and the
 //! timing table from below ([`push`]).
 
+pub mod access;
 pub mod admin;
 pub mod body;
 pub mod cache;

@@ -18,9 +18,7 @@ use crate::live::{Live, LiveEvent, RenditionState};
 use crate::push::Push;
 use crate::serve::{Body, Conn, RequestBody};
 use crate::state::Edge;
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response};
-use livecdn_shared::auth::playback as playback_auth;
+use http::{Method, Request, Response};
 use livecdn_shared::config::{AUDIO_RENDITION, OPUS_RENDITION, SOURCE_RUNG};
 use livecdn_webrtc::audio::AudioFeed;
 use livecdn_webrtc::video::VideoTrack;
@@ -79,7 +77,7 @@ pub async fn serve(
         return Err(EdgeError::NotFound);
     };
     if req.method() == Method::POST {
-        check_token(edge, req, conn, stream)?;
+        crate::access::check(edge, req, conn, stream, edge.streams.needs_token(stream))?;
         // A stream nobody here watched yet: subscribe, and wait (bounded)
         // for its first keyframe to be pushed.
         push.touch(stream, Instant::now());
@@ -93,52 +91,18 @@ pub async fn serve(
         .map(|b| b.0.clone())
         .unwrap_or_default();
     let body = http_body_util::Full::new(body);
-    match whep::serve(server, req.method(), stream, session, req.headers(), body).await {
-        Ok(reply) => {
-            let mut resp = Response::new(full(reply.body));
-            *resp.status_mut() = reply.status;
-            *resp.headers_mut() = reply.headers;
-            Ok(resp)
-        }
+    let reply = match whep::serve(server, req.method(), stream, session, req.headers(), body).await
+    {
+        Ok(reply) => reply,
         Err(e) => {
             tracing::debug!(%stream, error = %e, "whep refused");
-            let mut resp = Response::new(full(Bytes::from(format!("{e}\n"))));
-            *resp.status_mut() = e.status();
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            if e.status() == http::StatusCode::METHOD_NOT_ALLOWED {
-                h.insert(
-                    header::ALLOW,
-                    HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
-                );
-            }
-            Ok(resp)
+            e.reply()
         }
-    }
-}
-
-/// Playback tokens, as for the stream's HLS: where the config wants them,
-/// or for a stream the origin marked as an `authorized` channel's.
-fn check_token(edge: &Edge, req: &Request<()>, conn: Conn, stream: &str) -> Result<(), EdgeError> {
-    let now_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let cookies = req
-        .headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let presented = playback_auth::Presented {
-        query: req.uri().query(),
-        cookies,
-        secure: conn.secure,
     };
-    let protected = edge.streams.needs_token(stream);
-    playback_auth::check(&edge.config.auth, protected, stream, presented, now_unix)?;
-    Ok(())
+    let mut resp = Response::new(full(reply.body));
+    *resp.status_mut() = reply.status;
+    *resp.headers_mut() = reply.headers;
+    Ok(resp)
 }
 
 /// The video rendition to send: the source, or, when it has B-frames, the

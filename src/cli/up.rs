@@ -202,6 +202,18 @@ pub async fn run(
         );
     }
     say!("  ffmpeg -re -i INPUT -c:v libx264 -pix_fmt yuv420p -c:a aac -f flv rtmp://{}:{}/{app}/{obs_key}", host(rtmp), rtmp.port());
+    if !origin.webrtc_addrs().is_empty() {
+        say!(
+            "  WHIP (OBS 30+: Service WHIP): http://{}:{}/live/whip  Bearer Token: the stream key above",
+            host(http),
+            http.port()
+        );
+        say!(
+            "       or this browser's camera: http://{}:{}/#publish=<stream key>",
+            host(http),
+            http.port()
+        );
+    }
     say!("  Player:  http://{}:{}/", host(http), http.port());
     if demo {
         say!(

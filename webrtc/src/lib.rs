@@ -30,6 +30,7 @@ pub mod client;
 pub mod feed;
 pub mod fuzz;
 pub mod gop;
+mod handle;
 pub mod ingest;
 pub mod metrics;
 pub mod publisher;

@@ -51,6 +51,27 @@ impl WhepError {
     }
 }
 
+impl WhepError {
+    /// The refusal as an answer: its status, a line of text, and `Allow`
+    /// for a wrong method.
+    pub fn reply(&self) -> Reply {
+        let mut reply = Reply::empty(self.status());
+        let h = &mut reply.headers;
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if self.status() == StatusCode::METHOD_NOT_ALLOWED {
+            h.insert(
+                header::ALLOW,
+                HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
+            );
+        }
+        reply.body = Bytes::from(format!("{self}\n"));
+        reply
+    }
+}
+
 /// A WHEP answer, for the HTTP layer to send.
 #[derive(Debug)]
 pub struct Reply {
@@ -60,7 +81,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn empty(status: StatusCode) -> Reply {
+    pub fn empty(status: StatusCode) -> Reply {
         Reply {
             status,
             headers: HeaderMap::new(),

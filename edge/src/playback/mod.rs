@@ -12,6 +12,7 @@
 
 mod download;
 
+use crate::access;
 use crate::body::{chunks_body, gzip_once, object_body, pump};
 use crate::cache::{CacheKey, CachePolicy, CachedObject, Lookup, ObjectKind};
 use crate::error::EdgeError;
@@ -100,22 +101,7 @@ async fn play(
     let is_live = matches!(route, Route::Live { .. });
     // Tokens: where the config wants them, or for a stream the origin
     // marked as an `authorized` channel's.
-    let token_check = |this_stream: bool| {
-        let now_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let cookies = req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
-        let presented = playback_auth::Presented {
-            query,
-            cookies,
-            secure: conn.secure,
-        };
-        playback_auth::check(&edge.config.auth, this_stream, stream, presented, now_unix)
-    };
+    let token_check = |this_stream: bool| access::check(edge, req, conn, stream, this_stream);
     let protected = has_stream && edge.streams.needs_token(stream);
     let mut set_cookie = None;
     if has_stream {

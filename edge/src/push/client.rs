@@ -331,8 +331,13 @@ async fn tap(
 ) -> Result<Vec<Bytes>, PushClientError> {
     let mut split = ChunkSplitter::new(push::MAX_OBJECT_BODY);
     let mut chunks = Vec::new();
+    let mut total = 0usize;
     let mut next = Some(first);
     while let Some(bytes) = next {
+        total += bytes.len();
+        if total > push::MAX_OBJECT_BODY {
+            return Err(PushClientError::Wire(WireError::BodyTooLarge(total)));
+        }
         split.push(&bytes);
         while let Some(chunk) = split.next_chunk()? {
             feeds.live.chunk(stream, rendition, id, chunk.clone());

@@ -5,8 +5,7 @@
 use super::body::{self, Body};
 use super::HttpError;
 use crate::OriginState;
-use bytes::Bytes;
-use http::{header, HeaderValue, Method, Response};
+use http::{Method, Response};
 use hyper::body::Incoming;
 use livecdn_webrtc::whep;
 
@@ -30,29 +29,15 @@ pub async fn serve(
             return e.into_response();
         }
     }
-    match whep::serve(server, &req.method, stream, session, &req.headers, body).await {
-        Ok(reply) => {
-            let mut resp = Response::new(body::full(reply.body));
-            *resp.status_mut() = reply.status;
-            *resp.headers_mut() = reply.headers;
-            resp
-        }
+    let reply = match whep::serve(server, &req.method, stream, session, &req.headers, body).await {
+        Ok(reply) => reply,
         Err(e) => {
             tracing::debug!(%stream, error = %e, "whep refused");
-            let mut resp = Response::new(body::full(Bytes::from(format!("{e}\n"))));
-            *resp.status_mut() = e.status();
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            if e.status() == http::StatusCode::METHOD_NOT_ALLOWED {
-                h.insert(
-                    header::ALLOW,
-                    HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
-                );
-            }
-            resp
+            e.reply()
         }
-    }
+    };
+    let mut resp = Response::new(body::full(reply.body));
+    *resp.status_mut() = reply.status;
+    *resp.headers_mut() = reply.headers;
+    resp
 }

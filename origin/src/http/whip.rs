@@ -36,7 +36,11 @@ fn refuse(status: StatusCode, text: &str) -> Response<Body> {
 }
 
 fn refused(e: WhepError) -> Response<Body> {
-    refuse(e.status(), &e.to_string())
+    let reply = e.reply();
+    let mut resp = Response::new(body::full(reply.body));
+    *resp.status_mut() = reply.status;
+    *resp.headers_mut() = reply.headers;
+    resp
 }
 
 /// `POST /live/whip`: a publisher's offer.

@@ -9,7 +9,8 @@ mod support;
 
 use bytes::Bytes;
 use livecdn_webrtc::client::Viewer;
-use livecdn_webrtc::publisher::{access_units, Publisher};
+use livecdn_webrtc::ingest::VideoCodec;
+use livecdn_webrtc::publisher::{access_units, ivf_frames, Publisher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -51,6 +52,40 @@ fn h264(dir: &std::path::Path) -> Vec<std::sync::Arc<[u8]>> {
         String::from_utf8_lossy(&out.stderr)
     );
     access_units(&std::fs::read(&file).unwrap())
+}
+
+/// A second of 20 ms stereo Opus packets of a 440 Hz tone at a quarter of
+/// full scale (-15 dB RMS).
+fn tone() -> Vec<Vec<u8>> {
+    let mut enc =
+        ropus::Encoder::builder(48_000, ropus::Channels::Stereo, ropus::Application::Audio)
+            .build()
+            .unwrap();
+    (0..50)
+        .map(|i| {
+            let pcm: Vec<i16> = (0..1920)
+                .map(|j| {
+                    let t = f64::from(i * 960 + j / 2) / 48_000.0;
+                    ((t * 440.0 * std::f64::consts::TAU).sin() * 8192.0) as i16
+                })
+                .collect();
+            let mut out = vec![0; 1500];
+            let n = enc.encode(&pcm, &mut out).unwrap();
+            out.truncate(n);
+            out
+        })
+        .collect()
+}
+
+/// The start time ffprobe reads from `init` + `segment`, in seconds.
+fn start_time(dir: &std::path::Path, name: &str, init: &[u8], segment: &[u8]) -> f64 {
+    let file = dir.join(name);
+    std::fs::write(&file, [init, segment].concat()).unwrap();
+    let out = support::ffprobe(
+        &["-show_entries", "format=start_time", "-of", "csv=p=0"],
+        &file,
+    );
+    out.trim().parse().unwrap()
 }
 
 async fn post(o: &Origin, headers: &[(&str, &str)], body: String) -> support::http::Fetched {
@@ -100,6 +135,7 @@ async fn a_whip_publisher_is_packaged_watched_and_asked_for_keyframes() {
     assert_eq!(r.status, 400, "{}", r.text());
 
     let (mut publisher, offer) = Publisher::offer(LOCAL).await.unwrap();
+    publisher.with_sound(tone());
     let r = post(&o, &[sdp, auth], offer).await;
     assert_eq!(r.status, 201, "{}\n{}", r.text(), o.log());
     let location = r.header("location").unwrap();
@@ -147,6 +183,55 @@ async fn a_whip_publisher_is_packaged_watched_and_asked_for_keyframes() {
     );
     assert_eq!(probe.trim(), "h264,640,360");
 
+    // The publisher's Opus, transcoded once to AAC: the audio rendition
+    // every HLS player plays, in step with the video.
+    let master = get(&o.url("/live/cam/master.m3u8")).await.text();
+    assert!(master.contains("TYPE=AUDIO"), "{master}");
+    let apl = wait_playlist(
+        &o.url("/live/cam/audio/index.m3u8"),
+        Duration::from_secs(20),
+        "listing two complete audio segments",
+        |p| support::http::complete_segments(p) >= 2,
+    )
+    .await;
+    let audio_init = get(&o.url("/live/cam/audio/init.mp4")).await;
+    let uri = apl
+        .segments
+        .iter()
+        .filter_map(|s| s.uri.as_deref())
+        .nth(1)
+        .unwrap();
+    let audio_seg = get(&o.url(&format!("/live/cam/audio/{uri}"))).await;
+    let video_seg = get(&o.url(&format!("/live/cam/source/{uri}"))).await;
+    assert_eq!(
+        (audio_init.status, audio_seg.status, video_seg.status),
+        (200, 200, 200)
+    );
+    let file = dir.join("audio.mp4");
+    std::fs::write(
+        &file,
+        [audio_init.body.as_ref(), audio_seg.body.as_ref()].concat(),
+    )
+    .unwrap();
+    let probe = support::ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels",
+            "-of",
+            "csv=p=0",
+        ],
+        &file,
+    );
+    assert_eq!(probe.trim(), "aac,48000,2");
+    let mean = support::mean_volume(&file);
+    assert!((-19.0..-11.0).contains(&mean), "mean volume {mean} dB");
+    let a = start_time(&dir, "a.mp4", &audio_init.body, &audio_seg.body);
+    let v = start_time(&dir, "v.mp4", &init.body, &video_seg.body);
+    assert!(
+        (a - v).abs() < 0.1,
+        "segment {uri}: audio at {a} s, video at {v} s"
+    );
+
     // Watched by WHEP, picture and the publisher's own Opus.
     let (mut viewer, offer) = Viewer::offer(LOCAL).await.unwrap();
     let r = send_raw("POST", &o.url("/live/cam/whep"), &[sdp], Bytes::from(offer)).await;
@@ -190,5 +275,101 @@ async fn a_whip_publisher_is_packaged_watched_and_asked_for_keyframes() {
         send_raw("DELETE", &url, &[], Bytes::new()).await.status,
         404
     );
+    stop.cancel();
+}
+
+/// Four seconds of 640x360 30 fps VP8 (libvpx, realtime), the first frame
+/// the only keyframe.
+fn vp8(dir: &std::path::Path) -> Vec<std::sync::Arc<[u8]>> {
+    let file = dir.join("whip.ivf");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "testsrc=size=640x360:rate=30", "-t", "4"])
+        .args(["-pix_fmt", "yuv420p", "-c:v", "libvpx", "-b:v", "1M"])
+        .args(["-deadline", "realtime", "-cpu-used", "8", "-g", "1000"])
+        .args(["-auto-alt-ref", "0", "-f", "ivf"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ivf_frames(&std::fs::read(&file).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vp8_publisher_is_transcoded_once_to_h264() {
+    if !tools() {
+        return;
+    }
+    let config = TempConfig::new(
+        "whip-vp8",
+        "[webrtc]\nlisten = \"127.0.0.1:0\"\nconnect_timeout = \"3s\"\n",
+    );
+    let o = Origin::start(&["--config", config.arg()]);
+    let dir = support::record::temp_dir("whip-vp8");
+    let frames = vp8(&dir);
+    assert_eq!(frames.len(), 120);
+    let (mut publisher, offer) = Publisher::offer_video(LOCAL, VideoCodec::Vp8)
+        .await
+        .unwrap();
+    assert!(!offer.contains("H264"), "{offer}");
+    let bearer = format!("Bearer {}", key("vp8"));
+    let headers = [
+        ("content-type", "application/sdp"),
+        ("authorization", bearer.as_str()),
+    ];
+    let r = post(&o, &headers, offer).await;
+    assert_eq!(r.status, 201, "{}\n{}", r.text(), o.log());
+    assert!(r.text().contains("VP8"), "{}", r.text());
+    publisher.answer(&r.text()).unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(publisher.run(frames, 30, stop.clone(), Duration::from_secs(60)));
+
+    // Packaged as H.264, cut at the segment target although the publisher
+    // sent a single keyframe: the transcoder places them.
+    let pl = wait_playlist(
+        &o.url("/live/vp8/source/index.m3u8"),
+        Duration::from_secs(30),
+        "listing three complete segments",
+        |p| support::http::complete_segments(p) >= 3,
+    )
+    .await;
+    let done: Vec<_> = pl.segments.iter().filter(|s| s.uri.is_some()).collect();
+    let longest = done.iter().map(|s| s.duration).fold(0.0, f64::max);
+    assert!(longest < 2.9, "segment of {longest} s");
+    let init = get(&o.url("/live/vp8/source/init.mp4")).await;
+    let uri = done[1].uri.as_deref().unwrap();
+    let seg = get(&o.url(&format!("/live/vp8/source/{uri}"))).await;
+    let file = dir.join("seg.mp4");
+    std::fs::write(&file, [init.body.as_ref(), seg.body.as_ref()].concat()).unwrap();
+    let probe = support::ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ],
+        &file,
+    );
+    assert_eq!(probe.trim(), "h264,640,360");
+    let master = get(&o.url("/live/vp8/master.m3u8")).await.text();
+    assert!(master.contains("avc1."), "{master}");
+
+    // A WHEP viewer gets the H.264.
+    let (mut viewer, offer) = Viewer::offer(LOCAL).await.unwrap();
+    let sdp = [("content-type", "application/sdp")];
+    let r = send_raw("POST", &o.url("/live/vp8/whep"), &sdp, Bytes::from(offer)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    viewer.answer(&r.text()).unwrap();
+    let seen = viewer.seen.clone();
+    tokio::spawn(viewer.run(stop.clone(), Duration::from_secs(60)));
+    until("frames", Duration::from_secs(20), || {
+        seen.frames.load(Ordering::Relaxed) >= 60
+    })
+    .await;
+    assert!(seen.keyframes.load(Ordering::Relaxed) >= 1);
     stop.cancel();
 }

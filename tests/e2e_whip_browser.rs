@@ -110,6 +110,8 @@ async fn chromium_publishes_by_whip_and_plays_by_hls_and_whep() {
     println!("hls.js: {hls}");
     assert_eq!(hls["ok"], true, "{hls}");
     assert!(hls["decodedFrames"].as_u64().unwrap() >= 60, "{hls}");
+    // The browser's Opus reaches hls.js as AAC.
+    assert!(hls["audioDecodedBytes"].as_u64().unwrap_or(0) > 0, "{hls}");
 
     let page = o.url("/?stream=cam&engine=webrtc");
     let flags = ["--allow-loopback-in-peer-connection".to_string()];

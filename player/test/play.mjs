@@ -54,6 +54,7 @@ function result(ok, extra = {}) {
     decodedFrames: last ? last.decodedFrames : 0,
     stalls: last ? last.stalls || 0 : 0,
     droppedFrames: last ? last.droppedFrames : 0,
+    audioDecodedBytes: last ? last.audioDecodedBytes ?? null : null,
     currentTime: last ? last.currentTime : null,
     latency: last ? last.latency : null,
     pdtLatency: last ? last.pdtLatency : null,

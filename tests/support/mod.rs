@@ -364,6 +364,23 @@ pub fn ffprobe(args: &[&str], file: &std::path::Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The mean volume ffmpeg's `volumedetect` measures in `file`'s audio, in
+/// dB (full scale 0; digital silence about -91).
+pub fn mean_volume(file: &std::path::Path) -> f64 {
+    let decoded = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(file)
+        .args(["-af", "volumedetect", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&decoded.stderr).to_string();
+    assert!(decoded.status.success(), "{log}");
+    log.lines()
+        .find_map(|l| l.split("mean_volume: ").nth(1))
+        .and_then(|v| v.trim_end_matches(" dB").parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no volume in {log}"))
+}
+
 /// `livecdn up --demo` with its edge: the origin plus where the edge listens
 /// (from the `edge edge_http=… edge_https=… spki=…` line on stdout).
 pub struct Up {

@@ -1,4 +1,5 @@
-//! WHIP ingest (RFC 9725): a publisher's session receives H.264 and Opus,
+//! WHIP ingest (RFC 9725): a publisher's session receives H.264 (or VP8,
+//! from a publisher that offers no H.264) and Opus,
 //! and each depacketized frame goes to an [`IngestSink`] (the origin's
 //! packager) as it completes. The publisher's session lives with the
 //! viewers' in the server's one task and on its one UDP port.
@@ -11,18 +12,35 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::format::Codec;
 use str0m::media::MediaData;
 
 /// A publisher is asked for a keyframe no more often than this.
 pub const PLI_EVERY: Duration = Duration::from_millis(500);
 
+/// The video a publisher sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// Annex B access units, parameter sets in band.
+    H264,
+    /// One VP8 frame per call (RFC 6386).
+    Vp8,
+}
+
 /// Where a WHIP publisher's media goes. Called from the WebRTC task: must
 /// not block. Dropping it ends the publish.
 pub trait IngestSink: Send + 'static {
-    /// A video access unit (Annex B), its presentation time in
-    /// microseconds on the publisher's RTP clock, and when its first packet
-    /// arrived. Returns whether a keyframe should be asked for.
-    fn video(&mut self, time_us: u64, data: &Arc<[u8]>, keyframe: bool, arrived: Instant) -> bool;
+    /// A video frame in `codec`, its presentation time in microseconds on
+    /// the publisher's RTP clock, and when its first packet arrived.
+    /// Returns whether a keyframe should be asked for.
+    fn video(
+        &mut self,
+        codec: VideoCodec,
+        time_us: u64,
+        data: &Arc<[u8]>,
+        keyframe: bool,
+        arrived: Instant,
+    ) -> bool;
     /// An Opus packet, timed likewise.
     fn audio(&mut self, time_us: u64, data: &Arc<[u8]>, arrived: Instant);
 }
@@ -70,7 +88,12 @@ impl Receiving {
             true
         } else {
             self.frames += 1;
-            self.sink.video(time_us, &d.data, key, d.network_time)
+            let codec = match d.params.spec().codec {
+                Codec::Vp8 => VideoCodec::Vp8,
+                _ => VideoCodec::H264,
+            };
+            self.sink
+                .video(codec, time_us, &d.data, key, d.network_time)
         };
         wants && self.pli_due(now)
     }
@@ -97,7 +120,7 @@ mod tests {
     fn keyframe_requests_are_paced() {
         struct Nothing;
         impl IngestSink for Nothing {
-            fn video(&mut self, _: u64, _: &Arc<[u8]>, _: bool, _: Instant) -> bool {
+            fn video(&mut self, _: VideoCodec, _: u64, _: &Arc<[u8]>, _: bool, _: Instant) -> bool {
                 true
             }
             fn audio(&mut self, _: u64, _: &Arc<[u8]>, _: Instant) {}

@@ -5,6 +5,7 @@
 //! for a keyframe (PLI, FIR), as an encoder answers with an IDR, and
 //! counts those requests.
 
+use crate::ingest::VideoCodec;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +40,10 @@ pub struct Publisher {
     pending: Option<SdpPendingOffer>,
     video: Mid,
     audio: Mid,
+    /// The video codec offered: H.264 or VP8.
+    codec: Codec,
+    /// 20 ms Opus packets sent in a loop; silence when empty.
+    sound: Vec<Vec<u8>>,
     pub sent: Arc<Sent>,
 }
 
@@ -55,11 +60,24 @@ impl Publisher {
     /// A publisher on a new socket at `ip`, and its SDP offer (H.264 and
     /// Opus, send only).
     pub async fn offer(ip: std::net::IpAddr) -> Result<(Publisher, String), PublisherError> {
+        Self::offer_video(ip, VideoCodec::H264).await
+    }
+
+    /// The same, offering `video` (H.264 or VP8) for video.
+    pub async fn offer_video(
+        ip: std::net::IpAddr,
+        video: VideoCodec,
+    ) -> Result<(Publisher, String), PublisherError> {
+        let codec = match video {
+            VideoCodec::H264 => Codec::H264,
+            VideoCodec::Vp8 => Codec::Vp8,
+        };
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let local = socket.local_addr()?;
         let mut rtc = RtcConfig::new()
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(codec == Codec::H264)
+            .enable_vp8(codec == Codec::Vp8)
             .enable_opus(true, false)
             .build(Instant::now());
         let c = Candidate::host(local, "udp").map_err(|e| PublisherError::Rtc(e.to_string()))?;
@@ -77,6 +95,8 @@ impl Publisher {
             pending: Some(pending),
             video,
             audio,
+            codec,
+            sound: Vec::new(),
             sent: Arc::new(Sent::default()),
         };
         Ok((p, offer.to_sdp_string()))
@@ -94,6 +114,11 @@ impl Publisher {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| PublisherError::Rtc(e.to_string()))
+    }
+
+    /// Sends these 20 ms Opus packets, in a loop, instead of silence.
+    pub fn with_sound(&mut self, packets: Vec<Vec<u8>>) {
+        self.sound = packets;
     }
 
     /// The payload type of `codec` the server accepted for `mid`.
@@ -162,10 +187,9 @@ impl Publisher {
             }
             if self.sent.connected.load(Ordering::Relaxed) && !frames.is_empty() {
                 if now >= next_video {
-                    if let (Some(pt), Some(w)) = (
-                        self.pt(self.video, Codec::H264),
-                        self.rtc.writer(self.video),
-                    ) {
+                    if let (Some(pt), Some(w)) =
+                        (self.pt(self.video, self.codec), self.rtc.writer(self.video))
+                    {
                         if pos >= frames.len() {
                             pos = 0;
                         }
@@ -186,7 +210,11 @@ impl Publisher {
                         self.rtc.writer(self.audio),
                     ) {
                         let at = MediaTime::new(audio_n * 960, Frequency::FORTY_EIGHT_KHZ);
-                        if w.write(pt, now, at, OPUS_SILENCE.to_vec()).is_ok() {
+                        let packet = match self.sound.len() {
+                            0 => OPUS_SILENCE.to_vec(),
+                            n => self.sound[(audio_n % n as u64) as usize].clone(),
+                        };
+                        if w.write(pt, now, at, packet).is_ok() {
                             self.sent.audio.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -221,6 +249,23 @@ impl Publisher {
             }
         }
     }
+}
+
+/// VP8 frames from an IVF file (ffmpeg's `-c:v libvpx -f ivf`): what
+/// [`Publisher::run`] sends when offering VP8.
+pub fn ivf_frames(file: &[u8]) -> Vec<Arc<[u8]>> {
+    let header = file
+        .get(6..8)
+        .map_or(32, |b| usize::from(u16::from_le_bytes([b[0], b[1]])));
+    let mut frames = Vec::new();
+    let mut rest = file.get(header..).unwrap_or_default();
+    while let Some((head, tail)) = rest.split_first_chunk::<12>() {
+        let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(frame) = tail.get(..size) else { break };
+        frames.push(Arc::from(frame));
+        rest = &tail[size..];
+    }
+    frames
 }
 
 /// The access units of an Annex B H.264 stream (a file ffmpeg wrote with

@@ -98,6 +98,7 @@ fn negotiate(
     offer: &str,
     candidates: &[SocketAddr],
     now: Instant,
+    vp8: bool,
 ) -> Result<(Rtc, String, Vec<Mid>), OfferError> {
     let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Sdp(e.to_string()))?;
     let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
@@ -105,6 +106,7 @@ fn negotiate(
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
+        .enable_vp8(vp8)
         .enable_opus(true, false)
         // Off in str0m's standard map; 5 is free there. Players that
         // offer it get each frame's arrival time at the origin.
@@ -134,7 +136,7 @@ impl Session {
         candidates: &[SocketAddr],
         now: Instant,
     ) -> Result<(Session, String), OfferError> {
-        let (rtc, answer, mids) = negotiate(offer, candidates, now)?;
+        let (rtc, answer, mids) = negotiate(offer, candidates, now, false)?;
         let s = Session::new(id, stream, rtc, &mids, Direction::SendOnly, now)?;
         Ok((s, answer))
     }
@@ -148,8 +150,24 @@ impl Session {
         sink: Box<dyn IngestSink>,
         now: Instant,
     ) -> Result<(Session, String), OfferError> {
-        let (rtc, answer, mids) = negotiate(offer, candidates, now)?;
-        let mut s = Session::new(id, stream, rtc, &mids, Direction::RecvOnly, now)?;
+        // H.264 is what the packager stores as it comes; VP8 is answered
+        // only to an offer without it (it costs the origin a transcode).
+        let attempt = |vp8: bool| {
+            let (rtc, answer, mids) = negotiate(offer, candidates, now, vp8)?;
+            let s = Session::new(
+                id.clone(),
+                stream.clone(),
+                rtc,
+                &mids,
+                Direction::RecvOnly,
+                now,
+            )?;
+            Ok::<_, OfferError>((s, answer))
+        };
+        let (mut s, answer) = match attempt(false) {
+            Err(OfferError::NoCodec) => attempt(true)?,
+            other => other?,
+        };
         s.ingest = Some(Receiving::new(sink));
         Ok((s, answer))
     }
@@ -196,7 +214,15 @@ impl Session {
         let Some(mid) = s.video_mid else {
             return Err(OfferError::NoVideo);
         };
-        let pt = s.pick_h264(mid).ok_or(OfferError::NoCodec)?;
+        // A publisher may send VP8 where it was answered (see
+        // `accept_publish`); a viewer gets H.264.
+        let pt = s
+            .pick_h264(mid)
+            .or_else(|| {
+                let vp8 = |p: &PayloadParams| p.spec().codec == Codec::Vp8;
+                (direction == Direction::RecvOnly).then(|| s.pick(mid, vp8))?
+            })
+            .ok_or(OfferError::NoCodec)?;
         s.video = Some((mid, pt));
         s.audio = mids
             .iter()

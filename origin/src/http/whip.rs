@@ -8,7 +8,7 @@
 use super::body::{self, Body};
 use super::HttpError;
 use crate::ingest::{auth, begin, NEXT_SESSION};
-use crate::whip::WhipSink;
+use crate::whip::{Offered, WhipSink};
 use crate::OriginState;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
@@ -41,6 +41,23 @@ fn refused(e: WhepError) -> Response<Body> {
     *resp.status_mut() = reply.status;
     *resp.headers_mut() = reply.headers;
     resp
+}
+
+/// The ffmpeg that makes a WHIP stream's AAC, and H.264 from VP8 (the
+/// ladder's), looked up on each publish; its absence is said once.
+fn encoder(state: &OriginState) -> Option<std::path::PathBuf> {
+    static MISSING: std::sync::Once = std::sync::Once::new();
+    let found = crate::transcode::find_program(&state.transcode.encoder.ffmpeg);
+    if found.is_none() {
+        MISSING.call_once(|| {
+            tracing::warn!(
+                ffmpeg = %state.transcode.encoder.ffmpeg.display(),
+                "ffmpeg not found: WHIP streams' HLS renditions have no audio and VP8 \
+                 publishers are not packaged (install ffmpeg or set ladder.ffmpeg / LIVECDN_FFMPEG)"
+            );
+        });
+    }
+    found
 }
 
 /// `POST /live/whip`: a publisher's offer.
@@ -121,7 +138,12 @@ pub async fn publish(
         .clone()
         .map(|url| (url, state.webhooks.clone()));
     let mut kick = hub.watch_kick(session, grant.key_id.clone());
-    let sink = WhipSink::new(hub.clone(), session, peer, done);
+    let offered = Offered {
+        video: offer.contains("\nm=video"),
+        audio: offer.contains("\nm=audio"),
+        encoder: encoder(state),
+    };
+    let sink = WhipSink::new(hub.clone(), session, peer, done, offered);
     // Refused here, the sink is dropped with the offer: the claim is let go.
     let answer = match server.publish(&grant.stream, offer, Box::new(sink)).await {
         Ok(a) => a,

@@ -39,6 +39,9 @@ struct Publishers {
     /// How to disconnect each attached session (primary and backups), with
     /// the channel key it published with, if any.
     kicks: Vec<Kick>,
+    /// Sessions that send their own Opus (WHIP): no Opus is made from
+    /// their AAC.
+    own_opus: Vec<u64>,
 }
 
 /// A handle on one publisher session that the operator may disconnect.
@@ -103,6 +106,7 @@ impl StreamHub {
                 standby: Vec::new(),
                 ended_at: None,
                 kicks: Vec::new(),
+                own_opus: Vec::new(),
             }),
             version: watch::channel(0).0,
             feed: Mutex::new(None),
@@ -445,6 +449,24 @@ impl StreamHub {
         }
     }
 
+    /// The AAC a WHIP publisher's Opus is transcoded to
+    /// ([`crate::whip`]): the audio rendition's configuration, and no Opus
+    /// made back from it (the publisher's own packets are the `opus`
+    /// rendition).
+    pub fn audio_from_opus(&self, session: u64, config: AudioConfig) {
+        let mut p = self.pubs();
+        if !p.own_opus.contains(&session) {
+            p.own_opus.push(session);
+        }
+        if p.active == Some(session) {
+            drop(p);
+            *self.opus.lock().unwrap_or_else(|e| e.into_inner()) = (None, None);
+            self.update(|pk| pk.handle_audio_config(config));
+        } else if let Some(s) = p.standby.iter_mut().find(|s| s.0 == session) {
+            s.2 = Some(config);
+        }
+    }
+
     pub fn audio_config(&self, session: u64, config: AudioConfig) {
         if self.is_active(session) {
             self.opus_config(&config);
@@ -460,6 +482,7 @@ impl StreamHub {
         let mut p = self.pubs();
         p.standby.retain(|s| s.0 != session);
         p.kicks.retain(|k| k.session != session);
+        p.own_opus.retain(|s| *s != session);
         if p.active != Some(session) || self.is_stopped() {
             return;
         }
@@ -472,12 +495,15 @@ impl StreamHub {
         if let Some((id, _, _)) = &next {
             p.active = Some(*id);
         }
+        let own_opus = next.as_ref().is_some_and(|n| p.own_opus.contains(&n.0));
         drop(p);
         self.update(|pk| pk.handle_publisher_lost(now));
         if let Some((id, video, audio)) = next {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!(stream = %self.name, session = id, "backup publisher takes over");
-            if let Some(a) = &audio {
+            if own_opus {
+                *self.opus.lock().unwrap_or_else(|e| e.into_inner()) = (None, None);
+            } else if let Some(a) = &audio {
                 self.opus_config(a);
             }
             self.update(|pk| {

@@ -14,6 +14,7 @@ pub use plan::{
     ffmpeg_args, plan, scaled_width, EncoderSpec, PlannedRung, RungSpec, SkipReason, SourceInfo,
 };
 pub use status::{RungPlan, TranscodeState, TranscodeStatus};
+pub(crate) use supervisor::log_stderr;
 pub use supervisor::run;
 
 use livecdn_shared::config::LadderConfig;
@@ -93,7 +94,7 @@ impl Settings {
 }
 
 /// `program` itself if it names a file, else the first match on PATH.
-fn find_program(program: &Path) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return program.is_file().then(|| program.to_path_buf());
     }

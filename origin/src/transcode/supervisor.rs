@@ -454,7 +454,7 @@ async fn read_progress(progress: pipe::Receiver, hub: Arc<StreamHub>) -> Result<
 }
 
 /// The encoder's own messages go to the log (with the stream's span).
-async fn log_stderr(stderr: impl AsyncRead + Unpin) -> Result<(), String> {
+pub(crate) async fn log_stderr(stderr: impl AsyncRead + Unpin) -> Result<(), String> {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let line: String = line.chars().take(500).collect();

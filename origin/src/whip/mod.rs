@@ -9,8 +9,12 @@
 //!   each is made length-prefixed (AVCC) as the packager stores it, and a
 //!   new SPS or PPS (the first, or a resolution change mid-stream) becomes
 //!   a new video configuration.
+//! * VP8 (from a publisher that offers no H.264) is transcoded once to
+//!   H.264 ([`vp8`]) and comes back into the hub as an RTMP publisher's
+//!   frames would.
 //! * Opus goes to the `opus` rendition as it is (WHEP viewers hear the
-//!   publisher's own packets).
+//!   publisher's own packets), and is transcoded once to AAC for the HLS
+//!   audio rendition ([`pcm`], [`aac`]) where ffmpeg is installed.
 //! * Both clocks start where their first packet arrived, so audio and
 //!   video keep the sync they had on the wire.
 //! * A segment needs a keyframe where it starts, and browsers send one
@@ -21,15 +25,25 @@
 //! Dropping the sink ends the publish (the session ended: DELETE, the
 //! peer left, or the operator stopped the stream).
 
+mod aac;
+mod encode;
+mod pcm;
+mod vp8;
+
+pub use pcm::fuzz_whip_pcm;
+
 use crate::registry::StreamHub;
 use crate::webhook::Webhooks;
+use aac::AacOut;
 use bytes::Bytes;
 use livecdn_shared::avc;
 use livecdn_shared::media::{Frame, TrackKind};
-use livecdn_webrtc::ingest::IngestSink;
+use livecdn_webrtc::ingest::{IngestSink, VideoCodec};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vp8::Vp8Out;
 
 /// One track's clock: its first packet's RTP time and arrival.
 #[derive(Debug, Clone, Copy)]
@@ -148,6 +162,20 @@ pub struct WhipSink {
     clock: Clock,
     video: VideoIn,
     keys: KeyPacer,
+    aac: Option<AacOut>,
+    /// A VP8 publisher's transcoder, started with its first frame.
+    vp8: Option<Vp8Out>,
+    encoder: Option<PathBuf>,
+}
+
+/// What the publisher's offer sends, and how its audio reaches HLS.
+#[derive(Debug, Clone)]
+pub struct Offered {
+    pub video: bool,
+    pub audio: bool,
+    /// The ffmpeg that transcodes Opus to AAC and VP8 to H.264; without
+    /// it the HLS renditions have no audio and VP8 is not packaged.
+    pub encoder: Option<PathBuf>,
 }
 
 impl WhipSink {
@@ -156,8 +184,19 @@ impl WhipSink {
         session: u64,
         peer: SocketAddr,
         done: Option<(String, Webhooks)>,
+        offered: Offered,
     ) -> Self {
         let keys = KeyPacer::new(hub.read(|p| p.config().segment_target));
+        let aac = offered
+            .encoder
+            .clone()
+            .filter(|_| offered.audio)
+            .and_then(|ffmpeg| AacOut::start(ffmpeg, hub.clone(), session, offered.video));
+        if aac.is_some() {
+            // Announced now, so the audio track exists before the first
+            // video frame rather than from a later segment on.
+            hub.audio_from_opus(session, aac::config());
+        }
         Self {
             stream: hub.name().to_string(),
             hub,
@@ -167,12 +206,43 @@ impl WhipSink {
             clock: Clock::default(),
             video: VideoIn::default(),
             keys,
+            aac,
+            vp8: None,
+            encoder: offered.encoder,
         }
     }
 }
 
+impl WhipSink {
+    /// A VP8 frame: to its transcoder (started with the first), or
+    /// dropped where there is no ffmpeg (the origin said so at the
+    /// publish).
+    fn vp8(&mut self, time_us: u64, data: &Arc<[u8]>, key: bool, arrived: Instant) -> bool {
+        if self.vp8.is_none() {
+            let Some(ffmpeg) = self.encoder.clone() else {
+                return false;
+            };
+            self.vp8 = Some(Vp8Out::start(ffmpeg, self.hub.clone(), self.session));
+        }
+        let dts_ms = self.clock.map(true, time_us, arrived);
+        self.vp8
+            .as_mut()
+            .is_some_and(|v| v.frame(dts_ms, Bytes::from_owner(data.clone()), key))
+    }
+}
+
 impl IngestSink for WhipSink {
-    fn video(&mut self, time_us: u64, data: &Arc<[u8]>, _key: bool, arrived: Instant) -> bool {
+    fn video(
+        &mut self,
+        codec: VideoCodec,
+        time_us: u64,
+        data: &Arc<[u8]>,
+        key: bool,
+        arrived: Instant,
+    ) -> bool {
+        if codec == VideoCodec::Vp8 {
+            return self.vp8(time_us, data, key, arrived);
+        }
         let au = Bytes::from_owner(data.clone());
         let step = match self.video.access_unit(&au) {
             Ok(s) => s,
@@ -212,6 +282,9 @@ impl IngestSink for WhipSink {
 
     fn audio(&mut self, time_us: u64, data: &Arc<[u8]>, arrived: Instant) {
         let dts_ms = self.clock.map(false, time_us, arrived);
+        if let Some(aac) = &mut self.aac {
+            aac.packet(time_us, dts_ms, data);
+        }
         self.hub
             .opus_packet(self.session, dts_ms, Bytes::from_owner(data.clone()));
     }

@@ -7,7 +7,10 @@
 //! chunks into frames (the source, or the first rung when the source has
 //! B-frames, as at the origin) and the `opus` rendition's into packets,
 //! and hands them to the WebRTC server. The server, the session code and
-//! the WHEP contract are the origin's ([`livecdn_webrtc`]).
+//! the WHEP contract are the origin's ([`livecdn_webrtc`]). Viewers whose
+//! bandwidth estimate moves them to another rendition get a follower of
+//! that rendition's video; the ladder is the pushed renditions at the
+//! bitrates they arrive.
 //!
 //! An edge serves WHEP when it has a `[webrtc]` section and push
 //! (`upstream.push`): without push it has no frames as they are made.
@@ -23,7 +26,7 @@ use livecdn_shared::config::{AUDIO_RENDITION, OPUS_RENDITION, SOURCE_RUNG};
 use livecdn_webrtc::audio::AudioFeed;
 use livecdn_webrtc::video::VideoTrack;
 use livecdn_webrtc::whep;
-use livecdn_webrtc::{Feed, FeedSink, MediaSource};
+use livecdn_webrtc::{Feed, FeedSink, MediaSource, Rung};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
@@ -60,6 +63,36 @@ impl MediaSource for EdgeSource {
             self.push.clone(),
             stream.to_string(),
             sink,
+            None,
+        ));
+        true
+    }
+
+    /// The video renditions pushed to this edge, at the rates they arrive.
+    fn ladder(&self, stream: &str) -> Vec<Rung> {
+        self.live
+            .bitrates(stream)
+            .into_iter()
+            .filter(|(n, _)| ![AUDIO_RENDITION, OPUS_RENDITION].contains(&&**n))
+            .map(|(n, bitrate)| Rung {
+                name: n.to_string(),
+                bitrate,
+            })
+            .collect()
+    }
+
+    fn follow_rendition(&self, stream: &str, rendition: &str, sink: FeedSink) -> bool {
+        if [AUDIO_RENDITION, OPUS_RENDITION].contains(&rendition)
+            || !self.live.ready(stream, rendition)
+        {
+            return false;
+        }
+        tokio::spawn(follow(
+            self.live.clone(),
+            self.push.clone(),
+            stream.to_string(),
+            sink,
+            Some(Arc::from(rendition)),
         ));
         true
     }
@@ -117,6 +150,9 @@ fn rung_of(renditions: &[RenditionState]) -> Option<Arc<str>> {
 /// One follower's decoders.
 struct Following {
     rendition: Arc<str>,
+    /// The stream's main feed (it may stand a rung in for a B-frame
+    /// source, and carries the audio), or one rendition's video.
+    main: bool,
     feed: Feed,
     audio: AudioFeed,
     warned: bool,
@@ -125,6 +161,9 @@ struct Following {
 impl Following {
     fn init(&mut self, stream: &str, name: &str, init: &[u8]) {
         if name == OPUS_RENDITION {
+            if !self.main {
+                return;
+            }
             if let Err(e) = self.audio.set_init(init) {
                 tracing::warn!(%stream, error = %e, "webrtc: opus init not usable");
             }
@@ -140,13 +179,14 @@ impl Following {
 
     /// Whether the source turned out to have B-frames and a rung can stand
     /// in (the follower then starts over on it).
-    fn switch(&mut self, stream: &str, renditions: &[RenditionState]) -> bool {
-        if !self.feed.reorders() || *self.rendition != *SOURCE_RUNG {
+    fn switch(&mut self, stream: &str, renditions: &[RenditionState], sink: &FeedSink) -> bool {
+        if !self.main || !self.feed.reorders() || *self.rendition != *SOURCE_RUNG {
             return false;
         }
         match rung_of(renditions) {
             Some(rung) => {
                 tracing::info!(%stream, %rung, "webrtc: source has B-frames, sending a rung");
+                sink.sending(&rung);
                 self.rendition = rung;
                 self.feed = Feed::new();
                 true
@@ -162,9 +202,20 @@ impl Following {
     }
 }
 
-async fn follow(live: Arc<Live>, push: Arc<Push>, stream: String, sink: FeedSink) {
+async fn follow(
+    live: Arc<Live>,
+    push: Arc<Push>,
+    stream: String,
+    sink: FeedSink,
+    only: Option<Arc<str>>,
+) {
+    let main = only.is_none();
+    if main {
+        sink.sending(SOURCE_RUNG);
+    }
     let mut f = Following {
-        rendition: Arc::from(SOURCE_RUNG),
+        rendition: only.unwrap_or_else(|| Arc::from(SOURCE_RUNG)),
+        main,
         feed: Feed::new(),
         audio: AudioFeed::new(),
         warned: false,
@@ -191,7 +242,7 @@ async fn follow(live: Arc<Live>, push: Arc<Push>, stream: String, sink: FeedSink
                 }
             }
         }
-        if f.switch(&stream, &renditions) {
+        if f.switch(&stream, &renditions, &sink) {
             continue 'watch;
         }
         sink.send_history(history);
@@ -206,7 +257,7 @@ async fn follow(live: Arc<Live>, push: Arc<Push>, stream: String, sink: FeedSink
             };
             match event {
                 Ok(LiveEvent::Init(name, init)) => f.init(&stream, &name, &init),
-                Ok(LiveEvent::Chunk(name, chunk)) if *name == *OPUS_RENDITION => {
+                Ok(LiveEvent::Chunk(name, chunk)) if *name == *OPUS_RENDITION && f.main => {
                     match f.audio.chunk(std::slice::from_ref(&chunk), Instant::now()) {
                         Ok(packets) => sink.send_audio(packets),
                         Err(e) => {
@@ -217,7 +268,7 @@ async fn follow(live: Arc<Live>, push: Arc<Push>, stream: String, sink: FeedSink
                 Ok(LiveEvent::Chunk(name, chunk)) if name == f.rendition => {
                     match f.feed.chunk(std::slice::from_ref(&chunk), Instant::now()) {
                         Ok(frames) => {
-                            if f.switch(&stream, &renditions) {
+                            if f.switch(&stream, &renditions, &sink) {
                                 continue 'watch;
                             }
                             sink.send(frames);

@@ -10,6 +10,10 @@
 //! The source rendition is passed through unless it has B-frames, which
 //! WebRTC receivers do not reorder; then the first transcoded rung (rungs
 //! are encoded without B-frames) is followed instead.
+//!
+//! The ladder a viewer's bandwidth estimate moves it on is the stream's
+//! video renditions with their measured average bitrates; a viewer moved
+//! to a rung gets it from a video-only follower of that rung.
 
 use crate::packager::{Track, AUDIO, SOURCE};
 use crate::registry::StreamHub;
@@ -18,7 +22,7 @@ use bytes::Bytes;
 use livecdn_webrtc::audio::AudioFeed;
 use livecdn_webrtc::feed::VIDEO_CLOCK;
 use livecdn_webrtc::video::VideoTrack;
-use livecdn_webrtc::{Feed, FeedSink, Frame, MediaSource};
+use livecdn_webrtc::{Feed, FeedSink, Frame, MediaSource, Rung};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -48,7 +52,36 @@ impl MediaSource for OriginSource {
         let Some(hub) = self.hub(stream) else {
             return false;
         };
-        tokio::spawn(follow(hub, sink));
+        tokio::spawn(follow(hub, sink, None));
+        true
+    }
+
+    fn ladder(&self, stream: &str) -> Vec<Rung> {
+        let Some(hub) = self.hub(stream) else {
+            return Vec::new();
+        };
+        hub.read(|p| {
+            p.tracks()
+                .filter(|t| t.name != AUDIO)
+                .filter_map(|t| {
+                    let (_, average) = t.bandwidth()?;
+                    Some(Rung {
+                        name: t.name.clone(),
+                        bitrate: average,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn follow_rendition(&self, stream: &str, rendition: &str, sink: FeedSink) -> bool {
+        let Some(hub) = self.hub(stream) else {
+            return false;
+        };
+        if rendition == AUDIO || hub.read(|p| p.track(rendition).is_none()) {
+            return false;
+        }
+        tokio::spawn(follow(hub, sink, Some(rendition.to_string())));
         true
     }
 }
@@ -165,10 +198,17 @@ fn listen(
     }
 }
 
-async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
+/// Follows `hub`'s stream into `sink`: the main feed (`only` None: the
+/// source or the rung standing in for it, and the audio), or one
+/// rendition's video.
+async fn follow(hub: Arc<StreamHub>, sink: FeedSink, only: Option<String>) {
     let stream = hub.name().to_string();
     let mut version = hub.subscribe();
-    let mut rendition = SOURCE.to_string();
+    let main = only.is_none();
+    let mut rendition = only.unwrap_or_else(|| SOURCE.to_string());
+    if main {
+        sink.sending(&rendition);
+    }
     let mut cur = None;
     let mut feed = Feed::new();
     let mut sound = (None, AudioFeed::new());
@@ -201,10 +241,11 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
         }
         // B-frames are found before any of them is sent, where a rung can
         // stand in.
-        if feed.reorders() && rendition == SOURCE {
+        if feed.reorders() && rendition == SOURCE && main {
             match rung_of(&hub) {
                 Some(rung) => {
                     tracing::info!(%stream, %rung, "webrtc: source has B-frames, sending a rung");
+                    sink.sending(&rung);
                     rendition = rung;
                     cur = None;
                     feed = Feed::new();
@@ -221,8 +262,10 @@ async fn follow(hub: Arc<StreamHub>, sink: FeedSink) {
             true => sink.send_history(frames),
             false => sink.send(frames),
         }
-        listen(&hub, &mut sound, &sink, now);
-        if hub.read(|p| p.is_ended()) {
+        if main {
+            listen(&hub, &mut sound, &sink, now);
+        }
+        if hub.read(|p| p.is_ended() || p.track(&rendition).is_none()) {
             sink.ended().await;
             break;
         }

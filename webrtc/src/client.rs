@@ -42,8 +42,11 @@ pub struct Seen {
     pub freezes: AtomicU64,
     /// Longest gap between two frames, milliseconds.
     pub max_gap_ms: AtomicU64,
-    /// RTP packets dropped on purpose ([`Viewer::lose_every`]).
+    /// RTP packets dropped on purpose ([`Viewer::lose_every`], or the
+    /// queue of [`Viewer::limit_rate`] overflowing).
     pub lost: AtomicU64,
+    /// The picture height of the newest keyframe (from its SPS).
+    pub height: AtomicU64,
     /// Video frames after a gap: frames before them never completed (a
     /// lost packet that was not resent in time).
     pub broken: AtomicU64,
@@ -110,7 +113,41 @@ pub struct Viewer {
     /// Drop every nth RTP packet received (0: none), to make the viewer
     /// ask for them again.
     lose_every: u64,
+    /// The link's rate in bits/s (0: unlimited), see [`Viewer::limit_rate`].
+    rate: Arc<AtomicU64>,
     pub seen: Arc<Seen>,
+}
+
+/// A link of limited rate in front of the viewer: RTP packets queue and
+/// leave at the rate, or are lost when the queue holds more than
+/// [`LINK_QUEUE`]. What the congestion controller at the other end sees
+/// as a narrow path: growing delay, then loss.
+#[derive(Debug, Default)]
+struct Link {
+    queue: std::collections::VecDeque<(Instant, Vec<u8>, SocketAddr)>,
+    /// When the last queued packet leaves.
+    busy_until: Option<Instant>,
+}
+
+/// The most a limited link queues.
+const LINK_QUEUE: Duration = Duration::from_millis(250);
+
+impl Link {
+    /// Queues `d` on a link of `rate` bits/s at `now`; false if lost.
+    fn offer(&mut self, d: &[u8], source: SocketAddr, rate: u64, now: Instant) -> bool {
+        let start = self.busy_until.filter(|t| *t > now).unwrap_or(now);
+        if start.duration_since(now) > LINK_QUEUE {
+            return false;
+        }
+        let leaves = start + Duration::from_secs_f64(d.len() as f64 * 8.0 / rate as f64);
+        self.busy_until = Some(leaves);
+        self.queue.push_back((leaves, d.to_vec(), source));
+        true
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.queue.front().map(|q| q.0)
+    }
 }
 
 /// Why a viewer could not start.
@@ -144,6 +181,7 @@ impl Viewer {
             local,
             pending: Some(pending),
             lose_every: 0,
+            rate: Arc::new(AtomicU64::new(0)),
             seen: Arc::new(Seen::default()),
         };
         Ok((v, offer.to_sdp_string()))
@@ -154,6 +192,12 @@ impl Viewer {
     /// the viewer's NACKs and the server's resends can be seen.
     pub fn lose_every(&mut self, n: u64) {
         self.lose_every = n;
+    }
+
+    /// The viewer's link: RTP from the server arrives at most at this many
+    /// bits/s (0: unlimited), changeable while it runs.
+    pub fn limit_rate(&self) -> Arc<AtomicU64> {
+        self.rate.clone()
     }
 
     /// The server's SDP answer.
@@ -177,6 +221,7 @@ impl Viewer {
         let mut gaps = Gaps::default();
         let mut buf = vec![0u8; 2048];
         let mut rtp = 0u64;
+        let mut link = Link::default();
         loop {
             let deadline = loop {
                 match self.rtc.poll_output() {
@@ -215,6 +260,9 @@ impl Viewer {
                                 }
                             }
                             if d.is_keyframe() {
+                                if let Some(h) = picture_height(&d.data) {
+                                    self.seen.height.store(h, Ordering::Relaxed);
+                                }
                                 let k = self.seen.keyframes.fetch_add(1, Ordering::Relaxed);
                                 if let (0, Some(at)) = (k, connected_at) {
                                     let ms = at.elapsed().as_millis() as u64;
@@ -238,21 +286,45 @@ impl Viewer {
                 return;
             }
             let wait = deadline.max(now).min(end);
+            let leaves = link.next().unwrap_or(end).max(now);
+            let released;
             let input = tokio::select! {
                 _ = stop.cancelled() => return,
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, _)) if self.lose(&buf[..n], &mut rtp) => continue,
-                    Ok((n, source)) => match buf[..n].try_into() {
-                        Ok(contents) => Input::Receive(Instant::now(), Receive {
+                    Ok((n, source)) => {
+                        let rate = self.rate.load(Ordering::Relaxed);
+                        if rate > 0 && is_rtp(&buf[..n]) {
+                            if !link.offer(&buf[..n], source, rate, Instant::now()) {
+                                self.seen.lost.fetch_add(1, Ordering::Relaxed);
+                            }
+                            continue;
+                        }
+                        match buf[..n].try_into() {
+                            Ok(contents) => Input::Receive(Instant::now(), Receive {
+                                proto: Protocol::Udp,
+                                source,
+                                destination: self.local,
+                                contents,
+                            }),
+                            Err(_) => continue,
+                        }
+                    }
+                    Err(_) => continue,
+                },
+                _ = tokio::time::sleep_until(leaves.into()), if link.next().is_some() => {
+                    let Some((at, data, source)) = link.queue.pop_front() else { continue };
+                    released = data;
+                    match released.as_slice().try_into() {
+                        Ok(contents) => Input::Receive(at, Receive {
                             proto: Protocol::Udp,
                             source,
                             destination: self.local,
                             contents,
                         }),
                         Err(_) => continue,
-                    },
-                    Err(_) => continue,
-                },
+                    }
+                }
                 _ = tokio::time::sleep_until(wait.into()) => Input::Timeout(Instant::now()),
             };
             if self.rtc.handle_input(input).is_err() {
@@ -263,13 +335,25 @@ impl Viewer {
     }
 }
 
+/// Whether a datagram is RTP (RFC 7983: first byte 128-191; RFC 5761:
+/// RTCP's packet types are 192-223 in the second byte).
+fn is_rtp(d: &[u8]) -> bool {
+    d.len() > 12 && (128..192).contains(&d[0]) && !(192..224).contains(&d[1])
+}
+
+/// The picture height a keyframe's SPS gives.
+fn picture_height(au: &[u8]) -> Option<u64> {
+    let split = livecdn_shared::avc::split_access_unit(&bytes::Bytes::copy_from_slice(au)).ok()?;
+    let record = livecdn_shared::avc::decoder_config_record(&split.sps?, &split.pps?).ok()?;
+    let config = livecdn_shared::avc::video_config(record).ok()?;
+    Some(u64::from(config.height))
+}
+
 impl Viewer {
     /// Whether to lose this datagram: every `lose_every`th RTP packet
-    /// (RFC 7983: first byte 128-191; RFC 5761: RTCP's packet types are
-    /// 192-223 in the second byte, and are kept).
+    /// (RTCP is kept).
     fn lose(&self, d: &[u8], rtp: &mut u64) -> bool {
-        let is_rtp = d.len() > 12 && (128..192).contains(&d[0]) && !(192..224).contains(&d[1]);
-        if self.lose_every == 0 || !is_rtp {
+        if self.lose_every == 0 || !is_rtp(d) {
             return false;
         }
         *rtp += 1;

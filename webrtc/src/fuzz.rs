@@ -15,7 +15,9 @@ pub fn fuzz_whep(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let now = Instant::now();
     let candidates = [std::net::SocketAddr::from(([127, 0, 0, 1], 9))];
-    if let Ok((mut s, answer)) = Session::accept("f".into(), "f".into(), &text, &candidates, now) {
+    if let Ok((mut s, answer)) =
+        Session::accept("f".into(), "f".into(), &text, &candidates, None, now)
+    {
         assert!(answer.starts_with("v=0"));
         let mut out = Vec::new();
         s.drain(&mut out);
@@ -87,7 +89,8 @@ a=candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host\r\n";
         // accepted negotiation.
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
         let seed = String::from_utf8_lossy(offer);
-        let accepted = Session::accept("s".into(), "s".into(), &seed, &[addr], Instant::now());
+        let accepted =
+            Session::accept("s".into(), "s".into(), &seed, &[addr], None, Instant::now());
         assert!(accepted.is_ok(), "{:?}", accepted.err());
         let mut inputs = Vec::new();
         for (i, seed) in [&offer[..], &chunk[..]].into_iter().enumerate() {

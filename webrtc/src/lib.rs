@@ -18,6 +18,8 @@
 //! * [`client`] and [`publisher`] are str0m peers for tests and the
 //!   harness: a viewer counting frames, a publisher sending them.
 //!
+//! * [`abr`] moves a viewer between the ladder's renditions by its
+//!   bandwidth estimate (TWCC or REMB).
 //! * [`audio`] turns the stream's `opus` rendition (the origin's Opus
 //!   made once per stream from the AAC) into Opus RTP payloads.
 //!
@@ -25,6 +27,7 @@
 //! with B-frames is not sent (receivers do not reorder); the source picks
 //! a rung of the ladder instead.
 
+pub mod abr;
 pub mod audio;
 pub mod client;
 pub mod feed;
@@ -42,6 +45,7 @@ pub mod timeline;
 pub mod video;
 pub mod whep;
 
+pub use abr::Rung;
 pub use feed::{Feed, Frame};
 pub use server::{FeedSink, MediaSource, RtcServer, ServerError};
 pub use whep::{Reply, WhepError};

@@ -39,6 +39,10 @@ pub struct RtcMetrics {
     pub publish_frames: AtomicU64,
     /// Keyframes asked of publishers (PLI).
     pub publish_plis: AtomicU64,
+    /// Viewers moved to a lower or a higher rendition by their bandwidth
+    /// estimate.
+    pub moves_down: AtomicU64,
+    pub moves_up: AtomicU64,
     /// Sessions per stream, for streams that have any (stream names are
     /// those of live streams: the label set stays bounded).
     per_stream: Mutex<BTreeMap<Arc<str>, u64>>,
@@ -74,7 +78,7 @@ impl RtcMetrics {
     /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 20] = [
+        let rows: [(&str, &str, &str, u64); 22] = [
             (
                 "sessions",
                 "gauge",
@@ -195,6 +199,18 @@ impl RtcMetrics {
                 "Keyframes asked of WHIP publishers",
                 g(&self.publish_plis),
             ),
+            (
+                "moves_down_total",
+                "counter",
+                "Viewers moved to a lower rendition by their bandwidth estimate",
+                g(&self.moves_down),
+            ),
+            (
+                "moves_up_total",
+                "counter",
+                "Viewers moved to a higher rendition by their bandwidth estimate",
+                g(&self.moves_up),
+            ),
         ];
         for (name, kind, help, v) in rows {
             let _ = writeln!(out, "# HELP {prefix}_webrtc_{name} {help}");
@@ -231,6 +247,6 @@ mod tests {
         assert!(s.contains("livecdn_origin_webrtc_stream_sessions{stream=\"cam\"} 2\n"));
         assert!(!s.contains("talk"), "a stream without sessions has no line");
         assert_eq!(m.stream_sessions("cam"), 2);
-        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 21);
+        assert_eq!(s.lines().filter(|l| !l.starts_with('#')).count(), 23);
     }
 }

@@ -6,6 +6,7 @@
 //! str0m's rule is kept here in one place: every mutation of the `Rtc` is
 //! followed by a full drain of its output before the next one.
 
+use crate::abr::{self, Abr};
 use crate::audio::{AudioFrame, OPUS_CLOCK, OPUS_FRAME};
 use crate::feed::Frame;
 use crate::ingest::{IngestSink, Receiving};
@@ -13,6 +14,7 @@ use crate::timeline::Timeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{
@@ -90,6 +92,15 @@ pub struct Session {
     nacks: [u64; 2],
     /// A publisher's (WHIP): where its media goes.
     ingest: Option<crate::ingest::Receiving>,
+    /// The rendition this viewer gets: `None` is the stream's main feed.
+    pub rendition: Option<Arc<str>>,
+    /// A move the bandwidth estimate asked for, made at the new
+    /// rendition's next keyframe.
+    pub pending: Option<Option<Arc<str>>>,
+    /// Where the viewer is on the ladder, when the stream has one.
+    pub abr: Option<Abr>,
+    /// The newest bandwidth estimate not yet acted on (bits/s).
+    pub estimate: Option<u64>,
 }
 
 /// An `Rtc` for `offer` (ICE-lite, H.264 and Opus), its answer and the
@@ -99,10 +110,15 @@ fn negotiate(
     candidates: &[SocketAddr],
     now: Instant,
     vp8: bool,
+    bwe: Option<u64>,
 ) -> Result<(Rtc, String, Vec<Mid>), OfferError> {
     let offer = SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Sdp(e.to_string()))?;
     let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
     let mut rtc = RtcConfig::new()
+        // Send-side estimation from the viewer's TWCC feedback, where
+        // there is a ladder to move it on; it starts at the best
+        // rendition's rate.
+        .enable_bwe(bwe.map(Bitrate::bps))
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
@@ -119,6 +135,12 @@ fn negotiate(
             rtc.add_local_candidate(c);
         }
     }
+    if let Some(bps) = bwe {
+        // Probe for a little above the best rendition; no padding kept up.
+        let desired = (bps as f64 * abr::HEADROOM * 1.2) as u64;
+        rtc.bwe()
+            .set_bitrate(Bitrate::bps(0), Bitrate::bps(desired));
+    }
     let answer = rtc
         .sdp_api()
         .accept_offer(offer)
@@ -128,16 +150,20 @@ fn negotiate(
 
 impl Session {
     /// Accepts a viewer's `offer` with `candidates` as the host
-    /// candidates: the session and its SDP answer.
+    /// candidates: the session and its SDP answer. With `abr`, its
+    /// bandwidth is estimated and it may be moved on that ladder.
     pub fn accept(
         id: String,
         stream: Arc<str>,
         offer: &str,
         candidates: &[SocketAddr],
+        abr: Option<Abr>,
         now: Instant,
     ) -> Result<(Session, String), OfferError> {
-        let (rtc, answer, mids) = negotiate(offer, candidates, now, false)?;
-        let s = Session::new(id, stream, rtc, &mids, Direction::SendOnly, now)?;
+        let bwe = abr.as_ref().map(|a| a.current().bitrate);
+        let (rtc, answer, mids) = negotiate(offer, candidates, now, false, bwe)?;
+        let mut s = Session::new(id, stream, rtc, &mids, Direction::SendOnly, now)?;
+        s.abr = abr;
         Ok((s, answer))
     }
 
@@ -153,7 +179,7 @@ impl Session {
         // H.264 is what the packager stores as it comes; VP8 is answered
         // only to an offer without it (it costs the origin a transcode).
         let attempt = |vp8: bool| {
-            let (rtc, answer, mids) = negotiate(offer, candidates, now, vp8)?;
+            let (rtc, answer, mids) = negotiate(offer, candidates, now, vp8, None)?;
             let s = Session::new(
                 id.clone(),
                 stream.clone(),
@@ -201,6 +227,10 @@ impl Session {
             keyframe_requests: 0,
             nacks: [0; 2],
             ingest: None,
+            rendition: None,
+            pending: None,
+            abr: None,
+            estimate: None,
         };
         let going = |s: &Session, mid: &Mid, kind| {
             s.rtc
@@ -356,6 +386,9 @@ impl Session {
                         self.keyframe_requests += 1;
                         h.keyframe_requests += 1;
                     }
+                    Event::EgressBitrateEstimate(
+                        BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
+                    ) => self.estimate = Some(estimate.as_u64()),
                     Event::MediaEgressStats(st) => {
                         let i = usize::from(self.audio.is_some_and(|(mid, _)| mid == st.mid));
                         h.nacks += st.nacks.saturating_sub(self.nacks[i]);

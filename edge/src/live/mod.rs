@@ -10,6 +10,9 @@
 //! order ([`order`]), to the streams' watchers. Push writes; nothing here
 //! calls into a service.
 //!
+//! Each rendition's bitrate is measured as its chunks arrive, for the
+//! ladder a WebRTC viewer's bandwidth estimate moves it on.
+//!
 //! Bounded: streams by the push subscription bound, a segment's chunks by
 //! count and bytes, the broadcast by length (a watcher that lags starts
 //! over from the segment's keyframe).
@@ -23,7 +26,7 @@ use order::Sequencer;
 use std::collections::HashMap;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Notify};
 
 /// Streams tracked at most (as many as push subscribes to).
@@ -33,6 +36,8 @@ const MAX_SEGMENT_CHUNKS: usize = 2048;
 const MAX_SEGMENT_BYTES: usize = 32 * 1024 * 1024;
 /// Events a watcher may fall behind by.
 const EVENTS: usize = 1024;
+/// A rendition's bitrate is the bytes of this long a window.
+const RATE_WINDOW: Duration = Duration::from_secs(4);
 
 /// What a watcher of a stream is told.
 #[derive(Debug, Clone)]
@@ -63,6 +68,28 @@ struct Rendition {
     segment_bytes: usize,
     /// The segment `segment` holds, when it holds it from its first part.
     segment_msn: Option<u64>,
+    rate: Rate,
+}
+
+/// Bytes over a window of arrival time: the last whole window's bitrate.
+#[derive(Debug, Default)]
+struct Rate {
+    since: Option<Instant>,
+    bytes: u64,
+    bps: Option<u64>,
+}
+
+impl Rate {
+    fn add(&mut self, bytes: usize, now: Instant) {
+        let since = *self.since.get_or_insert(now);
+        let span = now.saturating_duration_since(since);
+        if span >= RATE_WINDOW {
+            self.bps = Some((self.bytes as f64 * 8.0 / span.as_secs_f64()) as u64);
+            self.since = Some(now);
+            self.bytes = 0;
+        }
+        self.bytes += bytes as u64;
+    }
 }
 
 impl Rendition {
@@ -182,10 +209,13 @@ impl Live {
             return;
         }
         let starts = chunks.iter().any(|((_, part), _)| *part == 0);
+        let now = Instant::now();
         self.with(stream, |s| {
             let name = s.name(rendition);
             for (id, chunk) in chunks {
-                s.rendition(rendition).keep(id, &chunk);
+                let r = s.rendition(rendition);
+                r.rate.add(chunk.len(), now);
+                r.keep(id, &chunk);
                 s.send(LiveEvent::Chunk(name.clone(), chunk));
             }
         });
@@ -226,6 +256,17 @@ impl Live {
             })
             .collect();
         Some((renditions, s.tx.subscribe()))
+    }
+
+    /// Each rendition's measured bitrate (bits/s), where a window has
+    /// passed.
+    pub fn bitrates(&self, stream: &str) -> Vec<(Arc<str>, u64)> {
+        self.lock().get(stream).map_or_else(Vec::new, |s| {
+            s.renditions
+                .iter()
+                .filter_map(|(n, r)| Some((n.clone(), r.rate.bps?)))
+                .collect()
+        })
     }
 
     /// Whether `rendition` of `stream` has an init section and a segment

@@ -14,8 +14,13 @@
 //! per-packet cost is the encryption, not a system call each.
 //!
 //! A stream is followed while it has sessions: the first viewer starts its
-//! feed, the last one leaving cancels it.
+//! feed, the last one leaving cancels it. Viewers the bandwidth estimate
+//! moves to another rendition of the ladder ([`steer`]) get it from a feed
+//! of that rendition, followed while someone gets it or is moving to it.
 
+mod steer;
+
+use crate::abr::Abr;
 use crate::audio::AudioFrame;
 use crate::feed::Frame;
 use crate::gop::Gop;
@@ -24,7 +29,7 @@ pub use crate::handle::{Answer, RtcServer, ServerError};
 use crate::ingest::IngestSink;
 use crate::metrics::RtcMetrics;
 use crate::session::{Happened, Session};
-use crate::sink::{FeedEvent, MediaTx};
+use crate::sink::{FeedEvent, FeedKey, MediaTx};
 pub use crate::sink::{FeedSink, MediaSource};
 use crate::socket::{batch_len, bind, read_socket, Bound, Datagram, MAX_GSO_SEND};
 use livecdn_shared::config::WebRtcConfig;
@@ -95,6 +100,16 @@ struct StreamState {
     gop: Gop,
     sessions: HashSet<String>,
     cancel: CancellationToken,
+    /// The rendition the main feed sends, once it has said.
+    top: Option<Arc<str>>,
+    /// Feeds of other renditions, for viewers moved to them.
+    rungs: HashMap<Arc<str>, RungFeed>,
+}
+
+/// A video-only feed of one rendition.
+struct RungFeed {
+    gop: Gop,
+    cancel: CancellationToken,
 }
 
 struct Task {
@@ -118,7 +133,7 @@ impl Task {
         mut self,
         mut cmd: mpsc::Receiver<Command>,
         mut net: mpsc::Receiver<Datagram>,
-        mut media: mpsc::Receiver<(Arc<str>, FeedEvent)>,
+        mut media: mpsc::Receiver<(FeedKey, FeedEvent)>,
         shutdown: CancellationToken,
     ) {
         let mut next = Instant::now() + TICK;
@@ -127,11 +142,20 @@ impl Task {
                 _ = shutdown.cancelled() => break,
                 Some(c) = cmd.recv() => self.command(c),
                 Some(d) = net.recv() => self.datagram(d),
-                Some((stream, event)) = media.recv() => match event {
-                    FeedEvent::Frames(frames) => self.frames(&stream, &frames),
-                    FeedEvent::History(frames) => self.history(&stream, &frames),
-                    FeedEvent::Audio(frames) => self.audio(&stream, &frames),
-                    FeedEvent::Ended => self.ended(&stream),
+                Some((key, event)) = media.recv() => match (key.rendition, event) {
+                    (None, FeedEvent::Frames(frames)) => self.frames(&key.stream, None, &frames),
+                    (None, FeedEvent::History(frames)) => self.history(&key.stream, &frames),
+                    (None, FeedEvent::Audio(frames)) => self.audio(&key.stream, &frames),
+                    (None, FeedEvent::Ended) => self.ended(&key.stream),
+                    (None, FeedEvent::Sending(r)) => self.sending(&key.stream, r),
+                    (Some(r), FeedEvent::Frames(frames)) => {
+                        self.frames(&key.stream, Some(&r), &frames)
+                    }
+                    (Some(r), FeedEvent::History(frames)) => {
+                        self.rung_history(&key.stream, &r, &frames)
+                    }
+                    (Some(r), FeedEvent::Ended) => self.rung_ended(&key.stream, &r),
+                    (Some(_), _) => {}
                 },
                 _ = tokio::time::sleep_until(next.into()) => self.timeouts(Instant::now()),
             }
@@ -208,11 +232,16 @@ impl Task {
         };
         let candidates: Vec<SocketAddr> = self.sockets.iter().map(|s| s.candidate).collect();
         let now = Instant::now();
-        let (session, answer) = Session::accept(id.clone(), name.clone(), sdp, &candidates, now)?;
+        let abr = Abr::new(self.ladder(&name));
+        let (session, answer) =
+            Session::accept(id.clone(), name.clone(), sdp, &candidates, abr, now)?;
         if !self.streams.contains_key(stream) {
             let cancel = CancellationToken::new();
             let sink = FeedSink {
-                stream: name.clone(),
+                key: FeedKey {
+                    stream: name.clone(),
+                    rendition: None,
+                },
                 tx: self.media_tx.clone(),
                 cancel: cancel.clone(),
                 metrics: self.metrics.clone(),
@@ -226,6 +255,8 @@ impl Task {
                     gop: Gop::new(),
                     sessions: HashSet::new(),
                     cancel,
+                    top: None,
+                    rungs: HashMap::new(),
                 },
             );
         }
@@ -343,6 +374,7 @@ impl Task {
             self.metrics.connected_total.fetch_add(1, Ordering::Relaxed);
             self.start(id);
         }
+        self.steer(id);
     }
 
     /// The viewer's requests a drain reported, to the metrics.
@@ -384,19 +416,45 @@ impl Task {
         }
     }
 
-    fn frames(&mut self, stream: &Arc<str>, frames: &[Frame]) {
+    /// Live frames of the main feed (`rendition` None) or of one
+    /// rendition's: to the viewers on it, and to those moving to it from
+    /// its first keyframe on.
+    fn frames(&mut self, stream: &Arc<str>, rendition: Option<&Arc<str>>, frames: &[Frame]) {
         let Some(st) = self.streams.get_mut(stream) else {
             return;
         };
+        let gop = match rendition {
+            None => &mut st.gop,
+            Some(r) => match st.rungs.get_mut(r) {
+                Some(f) => &mut f.gop,
+                None => return,
+            },
+        };
         for f in frames {
-            st.gop.push(f);
+            gop.push(f);
         }
+        let mut moved = 0;
         let sent = self.fan_out(stream, |s, now, out| {
             if !s.connected {
                 return None;
             }
+            let on = s.rendition.as_ref() == rendition;
+            let moving = s.pending.as_ref().is_some_and(|p| p.as_ref() == rendition);
+            if !on && !moving {
+                return None;
+            }
             let mut h = Happened::default();
+            let mut mine = on;
             for f in frames {
+                if !mine {
+                    // The move happens at this rendition's keyframe.
+                    if !(f.keyframe && s.started) {
+                        continue;
+                    }
+                    s.rendition = s.pending.take().flatten();
+                    mine = true;
+                    moved += 1;
+                }
                 if !s.started {
                     if !f.keyframe {
                         continue;
@@ -405,11 +463,14 @@ impl Task {
                 }
                 h.merge(s.write(f, now, out));
             }
-            Some(h)
+            mine.then_some(h)
         });
         self.metrics
             .frames_sent
             .fetch_add(sent * frames.len() as u64, Ordering::Relaxed);
+        if moved > 0 {
+            self.prune_rungs(stream);
+        }
     }
 
     /// Opus packets to every viewer whose picture has started (so sound
@@ -467,9 +528,10 @@ impl Task {
         sent
     }
 
-    /// A feed (re)started: the cache holds these frames alone, and every
-    /// connected viewer gets them as a burst (a rendition change looks
-    /// like a new join, without adding the GOP's span to its delay).
+    /// The main feed (re)started: the cache holds these frames alone, and
+    /// every connected viewer on it gets them as a burst (a rendition
+    /// change looks like a new join, without adding the GOP's span to its
+    /// delay).
     fn history(&mut self, stream: &Arc<str>, frames: &[Frame]) {
         let Some(st) = self.streams.get_mut(stream) else {
             return;
@@ -481,7 +543,11 @@ impl Task {
         let connected: Vec<String> = st
             .sessions
             .iter()
-            .filter(|id| self.sessions.get(*id).is_some_and(|s| s.connected))
+            .filter(|id| {
+                self.sessions
+                    .get(*id)
+                    .is_some_and(|s| s.connected && s.rendition.is_none())
+            })
             .cloned()
             .collect();
         for id in connected {
@@ -595,7 +661,12 @@ impl Task {
                 .set_stream_sessions(&s.stream, st.sessions.len());
             if st.sessions.is_empty() {
                 st.cancel.cancel();
+                for f in st.rungs.values() {
+                    f.cancel.cancel();
+                }
                 self.streams.remove(&s.stream);
+            } else {
+                self.prune_rungs(&s.stream);
             }
         }
         self.metrics.set_sessions(self.sessions.len());

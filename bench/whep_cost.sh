@@ -9,13 +9,21 @@
 # Needs ffmpeg and a release build (cargo build --release --bin livecdn).
 # Loopback only; ports 19361, 18091 and 18189/udp.
 #
+# With LADDER=source,360p the stream gets a 360p rung (its encoder moved
+# to core 0), so each viewer's bandwidth is estimated (str0m's congestion
+# control over its TWCC feedback, the price of moving viewers on the
+# ladder); the default, LADDER=source, has nothing to move between and
+# estimates nothing.
+#
 # Usage: bash bench/whep_cost.sh
 #        VIEWERS=200 DURATION=30 bash bench/whep_cost.sh
+#        LADDER=source,360p VIEWERS=50 DURATION=20 bash bench/whep_cost.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/livecdn"
 N=${VIEWERS:-100}
 DUR=${DURATION:-30}
+LADDER=${LADDER:-source}
 SECRET=0123456789abcdef0123
 export LIVECDN_ADMIN_TOKEN=admin-0123456789abcdef
 W=$(mktemp -d)
@@ -35,7 +43,7 @@ start() {
   printf '[webrtc]\nenabled = %s\nlisten = "127.0.0.1:18189"\nmax_sessions = 20000\n' "$1" \
     > "$W/origin.toml"
   LIVECDN_SECRET=$SECRET taskset -c 1 "$BIN" origin --config "$W/origin.toml" \
-    --rtmp-listen 127.0.0.1:19361 --http-listen 127.0.0.1:18091 --ladder source \
+    --rtmp-listen 127.0.0.1:19361 --http-listen 127.0.0.1:18091 --ladder "$LADDER" \
     > "$W/origin.out" 2> "$W/origin.log" &
   OP=$!
   for _ in $(seq 1 50); do curl -sf -o /dev/null http://127.0.0.1:18091/healthz && break; sleep 0.2; done
@@ -47,6 +55,15 @@ start() {
     curl -sf -o /dev/null http://127.0.0.1:18091/live/cam/source/index.m3u8 && break
     sleep 0.3
   done
+  if [ "$LADDER" != source ]; then
+    # The rung's encoder: off the origin's core, and measured before the
+    # viewers come (the ladder is read from the measured renditions).
+    for _ in $(seq 1 100); do
+      curl -sf -o /dev/null "http://127.0.0.1:18091/live/cam/${LADDER##*,}/index.m3u8" && break
+      sleep 0.3
+    done
+    for p in $(pgrep -P "$OP" ffmpeg || true); do taskset -a -p -c 0 "$p" > /dev/null; done
+  fi
   sleep 3
 }
 

@@ -14,7 +14,7 @@ use livecdn_webrtc::video::has_parameter_sets;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::edge::{origin_with_push, Edge};
+use support::edge::{origin_and_whep_edge, Edge};
 use support::http::{get, get_with, send_raw, wait_master, wait_playlist};
 use support::{key, Ffmpeg, Origin};
 use tokio_util::sync::CancellationToken;
@@ -37,19 +37,7 @@ fn origin_and_edge(ladder: bool) -> (Origin, Edge) {
              height = 240\nvideo_bitrate = \"400k\"\n",
         );
     }
-    let (o, push, pin) = origin_with_push(&text, &[]);
-    let e = Edge::start(
-        &o,
-        &[
-            "--push",
-            &push,
-            "--push-spki",
-            &pin,
-            "--webrtc-listen",
-            "127.0.0.1:0",
-        ],
-    );
-    (o, e)
+    origin_and_whep_edge(&text)
 }
 
 async fn until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {

@@ -16,7 +16,7 @@ use livecdn_webrtc::client::Viewer;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::edge::{origin_with_push, Edge};
+use support::edge::origin_and_whep_edge;
 use support::http::{get, get_with, send_raw, wait_playlist};
 use support::{key, Ffmpeg};
 use tokio_util::sync::CancellationToken;
@@ -101,22 +101,10 @@ async fn a_narrow_link_moves_a_viewer_down_the_ladder_and_a_wide_one_back_up() {
     if !ok {
         return;
     }
-    let (o, push, pin) = origin_with_push(
+    let (o, e) = origin_and_whep_edge(
         "[webrtc]\nlisten = \"127.0.0.1:0\"\nconnect_timeout = \"3s\"\n\
          [[ladder.rungs]]\nname = \"source\"\n\n[[ladder.rungs]]\nname = \"180p\"\n\
          height = 180\nvideo_bitrate = \"200k\"\n",
-        &[],
-    );
-    let e = Edge::start(
-        &o,
-        &[
-            "--push",
-            &push,
-            "--push-spki",
-            &pin,
-            "--webrtc-listen",
-            "127.0.0.1:0",
-        ],
     );
     // A constant 1.5 Mbit/s source without B-frames (passed through).
     let _ff = Ffmpeg::publish_args(

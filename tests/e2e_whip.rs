@@ -88,6 +88,42 @@ fn start_time(dir: &std::path::Path, name: &str, init: &[u8], segment: &[u8]) ->
     out.trim().parse().unwrap()
 }
 
+/// Waits for three complete segments of `stream`'s source, each under
+/// 2.9 s (cut near the 2 s target), and checks that ffprobe reads the
+/// second as 640x360 H.264; the init section.
+async fn h264_segments(o: &Origin, stream: &str, dir: &std::path::Path) -> support::http::Fetched {
+    let pl = wait_playlist(
+        &o.url(&format!("/live/{stream}/source/index.m3u8")),
+        Duration::from_secs(30),
+        "listing three complete segments",
+        |p| support::http::complete_segments(p) >= 3,
+    )
+    .await;
+    let done: Vec<_> = pl.segments.iter().filter(|s| s.uri.is_some()).collect();
+    let longest = done.iter().map(|s| s.duration).fold(0.0, f64::max);
+    assert!(
+        longest < 2.9,
+        "a segment of {longest} s waited for a keyframe"
+    );
+    let init = get(&o.url(&format!("/live/{stream}/source/init.mp4"))).await;
+    let uri = done[1].uri.as_deref().unwrap();
+    let seg = get(&o.url(&format!("/live/{stream}/source/{uri}"))).await;
+    assert_eq!((init.status, seg.status), (200, 200));
+    let file = dir.join(format!("{stream}.mp4"));
+    std::fs::write(&file, [init.body.as_ref(), seg.body.as_ref()].concat()).unwrap();
+    let probe = support::ffprobe(
+        &[
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ],
+        &file,
+    );
+    assert_eq!(probe.trim(), "h264,640,360");
+    init
+}
+
 async fn post(o: &Origin, headers: &[(&str, &str)], body: String) -> support::http::Fetched {
     send_raw("POST", &o.url("/live/whip"), headers, Bytes::from(body)).await
 }
@@ -152,36 +188,8 @@ async fn a_whip_publisher_is_packaged_watched_and_asked_for_keyframes() {
 
     // Packaged: segments cut at keyframes the origin asked for (without
     // them a segment would last the file's six seconds; the target is two).
-    let pl = wait_playlist(
-        &o.url("/live/cam/source/index.m3u8"),
-        Duration::from_secs(30),
-        "listing three complete segments",
-        |p| support::http::complete_segments(p) >= 3,
-    )
-    .await;
+    let init = h264_segments(&o, "cam", &dir).await;
     assert!(sent.keyframe_requests.load(Ordering::Relaxed) >= 1);
-    let done: Vec<_> = pl.segments.iter().filter(|s| s.uri.is_some()).collect();
-    let longest = done.iter().map(|s| s.duration).fold(0.0, f64::max);
-    assert!(
-        longest < 2.9,
-        "segments waited for the file's keyframes: {longest}"
-    );
-    let init = get(&o.url("/live/cam/source/init.mp4")).await;
-    let uri = done[1].uri.as_deref().unwrap();
-    let seg = get(&o.url(&format!("/live/cam/source/{uri}"))).await;
-    assert_eq!((init.status, seg.status), (200, 200));
-    let file = dir.join("seg.mp4");
-    std::fs::write(&file, [init.body.as_ref(), seg.body.as_ref()].concat()).unwrap();
-    let probe = support::ffprobe(
-        &[
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ],
-        &file,
-    );
-    assert_eq!(probe.trim(), "h264,640,360");
 
     // The publisher's Opus, transcoded once to AAC: the audio rendition
     // every HLS player plays, in step with the video.
@@ -330,31 +338,7 @@ async fn a_vp8_publisher_is_transcoded_once_to_h264() {
 
     // Packaged as H.264, cut at the segment target although the publisher
     // sent a single keyframe: the transcoder places them.
-    let pl = wait_playlist(
-        &o.url("/live/vp8/source/index.m3u8"),
-        Duration::from_secs(30),
-        "listing three complete segments",
-        |p| support::http::complete_segments(p) >= 3,
-    )
-    .await;
-    let done: Vec<_> = pl.segments.iter().filter(|s| s.uri.is_some()).collect();
-    let longest = done.iter().map(|s| s.duration).fold(0.0, f64::max);
-    assert!(longest < 2.9, "segment of {longest} s");
-    let init = get(&o.url("/live/vp8/source/init.mp4")).await;
-    let uri = done[1].uri.as_deref().unwrap();
-    let seg = get(&o.url(&format!("/live/vp8/source/{uri}"))).await;
-    let file = dir.join("seg.mp4");
-    std::fs::write(&file, [init.body.as_ref(), seg.body.as_ref()].concat()).unwrap();
-    let probe = support::ffprobe(
-        &[
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ],
-        &file,
-    );
-    assert_eq!(probe.trim(), "h264,640,360");
+    h264_segments(&o, "vp8", &dir).await;
     let master = get(&o.url("/live/vp8/master.m3u8")).await.text();
     assert!(master.contains("avc1."), "{master}");
 

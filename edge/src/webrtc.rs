@@ -47,6 +47,12 @@ impl EdgeSource {
     pub fn new(live: Arc<Live>, push: Arc<Push>) -> Self {
         Self { live, push }
     }
+
+    /// A follower of `stream` (`only`: one rendition's video).
+    fn spawn(&self, stream: &str, sink: FeedSink, only: Option<Arc<str>>) {
+        let (live, push) = (self.live.clone(), self.push.clone());
+        tokio::spawn(follow(live, push, stream.to_string(), sink, only));
+    }
 }
 
 impl MediaSource for EdgeSource {
@@ -58,13 +64,7 @@ impl MediaSource for EdgeSource {
         if self.live.watch(stream).is_none() {
             return false;
         }
-        tokio::spawn(follow(
-            self.live.clone(),
-            self.push.clone(),
-            stream.to_string(),
-            sink,
-            None,
-        ));
+        self.spawn(stream, sink, None);
         true
     }
 
@@ -87,13 +87,7 @@ impl MediaSource for EdgeSource {
         {
             return false;
         }
-        tokio::spawn(follow(
-            self.live.clone(),
-            self.push.clone(),
-            stream.to_string(),
-            sink,
-            Some(Arc::from(rendition)),
-        ));
+        self.spawn(stream, sink, Some(Arc::from(rendition)));
         true
     }
 }

@@ -55,6 +55,23 @@ pub fn origin_with_push(config: &str, args: &[&str]) -> (Origin, String, String)
     (origin, push, pin)
 }
 
+/// An origin with `config` pushing to an edge that serves WHEP (its
+/// WebRTC on a port of its own).
+#[allow(dead_code, reason = "not every test binary serves WHEP from an edge")]
+pub fn origin_and_whep_edge(config: &str) -> (Origin, Edge) {
+    let (o, push, pin) = origin_with_push(config, &[]);
+    let webrtc = [
+        "--push",
+        &push,
+        "--push-spki",
+        &pin,
+        "--webrtc-listen",
+        "127.0.0.1:0",
+    ];
+    let e = Edge::start(&o, &webrtc);
+    (o, e)
+}
+
 /// A cluster credential for `node` signed with `secret`, valid for a day.
 pub fn cluster_credential(secret: &str, node: &str) -> String {
     let now = std::time::SystemTime::now()

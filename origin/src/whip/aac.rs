@@ -142,11 +142,6 @@ impl Job for AacJob {
             &rate,
             "-ac",
             &channels,
-            "-flush_packets",
-            "1",
-            "-f",
-            "flv",
-            "pipe:1",
         ]
         .map(String::from)
         .to_vec()

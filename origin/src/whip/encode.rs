@@ -29,7 +29,8 @@ pub trait Job: Send + 'static {
     type Item: Send + 'static;
     /// The name said in logs ("audio", "video").
     fn name(&self) -> &'static str;
-    /// ffmpeg's arguments: read stdin, write FLV to stdout.
+    /// ffmpeg's input and codec arguments (reading stdin); the runner
+    /// adds the output, FLV on stdout, written a packet at a time.
     fn args(&self) -> Vec<String>;
     /// A new process starts: forget the last one's state; the bytes it
     /// reads first (a file header), if any.
@@ -82,6 +83,7 @@ async fn run<J: Job>(
     let mut child = Command::new(ffmpeg)
         .args(["-hide_banner", "-loglevel", "error", "-nostats"])
         .args(args)
+        .args(["-flush_packets", "1", "-f", "flv", "pipe:1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

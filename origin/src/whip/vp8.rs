@@ -160,11 +160,6 @@ impl Job for Vp8Job {
             "8M",
             "-bufsize",
             "8M",
-            "-flush_packets",
-            "1",
-            "-f",
-            "flv",
-            "pipe:1",
         ]
         .map(String::from)
         .to_vec()

@@ -6,7 +6,7 @@
 //! str0m's rule is kept here in one place: every mutation of the `Rtc` is
 //! followed by a full drain of its output before the next one.
 
-use crate::abr::{self, Abr};
+use crate::abr::Abr;
 use crate::audio::{AudioFrame, OPUS_CLOCK, OPUS_FRAME};
 use crate::feed::Frame;
 use crate::ingest::{IngestSink, Receiving};
@@ -23,6 +23,16 @@ use str0m::media::{
 use str0m::net::Transmit;
 use str0m::rtp::{AbsCaptureTime, Extension};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+/// A viewer's bandwidth estimate starts at this multiple of the best
+/// rendition's bitrate (the viewer starts on it either way). str0m paces
+/// at a multiple of its estimate; a low start would hold a joiner's
+/// keyframe burst back. A congested path brings the estimate down within
+/// a second or two.
+const BWE_START: f64 = 4.0;
+
+/// Timeouts already due that one drain feeds back to the `Rtc` at most.
+const MAX_DUE_STEPS: usize = 256;
 
 /// How often str0m reports a session's egress stats.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -101,6 +111,8 @@ pub struct Session {
     pub abr: Option<Abr>,
     /// The newest bandwidth estimate not yet acted on (bits/s).
     pub estimate: Option<u64>,
+    /// Its `Rtc` estimates bandwidth, and so paces what it sends.
+    paced: bool,
 }
 
 /// An `Rtc` for `offer` (ICE-lite, H.264 and Opus), its answer and the
@@ -116,9 +128,8 @@ fn negotiate(
     let mids: Vec<Mid> = offer.media_lines.iter().map(|m| m.mid()).collect();
     let mut rtc = RtcConfig::new()
         // Send-side estimation from the viewer's TWCC feedback, where
-        // there is a ladder to move it on; it starts at the best
-        // rendition's rate.
-        .enable_bwe(bwe.map(Bitrate::bps))
+        // there is a ladder to move it on.
+        .enable_bwe(bwe.map(|bps| Bitrate::bps((bps as f64 * BWE_START) as u64)))
         .set_ice_lite(true)
         .clear_codecs()
         .enable_h264(true)
@@ -136,8 +147,9 @@ fn negotiate(
         }
     }
     if let Some(bps) = bwe {
-        // Probe for a little above the best rendition; no padding kept up.
-        let desired = (bps as f64 * abr::HEADROOM * 1.2) as u64;
+        // After a drop, probe for a little above the best rendition; no
+        // padding kept up.
+        let desired = (bps as f64 * crate::abr::HEADROOM * 1.2) as u64;
         rtc.bwe()
             .set_bitrate(Bitrate::bps(0), Bitrate::bps(desired));
     }
@@ -163,6 +175,7 @@ impl Session {
         let bwe = abr.as_ref().map(|a| a.current().bitrate);
         let (rtc, answer, mids) = negotiate(offer, candidates, now, false, bwe)?;
         let mut s = Session::new(id, stream, rtc, &mids, Direction::SendOnly, now)?;
+        s.paced = abr.is_some();
         s.abr = abr;
         Ok((s, answer))
     }
@@ -231,6 +244,7 @@ impl Session {
             pending: None,
             abr: None,
             estimate: None,
+            paced: false,
         };
         let going = |s: &Session, mid: &Mid, kind| {
             s.rtc
@@ -367,9 +381,21 @@ impl Session {
     pub fn drain(&mut self, out: &mut Vec<Transmit>) -> Happened {
         let mut h = Happened::default();
         let before = self.received();
+        let mut due = 0;
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
+                    // The pacer (with an estimate) lets one packet out at a
+                    // time and asks for a timeout for the next: what is due
+                    // already goes now, with the rest of the drain, so a
+                    // frame's packets still leave together.
+                    let now = Instant::now();
+                    if self.paced && t <= now && due < MAX_DUE_STEPS {
+                        due += 1;
+                        if self.rtc.handle_input(Input::Timeout(now)).is_ok() {
+                            continue;
+                        }
+                    }
                     self.deadline = t;
                     break;
                 }

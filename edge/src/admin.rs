@@ -98,6 +98,9 @@ fn metrics(edge: &Edge) -> Response<Body> {
         .unwrap_or_default();
     // WebRTC sessions served from the pushed chunks (the origin's families,
     // under this prefix), and chunks that came after a later part's.
+    if let Some(chat) = &edge.chat {
+        chat.metrics.render("livecdn_edge", &mut families);
+    }
     if let Some(rtc) = &edge.webrtc {
         rtc.metrics.render("livecdn_edge", &mut families);
         families.push_str(&format!(

@@ -31,6 +31,12 @@ pub enum EdgeError {
     /// Every upstream failed and nothing stale was at hand.
     #[error("upstream unavailable: {0}")]
     Upstream(String),
+    /// A chat request that is not a WebSocket upgrade.
+    #[error("websocket upgrade required")]
+    UpgradeRequired,
+    /// A service that is configured but cannot serve now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Waited too long for another request's upstream fetch.
     #[error("timed out waiting for a coalesced fetch")]
     LockTimeout,
@@ -47,6 +53,8 @@ impl EdgeError {
             EdgeError::Unauthorized => StatusCode::UNAUTHORIZED,
             EdgeError::Upstream(_) => StatusCode::BAD_GATEWAY,
             EdgeError::LockTimeout => StatusCode::GATEWAY_TIMEOUT,
+            EdgeError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            EdgeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -64,6 +72,14 @@ impl EdgeError {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"livecdn admin\""),
+            );
+        }
+        if matches!(self, EdgeError::UpgradeRequired) {
+            r.headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            r.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
             );
         }
         if matches!(self, EdgeError::Method) {

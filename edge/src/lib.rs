@@ -5,7 +5,7 @@
 //! [`serve::Handler::handle`], so the cache, coalescing and metrics behave
 //! identically whatever protocol a viewer speaks. Behind it a thin
 //! [`router`] hands each request to one service ([`playback`], [`admin`],
-//! [`webrtc`]),
+//! [`webrtc`], [`chat`]),
 //! which share the handles in [`state::Edge`]; push feeds the cache and the
 //! timing table from below ([`push`]).
 
@@ -13,6 +13,7 @@ pub mod access;
 pub mod admin;
 pub mod body;
 pub mod cache;
+pub mod chat;
 pub mod error;
 pub mod listen;
 pub mod live;

@@ -1,6 +1,6 @@
 //! The thin router every listener calls: parse the path with the one URL
 //! grammar ([`livecdn_shared::route`]), hand the request to exactly one
-//! service (playback, WebRTC or admin), then add what every response carries
+//! service (playback, WebRTC, chat or admin), then add what every response carries
 //! (CORS, request metrics, the access log line). Services never call each
 //! other.
 
@@ -8,10 +8,11 @@ use crate::body::empty;
 use crate::error::EdgeError;
 use crate::serve::{Body, Conn, Handler};
 use crate::state::Edge;
-use crate::{admin, playback, webrtc};
+use crate::{admin, chat, playback, webrtc};
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use hyper::upgrade::OnUpgrade;
 use livecdn_shared::admin::{self as admin_surface, Gate, Surface};
 use livecdn_shared::route::{LiveObject, Route};
 use std::sync::Arc;
@@ -33,8 +34,11 @@ impl Handler for EdgeHandler {
 /// be real: one series, whatever a client makes up.
 const UNKNOWN: &str = "-";
 
-async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> Response<Body> {
+async fn serve(edge: &Edge, surface: Surface, mut req: Request<()>, conn: Conn) -> Response<Body> {
     let start = Instant::now();
+    // Only the chat service upgrades connections; taken here so the
+    // services see the request by reference.
+    let upgrade = req.extensions_mut().remove::<OnUpgrade>();
     let logging = edge
         .access_log
         .as_ref()
@@ -80,6 +84,23 @@ async fn serve(edge: &Edge, surface: Surface, req: Request<()>, conn: Conn) -> R
                 Err(e) => ("error", e.response()),
             }
         }
+        (
+            &Method::GET | &Method::CONNECT,
+            Some(Route::Live {
+                stream,
+                object: LiveObject::Chat,
+            }),
+        ) => match chat::serve(edge, &req, conn, stream, upgrade) {
+            Ok(r) => ("chat", r),
+            Err(e) => ("error", e.response()),
+        },
+        (
+            &Method::POST | &Method::PUT | &Method::DELETE,
+            Some(Route::ApiChat { stream, object }),
+        ) => match chat::api(edge, &req, stream, *object).await {
+            Ok(r) => ("api", r),
+            Err(e) => ("error", e.response()),
+        },
         (&Method::POST, Some(Route::ApiPurge)) => match admin::purge(edge, req.uri().query()).await
         {
             Ok(r) => ("api", r),

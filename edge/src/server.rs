@@ -43,6 +43,9 @@ pub enum StartError {
     /// The disk tier's directory could not be prepared.
     #[error("cache disk tier: {0}")]
     Disk(String),
+    /// The chat service could not start (a bad `chat.redis`).
+    #[error("chat: {0}")]
+    Chat(#[from] livecdn_chat::ChatError),
     #[error("webrtc {addr}: {source}")]
     WebRtc {
         addr: SocketAddr,
@@ -70,7 +73,8 @@ pub struct EdgeServer {
     admin: Option<TcpListener>,
     cert: Option<CertInfo>,
     limits: Limits,
-    webrtc_stop: tokio_util::sync::CancellationToken,
+    /// Cancelled at shutdown: stops WebRTC and closes chat connections.
+    services_stop: tokio_util::sync::CancellationToken,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -193,11 +197,11 @@ impl EdgeServer {
         );
         let push = crate::push::Push::new(&config.upstream, policy.target_duration);
         let live = Arc::new(crate::live::Live::default());
-        let webrtc_stop = tokio_util::sync::CancellationToken::new();
+        let services_stop = tokio_util::sync::CancellationToken::new();
         let webrtc = match (&config.webrtc, &push) {
             (Some(rtc), Some(push)) if rtc.enabled => {
                 let source = Arc::new(crate::webrtc::EdgeSource::new(live.clone(), push.clone()));
-                let server = livecdn_webrtc::RtcServer::start(rtc, source, webrtc_stop.clone())
+                let server = livecdn_webrtc::RtcServer::start(rtc, source, services_stop.clone())
                     .await
                     .map_err(|source| StartError::WebRtc {
                         addr: rtc.listen,
@@ -211,11 +215,33 @@ impl EdgeServer {
             }
             _ => None,
         };
+        let viewers = Arc::new(Viewers::new(policy.target_duration * 2));
+        let chat = if config.chat.enabled {
+            let counted = viewers.clone();
+            let rtc = webrtc.as_ref().map(|w| w.metrics.clone());
+            let local: livecdn_chat::LocalViewers = Arc::new(move |stream: &str| {
+                let hls = counted
+                    .counts(std::time::Instant::now())
+                    .into_iter()
+                    .find(|(s, _)| s == stream)
+                    .map_or(0, |(_, n)| n as u64);
+                hls + rtc.as_ref().map_or(0, |m| m.stream_sessions(stream))
+            });
+            Some(livecdn_chat::Chat::start(
+                config.chat.clone(),
+                config.auth.secret.as_deref(),
+                local,
+                services_stop.clone(),
+            )?)
+        } else {
+            None
+        };
         let edge = Arc::new(Edge {
             upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
             cache,
             metrics: EdgeMetrics::new(),
-            viewers: Arc::new(Viewers::new(policy.target_duration * 2)),
+            viewers,
+            chat,
             streams: Arc::new(Streams::new(policy)),
             push,
             live,
@@ -232,7 +258,7 @@ impl EdgeServer {
             admin,
             cert,
             limits,
-            webrtc_stop,
+            services_stop,
         })
     }
 
@@ -323,7 +349,7 @@ impl EdgeServer {
             ));
         }
         tasks.spawn(housekeeping(self.edge.cache.clone(), shutdown.clone()));
-        let (stop, mut stopped) = (self.webrtc_stop.clone(), shutdown.clone());
+        let (stop, mut stopped) = (self.services_stop.clone(), shutdown.clone());
         tasks.spawn(async move {
             let _ = stopped.changed().await;
             stop.cancel();

@@ -1,6 +1,6 @@
 //! The handles the edge's services share: the cache, the upstreams, the
 //! metrics, viewer tracking, the per-stream timing table, the push
-//! subscriber, the live tap and WebRTC server, and the access log. Services take `&Edge` and use what they need; they never
+//! subscriber, the live tap, the WebRTC server, chat, and the access log. Services take `&Edge` and use what they need; they never
 //! call each other (the router dispatches, [`crate::router`]).
 
 use crate::cache::Cache;
@@ -27,4 +27,6 @@ pub struct Edge {
     pub live: Arc<crate::live::Live>,
     /// WHEP playback, with `[webrtc]` and push.
     pub webrtc: Option<livecdn_webrtc::RtcServer>,
+    /// Viewer chat rooms, with `[chat]` enabled.
+    pub chat: Option<std::sync::Arc<livecdn_chat::Chat>>,
 }

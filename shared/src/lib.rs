@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod avc;
 pub mod bytes_reader;
+pub mod chat;
 pub mod cmaf;
 pub mod config;
 pub mod cors;

@@ -57,6 +57,13 @@ pub enum Route<'a> {
         /// What of the channel.
         object: ChannelObject<'a>,
     },
+    /// `/api/chat/STREAM/...`: moderation and chat tokens of a room (edges).
+    ApiChat {
+        /// The room's stream name.
+        stream: &'a str,
+        /// What of the room.
+        object: ChatApiObject<'a>,
+    },
     /// `/live/whip`: WebRTC publish (WHIP), the stream key as bearer token.
     Whip,
     /// `/live/whip/SESSION`: one WHIP session (PATCH trickle ICE, DELETE
@@ -142,6 +149,23 @@ pub enum ChannelObject<'a> {
     Key(&'a str),
     /// `.../stop`: end the live stream now (POST).
     Stop,
+}
+
+/// What an `/api/chat/STREAM/` path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatApiObject<'a> {
+    /// `.../tokens`: mint a chat token (POST).
+    Tokens,
+    /// `.../messages/ID`: one message (DELETE removes it for everyone).
+    Message(&'a str),
+    /// `.../bans/USER`: a ban (PUT bans, DELETE lifts).
+    Ban(&'a str),
+}
+
+/// Whether `id` has the form of a chat message id (`MS-SEQ`, decimal).
+fn is_message_id(id: &str) -> bool {
+    let digits = |s: &str| (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(id.split_once('-'), Some((ms, seq)) if digits(ms) && digits(seq))
 }
 
 /// What a `/vod/STREAM/RECORDING/` path names.
@@ -286,6 +310,21 @@ impl<'a> Route<'a> {
             return (valid_stream_name(stream) && valid_stream_name(recording))
                 .then_some(Route::ApiRecording { stream, recording });
         }
+        if let Some(rest) = path.strip_prefix("/api/chat/") {
+            let (stream, rest) = rest.split_once('/')?;
+            if !valid_stream_name(stream) {
+                return None;
+            }
+            let object = match rest.split_once('/') {
+                None if rest == "tokens" => ChatApiObject::Tokens,
+                Some(("messages", id)) if is_message_id(id) => ChatApiObject::Message(id),
+                Some(("bans", user)) if crate::auth::valid_chat_user(user) => {
+                    ChatApiObject::Ban(user)
+                }
+                _ => return None,
+            };
+            return Some(Route::ApiChat { stream, object });
+        }
         if let Some(rest) = path.strip_prefix("/api/channels/") {
             let (name, rest) = match rest.split_once('/') {
                 Some((name, rest)) => (name, Some(rest)),
@@ -356,6 +395,7 @@ impl<'a> Route<'a> {
             Route::ApiStream(s)
             | Route::ApiChannel { name: s, .. }
             | Route::ApiRecording { stream: s, .. }
+            | Route::ApiChat { stream: s, .. }
             | Route::Live { stream: s, .. }
             | Route::Vod { stream: s, .. } => Some(s),
             _ => None,
@@ -389,7 +429,8 @@ impl<'a> Route<'a> {
             | Route::ApiPurge
             | Route::ApiRecordings
             | Route::ApiRecording { .. }
-            | Route::ApiChannel { .. } => RouteKind::Api,
+            | Route::ApiChannel { .. }
+            | Route::ApiChat { .. } => RouteKind::Api,
             Route::Whip | Route::WhipSession(_) => RouteKind::WebRtc,
             Route::Live { object, .. } => match object {
                 LiveObject::Master => RouteKind::Master,
@@ -517,6 +558,14 @@ impl fmt::Display for Route<'_> {
                     ChannelObject::Keys => f.write_str("/keys"),
                     ChannelObject::Key(id) => write!(f, "/keys/{id}"),
                     ChannelObject::Stop => f.write_str("/stop"),
+                }
+            }
+            Route::ApiChat { stream, object } => {
+                write!(f, "/api/chat/{stream}/")?;
+                match object {
+                    ChatApiObject::Tokens => f.write_str("tokens"),
+                    ChatApiObject::Message(id) => write!(f, "messages/{id}"),
+                    ChatApiObject::Ban(user) => write!(f, "bans/{user}"),
                 }
             }
             Route::Whip => f.write_str("/live/whip"),

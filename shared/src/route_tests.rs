@@ -84,6 +84,30 @@ fn parses_and_renders_every_route() {
             },
             RouteKind::Api,
         ),
+        (
+            "/api/chat/cam/tokens",
+            Route::ApiChat {
+                stream: "cam",
+                object: ChatApiObject::Tokens,
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/chat/cam/messages/1733000000000-12",
+            Route::ApiChat {
+                stream: "cam",
+                object: ChatApiObject::Message("1733000000000-12"),
+            },
+            RouteKind::Api,
+        ),
+        (
+            "/api/chat/cam/bans/ada@example.org",
+            Route::ApiChat {
+                stream: "cam",
+                object: ChatApiObject::Ban("ada@example.org"),
+            },
+            RouteKind::Api,
+        ),
         ("/live/whip", Route::Whip, RouteKind::WebRtc),
         (
             "/live/whip/0123456789abcdef0123456789abcdef",
@@ -240,6 +264,15 @@ fn rejects_traversal_aliases_and_junk() {
         "/api/channels/cam/keys/a/b",
         "/api/channels/c.m/stream",
         "/api/channels/cam/other",
+        "/api/chat/cam",
+        "/api/chat/cam/tokens/x",
+        "/api/chat/cam/messages/1",
+        "/api/chat/cam/messages/1-",
+        "/api/chat/cam/messages/-1",
+        "/api/chat/cam/messages/1-2-3",
+        "/api/chat/cam/bans/",
+        "/api/chat/cam/bans/a b",
+        "/api/chat/c.m/tokens",
         "/api/recordings/",
         "/api/recordings/cam",
         "/api/recordings/cam/",

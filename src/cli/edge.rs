@@ -70,6 +70,9 @@ pub struct EdgeFlags {
     /// needs --push). Port 0 takes any free port.
     #[arg(long, env = "LIVECDN_EDGE_WEBRTC_LISTEN")]
     pub webrtc_listen: Option<SocketAddr>,
+    /// Redis for chat fan-out across edges, `redis://HOST:PORT` (chat.redis).
+    #[arg(long, env = "LIVECDN_REDIS")]
+    pub redis: Option<String>,
 }
 
 fn parse_role(s: &str) -> Result<EdgeRole, String> {
@@ -145,6 +148,9 @@ impl EdgeFlags {
             let rtc = c.webrtc.get_or_insert_with(Default::default);
             rtc.enabled = true;
             rtc.listen = a;
+        }
+        if let Some(r) = &self.redis {
+            c.chat.redis = Some(r.clone());
         }
         let text = toml::to_string(&c).context("serialising config")?;
         config::parse_edge(&text, "flags and environment")?;

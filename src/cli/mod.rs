@@ -254,11 +254,20 @@ pub enum Command {
         #[command(flatten)]
         origin: OriginFlags,
     },
-    /// Mint a signed playback token.
+    /// Mint a signed playback token, or with --chat-user a chat token.
     Token {
         stream: String,
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// Mint a chat token for this user id instead (1-64 of [A-Za-z0-9_.@-]).
+        #[arg(long, requires = "name")]
+        chat_user: Option<String>,
+        /// The chat user's display name.
+        #[arg(long, requires = "chat_user")]
+        name: Option<String>,
+        /// The chat user may delete messages and ban users.
+        #[arg(long, requires = "chat_user")]
+        moderator: bool,
         #[command(flatten)]
         origin: OriginFlags,
     },
@@ -329,6 +338,41 @@ fn mint(
     Ok(())
 }
 
+/// Prints a chat token for `user` in `stream`'s room, alone on the last
+/// line of stdout.
+fn mint_chat(
+    stream: &str,
+    ttl: Duration,
+    user: &str,
+    name: &str,
+    moderator: bool,
+    origin: &OriginFlags,
+) -> anyhow::Result<()> {
+    use livecdn_shared::auth::{sign_chat, ChatClaims, ChatRole};
+    let secret = secret_of(&origin.load()?)?;
+    let claims = ChatClaims {
+        stream: stream.to_owned(),
+        user: user.to_owned(),
+        name: name.to_owned(),
+        role: if moderator {
+            ChatRole::Moderator
+        } else {
+            ChatRole::Viewer
+        },
+        expires: unix_now() + ttl.as_secs(),
+    };
+    let token = sign_chat(secret.as_bytes(), &claims).map_err(|e| {
+        anyhow::anyhow!("{e}: stream 1-64 of [A-Za-z0-9_-], user 1-64 of [A-Za-z0-9_.@-], name 1-64 characters without control characters or outer spaces")
+    })?;
+    println!(
+        "chat token for {user} ({}) in {stream}, valid until unix time {}",
+        claims.role.as_str(),
+        claims.expires
+    );
+    println!("{token}");
+    Ok(())
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up { demo, origin } => {
@@ -350,7 +394,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             stream,
             ttl,
+            chat_user: Some(user),
+            name,
+            moderator,
             origin,
+        } => mint_chat(
+            &stream,
+            ttl,
+            &user,
+            name.as_deref().unwrap_or(&user),
+            moderator,
+            &origin,
+        ),
+        Command::Token {
+            stream,
+            ttl,
+            origin,
+            ..
         } => mint(&stream, ttl, &origin, livecdn_shared::auth::sign_token),
         Command::ClusterKey { node, ttl, origin } => {
             mint(&node, ttl, &origin, livecdn_shared::auth::sign_cluster)

@@ -145,6 +145,9 @@ pub async fn run(
         admin_token: Some(admin_token.clone()),
         ..EdgeConfig::default()
     };
+    // Chat tokens (`livecdn token STREAM --chat-user ID --name NAME`) are
+    // signed with this run's secret.
+    edge_config.auth.secret = Some(secret.clone());
     edge_config.listen.http = Some(SocketAddr::from(([127, 0, 0, 1], port(8081))));
     edge_config.listen.https = Some(SocketAddr::from(([127, 0, 0, 1], port(8443))));
     edge_config.upstream.origins = vec![format!("http://{}:{}", host(http), http.port())];
@@ -268,6 +271,7 @@ pub async fn run(
         http.port()
     );
     say!("  Mint more keys: LIVECDN_SECRET={secret} livecdn key STREAM");
+    say!("  Chat tokens:    LIVECDN_SECRET={secret} livecdn token STREAM --chat-user ID --name NAME [--moderator]");
     say!(
         "  Recordings ({}): curl -H 'Authorization: Bearer {admin_token}' http://{}:{}/api/recordings",
         match &run_recordings {

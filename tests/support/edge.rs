@@ -111,10 +111,28 @@ impl Edge {
     }
 
     fn start_full(origin: &Origin, push: &[&str], credential: Option<&str>, http: &str) -> Edge {
+        Self::spawn(&format!("http://{}", origin.http), push, credential, http)
+    }
+
+    /// An edge in front of `origin_url` (which may be down: the chat
+    /// tests need no origin) with the flags `args`.
+    #[allow(dead_code, reason = "not every test binary starts an edge alone")]
+    pub fn start_args(origin_url: &str, http: &str, args: &[&str]) -> Edge {
+        Self::spawn(origin_url, args, None, http)
+    }
+
+    /// Kills the edge at once (SIGKILL), as a crash would.
+    #[allow(dead_code, reason = "not every test binary kills an edge")]
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(origin_url: &str, push: &[&str], credential: Option<&str>, http: &str) -> Edge {
         let log = log_path();
         let mut child = Command::new(env!("CARGO_BIN_EXE_livecdn"))
             .arg("edge")
-            .args(["--origin", &format!("http://{}", origin.http)])
+            .args(["--origin", origin_url])
             .args(["--http-listen", http, "--https-listen", "127.0.0.1:0"])
             .arg("--no-h3")
             .args(push)

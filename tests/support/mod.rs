@@ -6,6 +6,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
+#[allow(dead_code, reason = "used by the chat tests only")]
+pub mod chat;
 pub mod edge;
 pub mod hook;
 pub mod http;

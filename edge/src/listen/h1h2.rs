@@ -170,7 +170,9 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        // WebSocket over HTTP/2 (RFC 8441), for chat.
+        .enable_connect_protocol();
     // No HTTP/2 keep-alive pings: their answers would keep an idle
     // connection busy forever. Dead and idle peers alike are closed by the
     // idle watch in `serve_conn`.
@@ -198,7 +200,8 @@ async fn serve_conn<I>(
         async move { Ok::<_, Infallible>(respond(&shared, req, peer).await) }
     });
     let (io, activity) = livecdn_shared::idle::watch(io);
-    let conn = builder.serve_connection(TokioIo::new(io), service);
+    // With upgrades: a chat WebSocket takes the connection over after 101.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

@@ -420,7 +420,7 @@ async fn dispatch(
             Ok(resp)
         }
         Route::ApiRecordings => vod::list(state, query),
-        Route::ApiPurge => Err(HttpError::NotFound("not served here")),
+        Route::ApiPurge | Route::ApiChat { .. } => Err(HttpError::NotFound("not served here")),
         Route::Whip | Route::WhipSession(_) => Err(HttpError::MethodNotAllowed),
         // Answered before dispatch (they may read a body).
         Route::ApiChannels | Route::ApiChannel { .. } | Route::ApiRecording { .. } => {

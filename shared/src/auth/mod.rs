@@ -15,6 +15,7 @@
 //! assert_eq!(verify_token(b"secret", &key, 1_700_000_000), Err(KeyError::BadSignature));
 //! ```
 
+mod chat;
 mod cluster;
 mod compare;
 mod error;
@@ -23,6 +24,10 @@ mod signed;
 mod stream_key;
 mod token;
 
+pub use chat::{
+    sign_chat, valid_chat_user, valid_display_name, verify_chat, ChatClaims, ChatRole,
+    MAX_NAME_CHARS,
+};
 pub use cluster::{bearer, sign_cluster, verify_cluster};
 pub use compare::same_secret;
 pub use error::KeyError;
@@ -38,6 +43,7 @@ pub fn fuzz_credentials(data: &[u8]) {
     let header = bearer(data);
     let text = String::from_utf8_lossy(data);
     for candidate in [Some(text.as_ref()), header].into_iter().flatten() {
+        assert!(verify_chat(SECRET, candidate, 0).is_err());
         for verify in [verify_key, verify_token, verify_cluster] {
             assert!(
                 verify(SECRET, candidate, 0).is_err(),

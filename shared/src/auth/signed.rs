@@ -30,6 +30,37 @@ fn mac(secret: &[u8], domain: &[u8], stream: &str, expires_unix: u64) -> HmacSha
     mac
 }
 
+/// HMAC-SHA256(secret, domain || message): the signature of credentials
+/// whose signed text is not `STREAM.EXPIRY` (chat tokens).
+pub(super) fn hmac_sha256(secret: &[u8], domain: &[u8], message: &[u8]) -> [u8; 32] {
+    keyed(secret, domain, message)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// Checks `sig` against HMAC-SHA256(secret, domain || message) in constant
+/// time.
+pub(super) fn verify_mac(
+    secret: &[u8],
+    domain: &[u8],
+    message: &[u8],
+    sig: &[u8],
+) -> Result<(), KeyError> {
+    keyed(secret, domain, message)
+        .verify_slice(sig)
+        .map_err(|_| KeyError::BadSignature)
+}
+
+fn keyed(secret: &[u8], domain: &[u8], message: &[u8]) -> HmacSha256 {
+    // Infallible for HMAC, as in `mac`.
+    #[allow(clippy::expect_used)]
+    let mut mac = HmacSha256::new_from_slice(secret).expect("any key length"); // ok: infallible for HMAC
+    mac.update(domain);
+    mac.update(message);
+    mac
+}
+
 /// Produces `STREAM.EXPIRY.SIG`.
 pub(super) fn sign(secret: &[u8], domain: &[u8], stream: &str, expires_unix: u64) -> String {
     let sig = mac(secret, domain, stream, expires_unix)

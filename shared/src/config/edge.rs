@@ -36,6 +36,8 @@ pub struct EdgeConfig {
     /// WHEP playback from the pushed chunks; off without the section.
     /// Needs `upstream.push`.
     pub webrtc: Option<super::WebRtcConfig>,
+    /// Viewer chat at `/live/STREAM/chat`.
+    pub chat: super::ChatConfig,
 }
 
 /// Signed playback tokens (`livecdn token STREAM`).

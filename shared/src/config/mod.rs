@@ -3,6 +3,7 @@
 
 mod access_log;
 mod bitrate;
+mod chat;
 mod control;
 mod edge;
 mod ladder;
@@ -15,6 +16,7 @@ mod webrtc;
 
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
+pub use chat::ChatConfig;
 pub use control::ControlConfig;
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,

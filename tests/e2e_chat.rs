@@ -753,3 +753,81 @@ fn websocket_over_http2_extended_connect() {
         );
     });
 }
+
+/// Runs `livecdn loadtest chat` against `urls`; its JSON report.
+fn loadtest_chat(urls: &[String], extra: &[&str]) -> serde_json::Value {
+    let json = std::env::temp_dir().join(format!(
+        "livecdn-e2e-chat-{}-{}.json",
+        std::process::id(),
+        urls.len()
+    ));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_livecdn"))
+        .args(["loadtest", "chat"])
+        .args(urls)
+        .args([
+            "--secret",
+            support::SECRET,
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(&json).unwrap();
+    let _ = std::fs::remove_file(&json);
+    serde_json::from_str(&report).unwrap()
+}
+
+#[test]
+fn loadtest_chat_measures_delivery_and_sees_loss() {
+    if !need_redis() {
+        return;
+    }
+    let redis = Redis::start();
+    let (a, _ca) = chat_edge("127.0.0.1:0", Some(&redis), "max_per_ip = 0");
+    let (b, _cb) = chat_edge("127.0.0.1:0", Some(&redis), "max_per_ip = 0");
+    let urls = [a.http, b.http].map(|h| format!("ws://{h}/live/load/chat"));
+    let args = [
+        "--clients",
+        "100",
+        "--messages",
+        "30",
+        "--rate",
+        "30",
+        "--drain",
+        "20s",
+    ];
+    let r = loadtest_chat(&urls, &args);
+    assert_eq!(r["joined"], 100, "{r}");
+    assert_eq!(r["relayed"], 30, "{r}");
+    assert_eq!(r["delivered"], 3000, "{r}");
+    assert_eq!(
+        (r["lost"].as_u64(), r["duplicates"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    assert!(r["latencyMsP50"].as_f64().unwrap() > 0.0, "{r}");
+    // Two edges that share no Redis: half the clients miss half the
+    // messages, and the harness says so.
+    let (c, _cc) = chat_edge("127.0.0.1:0", None, "max_per_ip = 0");
+    let (d, _cd) = chat_edge("127.0.0.1:0", None, "max_per_ip = 0");
+    let urls = [c.http, d.http].map(|h| format!("ws://{h}/live/load/chat"));
+    let args = [
+        "--clients",
+        "20",
+        "--messages",
+        "10",
+        "--rate",
+        "10",
+        "--drain",
+        "2s",
+    ];
+    let r = loadtest_chat(&urls, &args);
+    assert_eq!(r["relayed"], 10, "{r}");
+    assert_eq!(r["lost"], 100, "{r}");
+}

@@ -33,6 +33,42 @@ pub enum LoadtestCommand {
     /// Watch a stream with N WebRTC (WHEP) viewers that count frames from
     /// the RTP they receive.
     Whep(WhepArgs),
+    /// Run N chat clients over the rooms of one or more edges and measure
+    /// message delivery (latency, loss, duplicates).
+    Chat(ChatArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ChatArgs {
+    /// Room URLs, ws://HOST:PORT/live/STREAM/chat (one per edge); clients
+    /// go to them in turn.
+    #[arg(required = true)]
+    pub urls: Vec<String>,
+    /// Number of chat clients.
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+    /// Load messages to send in all.
+    #[arg(long, default_value_t = 100)]
+    pub messages: u32,
+    /// Load messages a second, all senders together.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Clients that send; 0: one per message a second (each within the
+    /// edges' default rate limit).
+    #[arg(long, default_value_t = 0)]
+    pub senders: usize,
+    /// Secret to mint the clients' chat tokens with (the edges' auth.secret).
+    #[arg(long, env = "LIVECDN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// After the last message, wait at most this long for deliveries.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+    /// Write the result as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -187,6 +223,7 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     let threads = match &args.command {
         LoadtestCommand::Play(play) => play.threads,
         LoadtestCommand::Whep(whep) => whep.threads,
+        LoadtestCommand::Chat(chat) => chat.threads,
         LoadtestCommand::Publish(_) => None,
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -201,7 +238,27 @@ pub fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         LoadtestCommand::Play(play) => runtime.block_on(run_play(play)),
         LoadtestCommand::Publish(publish) => runtime.block_on(run_publish(publish)),
         LoadtestCommand::Whep(whep) => runtime.block_on(run_whep(whep)),
+        LoadtestCommand::Chat(chat) => runtime.block_on(run_chat(chat)),
     }
+}
+
+async fn run_chat(args: ChatArgs) -> anyhow::Result<()> {
+    let report = driver::chat::run(driver::chat::ChatOptions {
+        urls: args.urls,
+        clients: args.clients,
+        messages: args.messages,
+        rate: args.rate,
+        senders: args.senders,
+        secret: args.secret,
+        drain: args.drain,
+    })
+    .await?;
+    print!("{}", driver::chat_tally::text(&report));
+    if let Some(path) = &args.json {
+        json::write_file(path, &serde_json::to_string_pretty(&report)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 async fn run_whep(args: WhepArgs) -> anyhow::Result<()> {

@@ -96,6 +96,9 @@ pub enum Script {
     Shaka,
     /// dash.js (LL-DASH).
     DashJs,
+    /// The page's chat (`player/chat.js`, built into the binary like the
+    /// page).
+    Chat,
 }
 
 impl Script {
@@ -105,15 +108,18 @@ impl Script {
             Script::HlsJs => "hls.min.js",
             Script::Shaka => "shaka-player.compiled.js",
             Script::DashJs => "dash.all.min.js",
+            Script::Chat => "chat.js",
         }
     }
 
-    /// Where the file is inside `player/node_modules`.
-    pub fn package_path(self) -> &'static str {
+    /// Where the file is inside `player/node_modules`; `None` for the
+    /// page's own script.
+    pub fn package_path(self) -> Option<&'static str> {
         match self {
-            Script::HlsJs => "hls.js/dist/hls.min.js",
-            Script::Shaka => "shaka-player/dist/shaka-player.compiled.js",
-            Script::DashJs => "dashjs/dist/modern/umd/dash.all.min.js",
+            Script::HlsJs => Some("hls.js/dist/hls.min.js"),
+            Script::Shaka => Some("shaka-player/dist/shaka-player.compiled.js"),
+            Script::DashJs => Some("dashjs/dist/modern/umd/dash.all.min.js"),
+            Script::Chat => None,
         }
     }
 }
@@ -287,6 +293,7 @@ impl<'a> Route<'a> {
             "/player/hls.min.js" => return Some(Route::PlayerScript(Script::HlsJs)),
             "/player/shaka-player.compiled.js" => return Some(Route::PlayerScript(Script::Shaka)),
             "/player/dash.all.min.js" => return Some(Route::PlayerScript(Script::DashJs)),
+            "/player/chat.js" => return Some(Route::PlayerScript(Script::Chat)),
             "/healthz" => return Some(Route::Healthz),
             "/readyz" => return Some(Route::Readyz),
             "/metrics" => return Some(Route::Metrics),

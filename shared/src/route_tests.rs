@@ -27,6 +27,11 @@ fn parses_and_renders_every_route() {
             Route::PlayerScript(Script::DashJs),
             RouteKind::Page,
         ),
+        (
+            "/player/chat.js",
+            Route::PlayerScript(Script::Chat),
+            RouteKind::Page,
+        ),
         ("/healthz", Route::Healthz, RouteKind::Health),
         ("/readyz", Route::Readyz, RouteKind::Health),
         ("/metrics", Route::Metrics, RouteKind::Metrics),

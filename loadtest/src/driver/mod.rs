@@ -7,6 +7,8 @@
 //! harness, not the server, was the limit. [`publish`] runs RTMP publishers
 //! side by side.
 
+pub mod chat;
+pub mod chat_tally;
 pub mod monitor;
 mod publish;
 mod recorder;

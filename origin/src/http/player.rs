@@ -11,6 +11,7 @@ use livecdn_shared::route::Script;
 use std::path::PathBuf;
 
 const PAGE: &str = include_str!("../../../player/index.html");
+const CHAT: &str = include_str!("../../../player/chat.js");
 
 pub fn page() -> Response<Body> {
     let mut resp = Response::new(body::full(Bytes::from_static(PAGE.as_bytes())));
@@ -45,16 +46,22 @@ pub fn player_dir(state: &OriginState) -> PathBuf {
 /// levels down), as `npm ci --prefix player` lays them out.
 pub async fn script(state: &OriginState, script: Script) -> Result<Response<Body>, HttpError> {
     let dir = player_dir(state);
-    let path = match script {
-        Script::HlsJs => dir.join(script.file_name()),
-        _ => dir.join("../..").join(script.package_path()),
+    let bytes = match script.package_path() {
+        None => Bytes::from_static(CHAT.as_bytes()),
+        Some(package_path) => {
+            let path = match script {
+                Script::HlsJs => dir.join(script.file_name()),
+                _ => dir.join("../..").join(package_path),
+            };
+            let bytes = tokio::fs::read(&path).await.map_err(|_| {
+                HttpError::NotFound(
+                    "the player's npm packages are not installed: run `npm ci --prefix player`",
+                )
+            })?;
+            Bytes::from(bytes)
+        }
     };
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        HttpError::NotFound(
-            "the player's npm packages are not installed: run `npm ci --prefix player`",
-        )
-    })?;
-    let mut resp = Response::new(body::full(Bytes::from(bytes)));
+    let mut resp = Response::new(body::full(bytes));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -19,7 +19,7 @@ RATE=${RATE:-20}
 export LIVECDN_SECRET=0123456789abcdef0123
 export LIVECDN_ADMIN_TOKEN=admin-0123456789abcdef
 W=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
 CLK=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 delivered() {
@@ -29,6 +29,7 @@ delivered() {
 
 taskset -c 0 redis-server --port 16390 --bind 127.0.0.1 --save "" --appendonly no \
   > "$W/redis.log" 2>&1 &
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/16390) 2>/dev/null && break; sleep 0.1; done
 printf '[chat]\nredis = "redis://127.0.0.1:16390"\nmax_per_ip = 0\nmax_per_room = 0\n' > "$W/edge.toml"
 PIDS=()
 for port in 18381 18382; do

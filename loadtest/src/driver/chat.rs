@@ -92,11 +92,17 @@ async fn client(
     let mut tally = ClientTally::default();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).ok()?;
     let mut joined = false;
+    // Only senders keep their channel's sender: the others' closes at
+    // once, and must not be polled again.
+    let mut speaking = true;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            seq = say.recv(), if joined => {
-                let Some(seq) = seq else { continue };
+            seq = say.recv(), if joined && speaking => {
+                let Some(seq) = seq else {
+                    speaking = false;
+                    continue;
+                };
                 let json = serde_json::json!({"type": "message", "text": chat_tally::message_text(seq, now_us())});
                 if sink.send(Message::text(json.to_string())).await.is_err() {
                     break;
@@ -213,6 +219,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
     }
     let joined = shared.joined.load(Ordering::Relaxed) as u64;
     let sending = tokio::time::Instant::now();
+    let cpu0 = super::monitor::cpu_seconds();
     for seq in 0..opts.messages {
         tokio::time::sleep_until(sending + Duration::from_secs_f64(f64::from(seq) / opts.rate))
             .await;
@@ -224,6 +231,10 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         shared.delivered.load(Ordering::Relaxed) >= sent.saturating_sub(refused) * joined
     })
     .await;
+    let busy = match (cpu0, super::monitor::cpu_seconds()) {
+        (Some(a), Some(b)) => 100.0 * (b - a) / sending.elapsed().as_secs_f64().max(1e-3),
+        _ => 0.0,
+    };
     stop.cancel();
     let mut tallies = Vec::new();
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
@@ -247,6 +258,7 @@ pub async fn run(opts: ChatOptions) -> anyhow::Result<ChatReport> {
         shared.closed.load(Ordering::Relaxed),
         first_close,
         start.elapsed().as_secs_f64(),
+        busy,
     ))
 }
 

@@ -35,8 +35,12 @@ impl Room {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies entries in log order and fans out their events.
-    pub fn apply(&self, entries: &[Entry], now_unix: u64) {
+    /// Applies entries in log order and fans out their events; then moves
+    /// the read position to `read_to`, the last id read (entries this
+    /// version could not parse are not read again). Nothing happens
+    /// before the room is loaded: its tail, read when it opens, covers
+    /// these entries, and moving its position would hide that tail.
+    pub fn apply(&self, entries: &[Entry], read_to: Option<EntryId>, now_unix: u64) {
         let mut state = self.state();
         if !state.loaded() {
             return;
@@ -45,6 +49,9 @@ impl Room {
             if let Some(event) = state.apply(e, now_unix) {
                 let _ = self.tx.send(event);
             }
+        }
+        if let Some(id) = read_to {
+            state.skip_to(id);
         }
     }
 
@@ -165,5 +172,55 @@ impl Rooms {
                 state.loaded().then(|| (r.stream.clone(), state.last()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use crate::entry::EntryKind;
+    use livecdn_shared::auth::ChatRole;
+
+    fn msg(ms: u64) -> Entry {
+        Entry {
+            id: EntryId { ms, seq: 0 },
+            kind: EntryKind::Message {
+                user: "u".into(),
+                name: "U".into(),
+                role: ChatRole::Viewer,
+                text: format!("m{ms}"),
+                ts: ms,
+            },
+        }
+    }
+
+    #[test]
+    fn nothing_is_applied_before_the_room_is_loaded() {
+        let rooms = Rooms::new(10, 8, Arc::new(ChatMetrics::default()));
+        let member = rooms.enter("cam", 0).unwrap();
+        let room = member.room.clone();
+        // The reader's answer for an earlier room of the same name.
+        room.apply(&[msg(5)], Some(EntryId { ms: 9, seq: 0 }), 0);
+        assert_eq!(room.state().last(), EntryId::ZERO);
+        room.state().load(vec![msg(3), msg(4)], vec![], 0);
+        let (join, mut rx) = room.subscribe(None);
+        assert!(join.as_str().contains("m3") && join.as_str().contains("m4"));
+        room.apply(&[msg(4), msg(6)], Some(EntryId { ms: 7, seq: 0 }), 0);
+        assert!(rx.try_recv().unwrap().as_str().contains("m6"));
+        assert!(rx.try_recv().is_err(), "m4 was in the history already");
+        assert_eq!(room.state().last(), EntryId { ms: 7, seq: 0 });
+    }
+
+    #[test]
+    fn the_last_member_closes_the_room_and_the_cap_holds() {
+        let rooms = Rooms::new(10, 8, Arc::new(ChatMetrics::default()));
+        let a = rooms.enter("cam", 2).unwrap();
+        let b = rooms.enter("cam", 2).unwrap();
+        assert!(rooms.enter("cam", 2).is_none(), "room full");
+        drop(a);
+        assert!(rooms.get("cam").is_some());
+        drop(b);
+        assert!(rooms.get("cam").is_none());
     }
 }

@@ -251,6 +251,30 @@ pub async fn run(
     );
     if let Some(e) = edge_http {
         say!("  Edge:    http://{}:{}/  (the same player through the edge cache; metrics at /metrics)", host(e), e.port());
+        // A moderator's chat token for the demo stream's room, so the page
+        // chats out of the box (the room is on the edge).
+        let chat = demo
+            .then(|| {
+                livecdn_shared::auth::sign_chat(
+                    secret.as_bytes(),
+                    &livecdn_shared::auth::ChatClaims {
+                        stream: "demo".into(),
+                        user: "operator".into(),
+                        name: "Operator".into(),
+                        role: livecdn_shared::auth::ChatRole::Moderator,
+                        expires,
+                    },
+                )
+                .ok()
+            })
+            .flatten();
+        if let Some(token) = chat {
+            say!(
+                "  Chat:    http://{}:{}/?stream=demo&chat={token}  (as moderator; other viewers read, or get tokens from `livecdn token demo --chat-user ID --name NAME`)",
+                host(e),
+                e.port()
+            );
+        }
     }
     if let Some(e) = edge.https_addr() {
         say!(

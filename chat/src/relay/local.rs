@@ -62,7 +62,7 @@ impl LocalRelay {
         }
         let entry = Entry { id, kind };
         if let Some(room) = rooms.get(stream) {
-            room.apply(std::slice::from_ref(&entry), now_ms() / 1000);
+            room.apply(std::slice::from_ref(&entry), None, now_ms() / 1000);
         }
         log.entries.push_back(entry);
     }

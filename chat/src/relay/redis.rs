@@ -272,12 +272,8 @@ impl RedisRelay {
                     continue;
                 };
                 let entries: Vec<Entry> = stream_key.ids.iter().filter_map(entry).collect();
-                room.apply(&entries, now);
-                // Entries this version could not read still move the
-                // position on, so they are not read again.
-                if let Some(last) = stream_key.ids.last().and_then(|r| r.id.parse().ok()) {
-                    room.state().skip_to(last);
-                }
+                let read_to = stream_key.ids.last().and_then(|r| r.id.parse().ok());
+                room.apply(&entries, read_to, now);
             }
         }
     }

@@ -210,3 +210,17 @@ fn check_config_warns_about_open_trust_boundaries_and_not_about_closed_ones() {
     let stderr = String::from_utf8_lossy(&check_config(&edge.0).stderr).to_string();
     assert!(stderr.contains("upstream.credential"), "{stderr}");
 }
+
+#[test]
+fn shipped_edge_and_shield_configs_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let edge = livecdn_shared::config::load_edge(&dir.join("edge.toml")).unwrap();
+    assert_eq!(edge.role, livecdn_shared::config::EdgeRole::Edge);
+    assert_eq!(
+        edge.cluster.map_ttl,
+        livecdn_shared::config::DEFAULT_MAP_TTL
+    );
+    let shield = livecdn_shared::config::load_edge(&dir.join("shield.toml")).unwrap();
+    assert_eq!(shield.role, livecdn_shared::config::EdgeRole::Shield);
+    assert_eq!(shield.cluster.lease, livecdn_shared::config::DEFAULT_LEASE);
+}

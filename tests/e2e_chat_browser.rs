@@ -21,7 +21,8 @@ async fn two_pages_on_two_edges_play_and_chat() {
         return;
     }
     let redis = Redis::start();
-    let origin = Origin::start(&[]);
+    // A cluster of one origin: the edges find the stream in the map.
+    let origin = Origin::start(&["--redis", &redis.url()]);
     let _ff = Ffmpeg::publish(&origin.rtmp_url(&key("cam")), 120);
     let chat = ["--redis", &redis.url(), "--secret", support::SECRET];
     let a = Edge::start(&origin, &chat);

@@ -16,7 +16,7 @@ pub fn serve(edge: &Edge, route: &Route<'_>) -> Option<(&'static str, Response<B
     let resp = match route {
         Route::Healthz => text(StatusCode::OK, "ok\n"),
         Route::Readyz => {
-            if edge.upstreams.all().any(|u| u.is_healthy()) {
+            if edge.upstreams.ready() {
                 text(StatusCode::OK, "ready\n")
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream\n")
@@ -84,6 +84,7 @@ fn metrics(edge: &Edge) -> Response<Body> {
     let health: Vec<(String, f64)> = edge
         .upstreams
         .all()
+        .iter()
         .map(|u| {
             (
                 format!("upstream=\"{}\"", u.base),
@@ -156,6 +157,14 @@ fn metrics(edge: &Edge) -> Response<Body> {
                     .collect(),
             ),
             (
+                "push_connections",
+                "Push connections up now (one per origin that has a watched stream)",
+                edge.push
+                    .iter()
+                    .map(|p| (String::new(), p.connections() as f64))
+                    .collect(),
+            ),
+            (
                 "cache_bytes",
                 "Bytes held in the cache",
                 vec![(String::new(), stats.bytes as f64)],
@@ -223,7 +232,7 @@ fn api(edge: &Edge) -> Response<Body> {
             "part_target": p.part_target.as_secs_f64(),
             "target_duration": p.target_duration.as_secs_f64(),
         }))).collect::<serde_json::Map<_, _>>(),
-        "upstreams": edge.upstreams.all().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
+        "upstreams": edge.upstreams.all().iter().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
         "latency_seconds": {
             "ttfb": latency_json(&edge.metrics.ttfb),
             "upstream": latency_json(&edge.metrics.upstream),

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod body;
 pub mod cache;
 pub mod chat;
+pub mod cluster;
 pub mod error;
 pub mod listen;
 pub mod live;

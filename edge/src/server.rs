@@ -43,6 +43,9 @@ pub enum StartError {
     /// The disk tier's directory could not be prepared.
     #[error("cache disk tier: {0}")]
     Disk(String),
+    /// The stream map or shield set could not be set up.
+    #[error("{0}")]
+    Cluster(#[from] crate::cluster::ClusterStartError),
     /// The chat service could not start (a bad `chat.redis`).
     #[error("chat: {0}")]
     Chat(#[from] livecdn_chat::ChatError),
@@ -73,8 +76,11 @@ pub struct EdgeServer {
     admin: Option<TcpListener>,
     cert: Option<CertInfo>,
     limits: Limits,
-    /// Cancelled at shutdown: stops WebRTC and closes chat connections.
+    /// Cancelled at shutdown: stops WebRTC, closes chat connections, and
+    /// takes a shield out of the cluster's shield set.
     services_stop: tokio_util::sync::CancellationToken,
+    /// With `cluster.redis`: the shield set to follow or join.
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -195,7 +201,13 @@ impl EdgeServer {
             },
             disk,
         );
-        let push = crate::push::Push::new(&config.upstream, policy.target_duration);
+        let cluster =
+            crate::cluster::Cluster::new(&config, http.as_ref().and_then(|l| l.local_addr().ok()))?;
+        let push = crate::push::Push::new(
+            &config.upstream,
+            policy.target_duration,
+            cluster.as_ref().map(|c| c.map.clone()),
+        );
         let live = Arc::new(crate::live::Live::default());
         let services_stop = tokio_util::sync::CancellationToken::new();
         let webrtc = match (&config.webrtc, &push) {
@@ -227,8 +239,11 @@ impl EdgeServer {
                     .map_or(0, |(_, n)| n as u64);
                 hls + rtc.as_ref().map_or(0, |m| m.stream_sessions(stream))
             });
+            // Rooms span the cluster's Redis unless chat names its own.
+            let mut chat = config.chat.clone();
+            chat.redis = chat.redis.or_else(|| config.cluster.redis.clone());
             Some(livecdn_chat::Chat::start(
-                config.chat.clone(),
+                chat,
                 config.auth.secret.as_deref(),
                 local,
                 services_stop.clone(),
@@ -237,7 +252,11 @@ impl EdgeServer {
             None
         };
         let edge = Arc::new(Edge {
-            upstreams: Arc::new(Upstreams::new(&config.upstream, config.role)),
+            upstreams: Arc::new(Upstreams::new(
+                &config.upstream,
+                config.role,
+                cluster.as_ref().map(|c| c.view()),
+            )),
             cache,
             metrics: EdgeMetrics::new(),
             viewers,
@@ -259,6 +278,7 @@ impl EdgeServer {
             cert,
             limits,
             services_stop,
+            cluster,
         })
     }
 
@@ -361,6 +381,9 @@ impl EdgeServer {
                 .clone()
                 .health_loop(interval, shutdown.clone()),
         );
+        if let Some(cluster) = self.cluster {
+            tasks.spawn(cluster.run(self.services_stop.clone()));
+        }
         if let Some(push) = self.edge.push.clone() {
             let feeds = crate::push::Feeds {
                 cache: self.edge.cache.clone(),

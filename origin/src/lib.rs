@@ -16,6 +16,7 @@ pub mod packager;
 pub mod push;
 pub mod record;
 pub mod registry;
+pub mod stream_map;
 pub mod transcode;
 pub mod verdict;
 pub mod webhook;
@@ -96,8 +97,10 @@ pub struct Origin {
     /// `http.admin_listen`, when metrics and the API have their own port.
     admin: Option<TcpListener>,
     push: Option<push::PushServer>,
-    /// Stops the WebRTC server at shutdown.
-    webrtc_stop: tokio_util::sync::CancellationToken,
+    /// Stops the WebRTC server and the stream map announcer at shutdown.
+    services_stop: tokio_util::sync::CancellationToken,
+    /// This origin's entries in the stream map, with `cluster.redis`.
+    announcer: Option<livecdn_cluster::Announcer>,
 }
 
 impl Origin {
@@ -134,6 +137,12 @@ impl Origin {
             None => None,
         };
         let rtmp_addr = rtmp.local_addr().ok();
+        let announcer = stream_map::announcer(
+            &config.cluster,
+            http.local_addr()?,
+            push.as_ref().and_then(|p| p.local_addr().ok()),
+        )
+        .map_err(std::io::Error::other)?;
         let recorder = Some(Arc::new(
             record::Recorder::open(config.recording.clone()).await,
         ));
@@ -144,7 +153,7 @@ impl Origin {
             recorder,
             ..OriginState::new(config)
         });
-        let webrtc_stop = tokio_util::sync::CancellationToken::new();
+        let services_stop = tokio_util::sync::CancellationToken::new();
         // WebRTC is one way to watch among several: a port that cannot be
         // bound is logged, and WHEP answers 404.
         if state.config.webrtc.enabled {
@@ -152,7 +161,7 @@ impl Origin {
             match livecdn_webrtc::RtcServer::start(
                 &state.config.webrtc,
                 source,
-                webrtc_stop.clone(),
+                services_stop.clone(),
             )
             .await
             {
@@ -169,7 +178,8 @@ impl Origin {
             http,
             admin,
             push,
-            webrtc_stop,
+            services_stop,
+            announcer,
         })
     }
 
@@ -244,13 +254,22 @@ impl Origin {
         let recorded = tokio::spawn(report_recordings(state.clone(), shutdown.clone()));
         let drainer = {
             let (state, mut shutdown) = (state.clone(), shutdown.clone());
-            let webrtc_stop = self.webrtc_stop.clone();
+            let services_stop = self.services_stop.clone();
             tokio::spawn(async move {
                 if shutdown.wait_for(|stop| *stop).await.is_ok() {
                     tracing::info!("draining: held requests answer now, no new connections");
                     state.registry.drain();
                 }
-                webrtc_stop.cancel();
+                services_stop.cancel();
+            })
+        };
+        let stream_map = {
+            let (state, stop) = (state.clone(), self.services_stop.clone());
+            let announcer = self.announcer;
+            tokio::spawn(async move {
+                if let Some(a) = announcer {
+                    stream_map::run(state, a, stop).await;
+                }
             })
         };
         let push_state = state.clone();
@@ -267,6 +286,7 @@ impl Origin {
             ("recorded", recorded),
             ("push", push),
             ("drain", drainer),
+            ("stream map", stream_map),
         ]
         .into_iter()
         .chain(admin.map(|a| ("admin", a)))

@@ -70,9 +70,15 @@ pub struct EdgeFlags {
     /// needs --push). Port 0 takes any free port.
     #[arg(long, env = "LIVECDN_EDGE_WEBRTC_LISTEN")]
     pub webrtc_listen: Option<SocketAddr>,
-    /// Redis for chat fan-out across edges, `redis://HOST:PORT` (chat.redis).
+    /// Redis of the cluster, `redis://HOST:PORT` (cluster.redis): each
+    /// stream's origin from the stream map, the live shield set, and chat
+    /// fan-out across edges.
     #[arg(long, env = "LIVECDN_REDIS")]
     pub redis: Option<String>,
+    /// A shield's base URL as edges reach it, `http://HOST:PORT`
+    /// (cluster.advertise; default: the HTTP listen address).
+    #[arg(long, env = "LIVECDN_ADVERTISE")]
+    pub advertise: Option<String>,
 }
 
 fn parse_role(s: &str) -> Result<EdgeRole, String> {
@@ -150,7 +156,10 @@ impl EdgeFlags {
             rtc.listen = a;
         }
         if let Some(r) = &self.redis {
-            c.chat.redis = Some(r.clone());
+            c.cluster.redis = Some(r.clone());
+        }
+        if let Some(a) = &self.advertise {
+            c.cluster.advertise = Some(a.clone());
         }
         let text = toml::to_string(&c).context("serialising config")?;
         config::parse_edge(&text, "flags and environment")?;

@@ -79,6 +79,14 @@ pub struct OriginFlags {
     /// /live/ pulls need a cluster credential (cluster.require_credential).
     #[arg(long, env = "LIVECDN_REQUIRE_CLUSTER_CREDENTIAL")]
     pub require_cluster_credential: bool,
+    /// Redis of the cluster's stream map, `redis://HOST:PORT`: this origin
+    /// enters every stream it ingests there (cluster.redis).
+    #[arg(long, env = "LIVECDN_REDIS")]
+    pub redis: Option<String>,
+    /// The base URL edges reach this origin at, `http://HOST:PORT`
+    /// (cluster.advertise; default: the HTTP listen address).
+    #[arg(long, env = "LIVECDN_ADVERTISE")]
+    pub advertise: Option<String>,
     /// Part target, e.g. 333ms (llhls.part_target).
     #[arg(long, env = "LIVECDN_PART_TARGET", value_parser = humantime::parse_duration)]
     pub part_target: Option<Duration>,
@@ -169,6 +177,12 @@ impl OriginFlags {
         }
         if let Some(v) = self.admin_listen {
             c.http.admin_listen = Some(v);
+        }
+        if let Some(r) = &self.redis {
+            c.cluster.redis = Some(r.clone());
+        }
+        if let Some(a) = &self.advertise {
+            c.cluster.advertise = Some(a.clone());
         }
         if self.require_cluster_credential {
             c.cluster.require_credential = true;

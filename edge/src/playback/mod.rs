@@ -18,6 +18,7 @@ use crate::cache::{CacheKey, CachePolicy, CachedObject, Lookup, ObjectKind};
 use crate::error::EdgeError;
 use crate::serve::{Body, Conn};
 use crate::state::Edge;
+use crate::upstream::UpstreamError;
 use crate::viewers::Viewers;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use livecdn_shared::auth::playback as playback_auth;
@@ -281,6 +282,7 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
             drop(permit);
             match edge.cache.get_stale(key).await {
                 Some(stale) => Ok(respond(edge, t, &stale, "STALE", None)),
+                None if matches!(e, UpstreamError::NotFound(_)) => Err(EdgeError::NotFound),
                 None => Err(EdgeError::Upstream(e.to_string())),
             }
         }

@@ -60,8 +60,16 @@ pub enum PushClientError {
     Path(String),
 }
 
-/// Runs one subscriber per `upstream.push` address until `shutdown`.
-pub async fn run(feeds: Feeds, push: Arc<Push>, shutdown: watch::Receiver<bool>) {
+/// Push endpoints one edge connects to at most (memory bound).
+const MAX_ORIGINS: usize = 256;
+/// How often the stream map is read again for the subscribed streams.
+const MAP_REFRESH: Duration = Duration::from_millis(500);
+
+/// Runs one subscriber per push endpoint until `shutdown`: the configured
+/// `upstream.push` addresses and, with a stream map, every endpoint it
+/// names for a watched stream (read again every [`MAP_REFRESH`], so a
+/// stream that moved origin is followed within it).
+pub async fn run(feeds: Feeds, push: Arc<Push>, mut shutdown: watch::Receiver<bool>) {
     let config = match client_config(&push.config.push_spki, push.config.push_insecure) {
         Ok(c) => c,
         Err(e) => {
@@ -70,9 +78,52 @@ pub async fn run(feeds: Feeds, push: Arc<Push>, shutdown: watch::Receiver<bool>)
         }
     };
     let mut tasks = JoinSet::new();
+    let mut started: HashSet<String> = HashSet::new();
+    let stop = shutdown.clone();
+    let mut spawn = |tasks: &mut JoinSet<()>, addr: String| {
+        if started.len() < MAX_ORIGINS && started.insert(addr.clone()) {
+            let (feeds, push, config) = (feeds.clone(), push.clone(), config.clone());
+            tasks.spawn(origin_loop(feeds, push, addr, config, stop.clone()));
+        }
+    };
     for addr in push.config.push.clone() {
-        let (feeds, push, config) = (feeds.clone(), push.clone(), config.clone());
-        tasks.spawn(origin_loop(feeds, push, addr, config, shutdown.clone()));
+        spawn(&mut tasks, addr);
+    }
+    if let Some(map) = push.map.clone() {
+        let mut tick = tokio::time::interval(MAP_REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = push.wanted_changed.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+            let wanted = push.wanted(Instant::now());
+            let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let before: Vec<_> = names.iter().map(|s| map.last(s)).collect();
+            if let Err(e) = map.refresh(&names).await {
+                tracing::debug!(error = %e, "stream map refresh failed");
+                continue;
+            }
+            let mut moved = false;
+            for (s, was) in names.iter().zip(before) {
+                let now = map.last(s);
+                if was.is_some() && now.as_ref().map(|e| &e.node) != was.as_ref().map(|e| &e.node) {
+                    // Nothing more comes from the old origin: requests go
+                    // upstream until the new one pushes.
+                    push.purged(s);
+                    moved = true;
+                }
+                moved |= was.is_none() && now.is_some();
+                if let Some(addr) = now.and_then(|e| e.push.clone()) {
+                    spawn(&mut tasks, addr);
+                }
+            }
+            if moved {
+                // Sessions re-subscribe now rather than at their next tick.
+                push.wanted_changed.notify_waiters();
+            }
+        }
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -90,7 +141,7 @@ async fn origin_loop(
             return;
         }
         // Connect only when some stream is wanted.
-        if push.wanted(Instant::now()).is_empty() {
+        if push.wanted_at(&addr, Instant::now()).is_empty() {
             tokio::select! {
                 _ = push.wanted_changed.notified() => {}
                 _ = tokio::time::sleep(REPORT_EVERY) => {}
@@ -103,7 +154,7 @@ async fn origin_loop(
             Ok(conn) => {
                 push.connected.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(origin = %addr, "push connected");
-                let r = session(&feeds, &push, &conn, &mut shutdown).await;
+                let r = session(&feeds, &push, &addr, &conn, &mut shutdown).await;
                 push.connected.fetch_sub(1, Ordering::Relaxed);
                 conn.close(0u32.into(), b"bye");
                 match r {
@@ -171,6 +222,7 @@ async fn send(ctl: &mut quinn::SendStream, msg: &Message) -> Result<(), PushClie
 async fn session(
     feeds: &Feeds,
     push: &Arc<Push>,
+    addr: &str,
     conn: &quinn::Connection,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), PushClientError> {
@@ -207,7 +259,7 @@ async fn session(
             _ = shutdown.changed() => return Ok(()),
         };
         let now = Instant::now();
-        let wanted: HashSet<String> = push.wanted(now).into_iter().collect();
+        let wanted: HashSet<String> = push.wanted_at(addr, now).into_iter().collect();
         for stream in wanted.difference(&subscribed) {
             send(
                 &mut ctl,
@@ -227,7 +279,10 @@ async fn session(
             .await?;
         }
         subscribed = wanted;
-        feeds.live.retain(|s| subscribed.contains(s));
+        // The live tap keeps every watched stream, whichever connection
+        // feeds it.
+        let watched: HashSet<String> = push.wanted(now).into_iter().collect();
+        feeds.live.retain(|s| watched.contains(s));
         if report {
             let counts =
                 crate::viewers::with_webrtc(feeds.viewers.counts(now), feeds.webrtc.as_deref());

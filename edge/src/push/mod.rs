@@ -78,12 +78,22 @@ pub struct Push {
     wanted_changed: Notify,
     /// Push connections currently up.
     connected: AtomicUsize,
+    /// With `cluster.redis`: each stream is subscribed on the push endpoint
+    /// of the origin the stream map names, not on every configured one.
+    map: Option<Arc<livecdn_cluster::StreamMap>>,
 }
 
 impl Push {
-    /// Push state for `config.push`; `None` when push is off.
-    pub fn new(config: &UpstreamConfig, target_duration: Duration) -> Option<Arc<Self>> {
-        (!config.push.is_empty()).then(|| {
+    /// Push state for `config.push`, or for the push endpoints the stream
+    /// map names when there is a way to trust them (`push_spki`, or
+    /// `push_insecure`); `None` when push is off.
+    pub fn new(
+        config: &UpstreamConfig,
+        target_duration: Duration,
+        map: Option<Arc<livecdn_cluster::StreamMap>>,
+    ) -> Option<Arc<Self>> {
+        let trusted = !config.push_spki.is_empty() || config.push_insecure;
+        (!config.push.is_empty() || (map.is_some() && trusted)).then(|| {
             Arc::new(Self {
                 config: config.clone(),
                 idle: target_duration * 2,
@@ -91,6 +101,7 @@ impl Push {
                 arrivals: Arrivals::default(),
                 wanted_changed: Notify::new(),
                 connected: AtomicUsize::new(0),
+                map,
             })
         })
     }
@@ -140,6 +151,16 @@ impl Push {
         let mut map = self.streams();
         map.retain(|_, s| now.saturating_duration_since(s.touched) < self.idle);
         map.keys().cloned().collect()
+    }
+
+    /// The wanted streams to subscribe at push endpoint `addr`: all of
+    /// them without a stream map, else those the map places there.
+    fn wanted_at(&self, addr: &str, now: Instant) -> Vec<String> {
+        let mut wanted = self.wanted(now);
+        if let Some(map) = &self.map {
+            wanted.retain(|s| map.last(s).and_then(|e| e.push.clone()).as_deref() == Some(addr));
+        }
+        wanted
     }
 
     /// The origin stopped `stream`: nothing more will be pushed, so

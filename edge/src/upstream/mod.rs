@@ -1,6 +1,13 @@
 //! Fetching from upstreams (origins, or shields in front of them): a pooled
 //! HTTP/2 client, health marks with failover, and rendezvous choice of a
 //! stream's shield.
+//!
+//! With `cluster.redis` the upstreams are not only what is configured:
+//! a live stream is fetched from the origin the stream map names (and
+//! from no other: an origin is never asked for a stream it does not
+//! have; a stream in no origin's entry is a 404 here), and an edge's
+//! shields are the configured ones plus the live set shields announce.
+//! Upstreams learned that way keep their health marks by base URL.
 
 mod select;
 
@@ -22,6 +29,20 @@ pub enum UpstreamError {
     /// Every upstream failed to connect, timed out or answered 5xx.
     #[error("no upstream answered: {0}")]
     Unavailable(String),
+    /// The stream map names no origin for this live stream.
+    #[error("no origin has stream {0:?}")]
+    NotFound(String),
+}
+
+/// Upstreams learned from the cluster (origins in map entries, live
+/// shields) remembered at most; past it, unhealthy ones are forgotten.
+const MAX_LEARNED: usize = 1024;
+
+/// The cluster's view, with `cluster.redis`.
+pub struct ClusterView {
+    pub map: Arc<livecdn_cluster::StreamMap>,
+    /// Live shields (edges only).
+    pub shields: Option<Arc<livecdn_cluster::Members>>,
 }
 
 /// One upstream base URL and what we know of its health.
@@ -58,6 +79,9 @@ pub struct Upstreams {
     client: Client<HttpConnector, http_body_util::Empty<Bytes>>,
     origins: Vec<Arc<Upstream>>,
     shields: Vec<Arc<Upstream>>,
+    cluster: Option<ClusterView>,
+    /// Upstreams met through the cluster, by base URL.
+    learned: std::sync::Mutex<std::collections::HashMap<String, Arc<Upstream>>>,
     timeout: Duration,
     /// `Bearer CREDENTIAL` for every upstream request, when configured.
     authorization: Option<http::HeaderValue>,
@@ -71,7 +95,7 @@ pub struct Fetched {
 }
 
 impl Upstreams {
-    pub fn new(config: &UpstreamConfig, role: EdgeRole) -> Self {
+    pub fn new(config: &UpstreamConfig, role: EdgeRole, cluster: Option<ClusterView>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -102,6 +126,8 @@ impl Upstreams {
                 .map(|s| Arc::new(Upstream::new(s)))
                 .collect(),
             shields,
+            cluster,
+            learned: std::sync::Mutex::new(std::collections::HashMap::new()),
             timeout: config.timeout,
             authorization: config.credential.as_deref().and_then(|c| {
                 let mut v = http::HeaderValue::from_str(&format!("Bearer {c}")).ok()?;
@@ -111,27 +137,92 @@ impl Upstreams {
         }
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Upstream>> {
-        self.shields.iter().chain(&self.origins)
+    /// Every upstream known now: configured, then learned.
+    pub fn all(&self) -> Vec<Arc<Upstream>> {
+        let mut v: Vec<Arc<Upstream>> = self.shields.iter().chain(&self.origins).cloned().collect();
+        let mut learned: Vec<Arc<Upstream>> = self.learned().values().cloned().collect();
+        learned.sort_by(|a, b| a.base.cmp(&b.base));
+        // `learn` never enters a configured upstream, so no duplicates.
+        v.extend(learned);
+        v
     }
 
-    /// Preference order for a stream: its rendezvous shields, then the
-    /// origins in configured order; healthy ones first.
-    fn order(&self, stream: &str) -> Vec<Arc<Upstream>> {
-        let mut out: Vec<Arc<Upstream>> = rendezvous_order(
-            stream,
-            &self
-                .shields
-                .iter()
-                .map(|u| u.base.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .into_iter()
-        .filter_map(|i| self.shields.get(i).cloned())
-        .chain(self.origins.iter().cloned())
-        .collect();
+    /// Whether this node can serve: some upstream is healthy, or the
+    /// cluster's map (which names upstreams per stream) was read.
+    pub fn ready(&self) -> bool {
+        self.all().iter().any(|u| u.is_healthy())
+            || self.cluster.as_ref().is_some_and(|c| c.map.reachable())
+    }
+
+    fn learned(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<Upstream>>> {
+        // Single inserts and lookups: a poisoned map is still consistent.
+        self.learned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The upstream for a base URL met through the cluster.
+    fn learn(&self, base: &str) -> Arc<Upstream> {
+        if let Some(u) = self
+            .shields
+            .iter()
+            .chain(&self.origins)
+            .find(|u| u.base == base)
+        {
+            return u.clone();
+        }
+        let mut learned = self.learned();
+        if let Some(u) = learned.get(base) {
+            return u.clone();
+        }
+        if learned.len() >= MAX_LEARNED {
+            learned.retain(|_, u| u.is_healthy());
+        }
+        let u = Arc::new(Upstream::new(base));
+        if learned.len() < MAX_LEARNED {
+            learned.insert(u.base.clone(), u.clone());
+        }
+        u
+    }
+
+    /// A stream's shields in rendezvous order (configured and live).
+    fn shields_for(&self, stream: &str) -> Vec<Arc<Upstream>> {
+        let mut all: Vec<Arc<Upstream>> = self.shields.clone();
+        if let Some(live) = self.cluster.as_ref().and_then(|c| c.shields.as_ref()) {
+            for base in live.live().iter() {
+                if !all.iter().any(|u| u.base == base.trim_end_matches('/')) {
+                    all.push(self.learn(base));
+                }
+            }
+        }
+        let bases: Vec<&str> = all.iter().map(|u| u.base.as_str()).collect();
+        rendezvous_order(stream, &bases)
+            .into_iter()
+            .filter_map(|i| all.get(i).cloned())
+            .collect()
+    }
+
+    /// The origins to ask for `path` of `stream`: for a live stream with a
+    /// stream map, the one origin the map names (none: `NotFound`); else
+    /// the configured ones, healthy first. A map that cannot be read and
+    /// has no earlier entry falls back to the configured origins.
+    async fn origins_for(
+        &self,
+        stream: &str,
+        path: &str,
+    ) -> Result<Vec<Arc<Upstream>>, UpstreamError> {
+        if let Some(c) = self.cluster.as_ref().filter(|_| path.starts_with("/live/")) {
+            match c.map.resolve(stream).await {
+                Ok(Some(e)) => return Ok(vec![self.learn(&e.http)]),
+                Ok(None) => return Err(UpstreamError::NotFound(stream.to_string())),
+                Err(e) => {
+                    tracing::warn!(stream, error = %e, "stream map unreachable: configured origins used")
+                }
+            }
+        }
+        let mut out = self.origins.clone();
         out.sort_by_key(|u| !u.is_healthy());
-        out
+        Ok(out)
     }
 
     /// GETs `path_and_query` from the first upstream that answers without a
@@ -157,50 +248,109 @@ impl Upstreams {
         headers: &HeaderMap,
     ) -> Result<Fetched, UpstreamError> {
         let mut last = String::from("no upstream configured");
-        for up in self.order(stream) {
-            let Ok(uri) = format!("{}{}", up.base, path_and_query).parse::<Uri>() else {
-                last = format!("bad upstream url {}", up.base);
-                continue;
+        // Healthy shields, then the origins, then shields marked down (a
+        // dead shield costs its timeout only when nothing else answered).
+        let (healthy, down): (Vec<_>, Vec<_>) = self
+            .shields_for(stream)
+            .into_iter()
+            .partition(|u| u.is_healthy());
+        for up in healthy {
+            match self.try_one(&up, path_and_query, wait, headers).await {
+                Ok(f) => return Ok(f),
+                Err(why) => last = why,
+            }
+        }
+        let mut tried: Vec<String> = Vec::new();
+        // A failed fetch from the origin the map named reads the map again:
+        // the stream may have moved (one more try, on the new origin).
+        for _ in 0..2 {
+            let origins = match self.origins_for(stream, path_and_query).await {
+                Ok(o) => o,
+                Err(e) if tried.is_empty() => return Err(e),
+                Err(_) => break,
             };
-            let mut req = Request::get(uri).header(http::header::USER_AGENT, "livecdn-edge");
-            if let Some(auth) = &self.authorization {
-                req = req.header(http::header::AUTHORIZATION, auth.clone());
+            let fresh: Vec<Arc<Upstream>> = origins
+                .into_iter()
+                .filter(|u| !tried.contains(&u.base))
+                .collect();
+            if fresh.is_empty() {
+                break;
             }
-            for (name, value) in headers {
-                req = req.header(name, value);
+            for up in fresh {
+                tried.push(up.base.clone());
+                match self.try_one(&up, path_and_query, wait, headers).await {
+                    Ok(f) => {
+                        if f.response.status() == StatusCode::NOT_FOUND {
+                            self.forget(stream);
+                        }
+                        return Ok(f);
+                    }
+                    Err(why) => last = why,
+                }
             }
-            let req = req.body(http_body_util::Empty::new());
-            let Ok(req) = req else { continue };
-            let start = Instant::now();
-            match tokio::time::timeout(self.timeout + wait, self.client.request(req)).await {
-                Ok(Ok(resp))
-                    if !resp.status().is_server_error()
-                        || resp.status() == StatusCode::SERVICE_UNAVAILABLE =>
-                {
-                    // 503 is the origin saying "not yet" to a blocking
-                    // request, not a sick server.
-                    up.mark(true);
-                    return Ok(Fetched {
-                        response: resp,
-                        upstream: up,
-                        latency: start.elapsed(),
-                    });
-                }
-                Ok(Ok(resp)) => {
-                    last = format!("{} answered {}", up.base, resp.status());
-                    up.mark(false);
-                }
-                Ok(Err(e)) => {
-                    last = format!("{}: {e}", up.base);
-                    up.mark(false);
-                }
-                Err(_) => {
-                    last = format!("{} timed out", up.base);
-                    up.mark(false);
-                }
+            if self.cluster.is_none() {
+                break;
+            }
+            self.forget(stream);
+        }
+        for up in down {
+            match self.try_one(&up, path_and_query, wait, headers).await {
+                Ok(f) => return Ok(f),
+                Err(why) => last = why,
             }
         }
         Err(UpstreamError::Unavailable(last))
+    }
+
+    /// The map's entry for `stream` failed a fetch: read it again next time.
+    fn forget(&self, stream: &str) {
+        if let Some(c) = &self.cluster {
+            c.map.invalidate(stream);
+        }
+    }
+
+    /// One GET from `up`; why it failed (it is then marked unhealthy).
+    async fn try_one(
+        &self,
+        up: &Arc<Upstream>,
+        path_and_query: &str,
+        wait: Duration,
+        headers: &HeaderMap,
+    ) -> Result<Fetched, String> {
+        let Ok(uri) = format!("{}{}", up.base, path_and_query).parse::<Uri>() else {
+            return Err(format!("bad upstream url {}", up.base));
+        };
+        let mut req = Request::get(uri).header(http::header::USER_AGENT, "livecdn-edge");
+        if let Some(auth) = &self.authorization {
+            req = req.header(http::header::AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let req = req
+            .body(http_body_util::Empty::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let start = Instant::now();
+        let why = match tokio::time::timeout(self.timeout + wait, self.client.request(req)).await {
+            Ok(Ok(resp))
+                if !resp.status().is_server_error()
+                    || resp.status() == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                // 503 is the origin saying "not yet" to a blocking
+                // request, not a sick server.
+                up.mark(true);
+                return Ok(Fetched {
+                    response: resp,
+                    upstream: up.clone(),
+                    latency: start.elapsed(),
+                });
+            }
+            Ok(Ok(resp)) => format!("{} answered {}", up.base, resp.status()),
+            Ok(Err(e)) => format!("{}: {e}", up.base),
+            Err(_) => format!("{} timed out", up.base),
+        };
+        up.mark(false);
+        Err(why)
     }
 
     /// Probes unhealthy upstreams' `/healthz` until shutdown, so that a
@@ -216,7 +366,7 @@ impl Upstreams {
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            for up in self.all().filter(|u| !u.is_healthy()) {
+            for up in self.all().into_iter().filter(|u| !u.is_healthy()) {
                 let Ok(uri) = format!("{}/healthz", up.base).parse::<Uri>() else {
                     continue;
                 };

@@ -87,6 +87,9 @@ pub struct StreamHub {
     attaches: AtomicU64,
     /// When the stream was created (its first publish).
     pub started: SystemTime,
+    /// Wall-clock milliseconds when the current primary publisher attached
+    /// (the stream map's "newest publisher wins" order across origins).
+    attached_ms: AtomicU64,
     /// The AAC to Opus transcoder of the active publisher's audio, when
     /// the packager makes the `opus` rendition, and the AAC configuration
     /// it was made for (none: that configuration gets no Opus). Only the
@@ -120,6 +123,7 @@ impl StreamHub {
             reconnects: AtomicU64::new(0),
             attaches: AtomicU64::new(0),
             started: wall,
+            attached_ms: AtomicU64::new(unix_ms(wall)),
             opus: Mutex::new((None, None)),
             captured: Mutex::new(Captured::default()),
         }
@@ -265,6 +269,8 @@ impl StreamHub {
             None => {
                 p.active = Some(session);
                 p.ended_at = None;
+                self.attached_ms
+                    .store(unix_ms(SystemTime::now()), Ordering::Relaxed);
                 if self.attaches.fetch_add(1, Ordering::Relaxed) > 0 {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
@@ -533,9 +539,19 @@ impl StreamHub {
     }
 
     /// How long ago the stream ended, if it has.
+    /// When the current primary publisher attached, in Unix milliseconds.
+    pub fn attached_ms(&self) -> u64 {
+        self.attached_ms.load(Ordering::Relaxed)
+    }
+
     pub fn ended_for(&self, now: Instant) -> Option<Duration> {
         self.pubs()
             .ended_at
             .map(|t| now.saturating_duration_since(t))
     }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -23,6 +23,9 @@ pub enum ClaimError {
 #[derive(Debug)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<StreamHub>>>,
+    /// Woken when a publisher becomes a stream's primary (the stream map
+    /// enters it at once).
+    pub attached: tokio::sync::Notify,
     packager: PackagerConfig,
     ended_linger: Duration,
 }
@@ -31,6 +34,7 @@ impl Registry {
     pub fn new(packager: PackagerConfig, ended_linger: Duration) -> Self {
         Self {
             streams: Mutex::new(HashMap::new()),
+            attached: tokio::sync::Notify::new(),
             packager,
             ended_linger,
         }
@@ -82,7 +86,23 @@ impl Registry {
             .attach(session, backup_allowed, now)
             .ok_or_else(|| ClaimError::AlreadyLive(name.to_string()));
         drop(map);
+        if role == Ok(PublishRole::Primary) {
+            self.attached.notify_one();
+        }
         Ok((hub, role?))
+    }
+
+    /// Streams this origin should be found for in the stream map: not
+    /// stopped, and with a publisher or within its reconnect grace.
+    pub fn live(&self, now: Instant) -> Vec<livecdn_cluster::Live> {
+        self.list()
+            .into_iter()
+            .filter(|h| !h.is_stopped() && h.ended_for(now).is_none())
+            .map(|h| livecdn_cluster::Live {
+                stream: h.name().to_string(),
+                since_ms: h.attached_ms(),
+            })
+            .collect()
     }
 
     /// The operator stops stream `name`: it ends now and leaves the map at

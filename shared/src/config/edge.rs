@@ -38,6 +38,8 @@ pub struct EdgeConfig {
     pub webrtc: Option<super::WebRtcConfig>,
     /// Viewer chat at `/live/STREAM/chat`.
     pub chat: super::ChatConfig,
+    /// The stream map and shield set in Redis.
+    pub cluster: super::EdgeClusterConfig,
 }
 
 /// Signed playback tokens (`livecdn token STREAM`).

@@ -4,6 +4,7 @@
 mod access_log;
 mod bitrate;
 mod chat;
+mod cluster;
 mod control;
 mod edge;
 mod ladder;
@@ -17,6 +18,7 @@ mod webrtc;
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
 pub use chat::ChatConfig;
+pub use cluster::{ClusterConfig, EdgeClusterConfig, DEFAULT_LEASE, DEFAULT_MAP_TTL};
 pub use control::ControlConfig;
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,
@@ -28,8 +30,8 @@ pub use ladder::{
 };
 pub use load::{load_edge, load_origin, parse_edge, parse_origin, ConfigError};
 pub use origin::{
-    ClusterConfig, IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig,
-    RtmpsConfig, StaticKey, WebhookConfig, RTMPS_DEFAULT_PORT,
+    IngestConfig, LlHlsConfig, OriginConfig, OriginHttpConfig, PushConfig, RtmpsConfig, StaticKey,
+    WebhookConfig, RTMPS_DEFAULT_PORT,
 };
 pub use recording::{
     DiskIo, RecordPolicy, RecordRenditions, RecordingConfig, UploadConfig, UploadWhat,

@@ -25,7 +25,7 @@ pub struct OriginConfig {
     pub webhooks: WebhookConfig,
     pub push: PushConfig,
     /// How edges and shields prove they belong to the cluster.
-    pub cluster: ClusterConfig,
+    pub cluster: super::ClusterConfig,
     /// The ABR rendition ladder and its encoder.
     pub ladder: LadderConfig,
     /// One JSON line per request.
@@ -36,19 +36,6 @@ pub struct OriginConfig {
     pub recording: super::RecordingConfig,
     /// WHEP playback: one UDP port for every session's media.
     pub webrtc: super::WebRtcConfig,
-}
-
-/// Cluster credentials (`livecdn cluster-key NODE`, signed with `secret`):
-/// push subscriptions always need one; HTTP pulls under `/live/` need one
-/// when `require_credential` is set.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClusterConfig {
-    /// `/live/` requests over HTTP need `Authorization: Bearer CREDENTIAL`
-    /// with a valid cluster credential, else 403: the origin then serves
-    /// media only to the operator's edges and shields (whose playback
-    /// tokens guard the viewers). Fails closed without `secret`.
-    pub require_credential: bool,
 }
 
 /// A key that publishes to a fixed stream name without signing, for encoders

@@ -1,0 +1,194 @@
+//! The Redis side: one multiplexed connection (reconnecting, lazily
+//! opened, so a node starts while Redis is down) and the scripts.
+
+use crate::entry::{stream_key, OriginEntry};
+use crate::ClusterError;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// A command that takes longer fails (the caller keeps what it knew).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Takes or renews a stream's entry: written when there is none, when it
+/// is this node's, or when this node's publisher attached later than the
+/// holder's. Returns 1 when this node holds it afterwards.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local node = redis.call('HGET', KEYS[1], 'node')
+local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0') or 0
+if node == false or node == ARGV[1] or since < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'node', ARGV[1], 'since', ARGV[2], 'http', ARGV[3], 'push', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+  return 1
+end
+return 0",
+    )
+});
+
+/// Deletes a stream's entry if this node holds it.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0",
+    )
+});
+
+/// Adds or renews a member of a live set, scored by its expiry in Redis's
+/// clock, and drops expired members.
+static JOIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1",
+    )
+});
+
+/// The members of a live set whose lease has not run out.
+static LIVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')",
+    )
+});
+
+/// A handle on the cluster's Redis; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    cmd: ConnectionManager,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl Store {
+    /// A store on `url` (`redis://HOST:PORT[/DB]`); fails only on a
+    /// malformed URL.
+    pub fn open(url: &str) -> Result<Self, ClusterError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(BACKOFF_MAX);
+        Ok(Self {
+            cmd: client.get_connection_manager_lazy(config)?,
+        })
+    }
+
+    /// Takes or renews `stream`'s entry for `entry.node` for `lease`;
+    /// whether this node holds it now.
+    pub async fn claim(
+        &self,
+        stream: &str,
+        entry: &OriginEntry,
+        lease: Duration,
+    ) -> Result<bool, ClusterError> {
+        let mut con = self.cmd.clone();
+        let held: i64 = CLAIM
+            .key(stream_key(stream))
+            .arg(&entry.node)
+            .arg(entry.since_ms)
+            .arg(&entry.http)
+            .arg(entry.push.as_deref().unwrap_or(""))
+            .arg(millis(lease))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Deletes `stream`'s entry if `node` holds it.
+    pub async fn release(&self, stream: &str, node: &str) -> Result<bool, ClusterError> {
+        let mut con = self.cmd.clone();
+        let n: i64 = RELEASE
+            .key(stream_key(stream))
+            .arg(node)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The entries of `streams`, in order, in one round trip.
+    pub async fn lookup(&self, streams: &[&str]) -> Result<Vec<Option<OriginEntry>>, ClusterError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for s in streams {
+            pipe.hgetall(stream_key(s));
+        }
+        let mut con = self.cmd.clone();
+        let replies: Vec<HashMap<String, String>> = pipe.query_async(&mut con).await?;
+        if replies.len() != streams.len() {
+            return Err(ClusterError::Reply(format!(
+                "{} replies for {} lookups",
+                replies.len(),
+                streams.len()
+            )));
+        }
+        Ok(replies
+            .iter()
+            .map(|h| OriginEntry::from_fields(|k| h.get(k).map(String::as_str)))
+            .collect())
+    }
+
+    /// A round trip.
+    pub async fn ping(&self) -> Result<(), ClusterError> {
+        let mut con = self.cmd.clone();
+        let _: String = redis::cmd("PING").query_async(&mut con).await?;
+        Ok(())
+    }
+
+    /// Adds or renews `member` in the live set `set` for `lease`.
+    pub async fn join(&self, set: &str, member: &str, lease: Duration) -> Result<(), ClusterError> {
+        let mut con = self.cmd.clone();
+        let _: i64 = JOIN
+            .key(set)
+            .arg(member)
+            .arg(millis(lease))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes `member` from `set` (a clean shutdown).
+    pub async fn leave(&self, set: &str, member: &str) -> Result<(), ClusterError> {
+        let mut con = self.cmd.clone();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(set)
+            .arg(member)
+            .query_async(&mut con)
+            .await?;
+        Ok(())
+    }
+
+    /// The live members of `set`.
+    pub async fn live(&self, set: &str) -> Result<Vec<String>, ClusterError> {
+        let mut con = self.cmd.clone();
+        let v: Value = LIVE.key(set).invoke_async(&mut con).await?;
+        match v {
+            Value::Array(items) => Ok(items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Value::BulkString(b) => String::from_utf8(b).ok(),
+                    Value::SimpleString(s) => Some(s),
+                    _ => None,
+                })
+                .collect()),
+            other => Err(ClusterError::Reply(format!("{other:?}"))),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! is added or dies.
 
 use crate::store::Store;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,9 @@ pub struct Members {
     store: Store,
     set: String,
     live: RwLock<Arc<[String]>>,
+    /// Set by the first successful read (readiness: an edge that has not
+    /// yet seen its shields would send their traffic to the origins).
+    loaded: AtomicBool,
 }
 
 impl Members {
@@ -21,6 +25,7 @@ impl Members {
             store,
             set: set.to_string(),
             live: RwLock::new(Arc::from(Vec::new())),
+            loaded: AtomicBool::new(false),
         }
     }
 
@@ -29,9 +34,15 @@ impl Members {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether the set has been read at least once.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Relaxed)
+    }
+
     /// Reads the set now; whether it changed.
     pub async fn read(&self) -> Result<bool, crate::ClusterError> {
         let mut now = self.store.live(&self.set).await?;
+        self.loaded.store(true, Ordering::Relaxed);
         now.sort();
         now.dedup();
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());

@@ -147,11 +147,15 @@ impl Upstreams {
         v
     }
 
-    /// Whether this node can serve: some upstream is healthy, or the
-    /// cluster's map (which names upstreams per stream) was read.
+    /// Whether this node can serve. In a cluster: the map (which names
+    /// each stream's origin) answers and, at an edge, the shield set has
+    /// been read (else the shields' share would go to the origins). Else:
+    /// some upstream is healthy.
     pub fn ready(&self) -> bool {
-        self.all().iter().any(|u| u.is_healthy())
-            || self.cluster.as_ref().is_some_and(|c| c.map.reachable())
+        match &self.cluster {
+            Some(c) => c.map.reachable() && c.shields.as_ref().is_none_or(|s| s.loaded()),
+            None => self.all().iter().any(|u| u.is_healthy()),
+        }
     }
 
     fn learned(

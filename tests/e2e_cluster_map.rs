@@ -331,12 +331,14 @@ async fn entries_go_to_the_newest_publisher_and_expire_unless_renewed() {
     }
     let redis = Redis::start();
     let map = store(&redis);
-    let entry = |node: &str, since_ms: u64| livecdn_cluster::OriginEntry {
+    let ranked = |node: &str, since_ms: u64, rank: u8| livecdn_cluster::OriginEntry {
         node: node.to_string(),
         http: format!("http://{node}:8080"),
         push: Some(format!("{node}:8090")),
         since_ms,
+        rank,
     };
+    let entry = |node: &str, since_ms: u64| ranked(node, since_ms, 1);
     let lease = Duration::from_secs(30);
     assert!(map.claim("s", &entry("a", 100), lease).await.unwrap());
     assert!(
@@ -365,6 +367,19 @@ async fn entries_go_to_the_newest_publisher_and_expire_unless_renewed() {
     );
     assert!(map.release("s", "b").await.unwrap());
     assert_eq!(map.lookup(&["s", "t"]).await.unwrap(), vec![None, None]);
+
+    // A backup publisher on another origin does not take a primary's
+    // entry, however late it attached; it takes over once the entry is
+    // gone, and a returning primary takes it back.
+    assert!(map.claim("f", &entry("a", 100), lease).await.unwrap());
+    assert!(!map.claim("f", &ranked("b", 900, 0), lease).await.unwrap());
+    assert!(map.release("f", "a").await.unwrap());
+    assert!(map.claim("f", &ranked("b", 900, 0), lease).await.unwrap());
+    assert!(map.claim("f", &entry("a", 100), lease).await.unwrap());
+    assert_eq!(
+        map.lookup(&["f"]).await.unwrap(),
+        vec![Some(entry("a", 100))]
+    );
 
     // Not renewed: gone after the lease.
     let short = Duration::from_millis(150);

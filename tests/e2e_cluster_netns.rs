@@ -557,3 +557,235 @@ async fn metric_sum(url: &str, prefix: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A `livecdn_edge_*` summary's quantiles in ms, as `p50 X p99 Y`.
+async fn summary_ms(url: &str, name: &str) -> String {
+    let auth = format!("Bearer {}", support::ADMIN_TOKEN);
+    let text = support::http::get_with(url, &[("authorization", &auth)], false)
+        .await
+        .text();
+    let q = |quantile: &str| {
+        let prefix = format!("{name}{{quantile=\"{quantile}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse::<f64>().ok())
+            .map_or(f64::NAN, |s| s * 1000.0)
+    };
+    format!("p50 {:.1} ms p99 {:.1} ms", q("0.5"), q("0.99"))
+}
+
+/// Benchmark (`bash bench/cluster_tiers.sh`): latency behind live at the
+/// viewers for each tier depth, all behind the same impaired link (20 ms
+/// each way, 1 % loss) from the origin: the origin itself (viewers
+/// through the link), an edge in front of it, and an edge behind a shield.
+/// Pull only (no push). Prints a table; asserts only that every depth
+/// played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bash bench/cluster_tiers.sh"]
+async fn bench_latency_by_tier_depth() {
+    if !support::netns::available() || !support::have("ffmpeg") || !support::have("redis-server") {
+        return;
+    }
+    let seconds: u32 = std::env::var("LIVECDN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let viewers: u32 = std::env::var("LIVECDN_BENCH_VIEWERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let file = prepared_file();
+    let mut net = Net::new();
+    let me = net.addr(1);
+    let (redis_ip, o_ip, s_ip, e1_ip, e2_ip) = (
+        net.addr(2),
+        net.addr(11),
+        net.addr(21),
+        net.addr(31),
+        net.addr(32),
+    );
+    let redis_ns = net.host("redis", 2);
+    let o_ns = net.host("o1", 11);
+    let s_ns = net.host("s1", 21);
+    let (e1_ns, e2_ns) = (net.host("e1", 31), net.host("e2", 32));
+    let (pub_ns, view_ns) = (net.host("pub", 50), net.host("view", 40));
+    let redis_url = format!("redis://{redis_ip}:6379");
+    let redis_bind = redis_ip.to_string();
+    let _redis = Proc::spawn(
+        &redis_ns,
+        "redis-server",
+        &[
+            "--bind",
+            &redis_bind,
+            "--port",
+            "6379",
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        "bench-redis",
+    );
+    let store = livecdn_cluster::Store::open(&redis_url).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while store.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "redis did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let relay = DelayRelay::tcp(sock(me, 0), sock(o_ip, 8080), DELAY).await;
+    let no_push = support::TempConfig::new("bench-origin", "[push]\nenabled = false\n");
+    let (rtmp, http, advertise) = (
+        format!("{o_ip}:1935"),
+        format!("{o_ip}:8080"),
+        format!("http://{relay}"),
+    );
+    let origin = Proc::livecdn(
+        &o_ns,
+        &[
+            "origin",
+            "--config",
+            no_push.arg(),
+            "--rtmp-listen",
+            &rtmp,
+            "--http-listen",
+            &http,
+            "--redis",
+            &redis_url,
+            "--advertise",
+            &advertise,
+            "--ladder",
+            "source",
+        ],
+        "bench-origin",
+    );
+    wait_ok(&format!("http://{o_ip}:8080/healthz"), &origin).await;
+    Net::loss(&o_ns, me, LOSS_PERCENT);
+    let credential = format!(
+        "--cluster-credential={}",
+        support::edge::cluster_credential(support::SECRET, "bench")
+    );
+    let (s_http, s_https) = (format!("{s_ip}:8091"), format!("{s_ip}:8453"));
+    let shield = Proc::livecdn(
+        &s_ns,
+        &[
+            "edge",
+            "--role",
+            "shield",
+            "--http-listen",
+            &s_http,
+            "--https-listen",
+            &s_https,
+            "--no-h3",
+            "--redis",
+            &redis_url,
+            &credential,
+        ],
+        "bench-shield",
+    );
+    wait_ok(&format!("http://{s_http}/readyz"), &shield).await;
+    // Depth 1: an edge that knows the origin (through the link) and no shield.
+    let (e1_http, e1_https) = (format!("{e1_ip}:8081"), format!("{e1_ip}:8443"));
+    let edge1 = Proc::livecdn(
+        &e1_ns,
+        &[
+            "edge",
+            "--origin",
+            &advertise,
+            "--http-listen",
+            &e1_http,
+            "--https-listen",
+            &e1_https,
+            "--no-h3",
+            &credential,
+        ],
+        "bench-edge1",
+    );
+    // Depth 2: an edge of the cluster, behind the announced shield.
+    let (e2_http, e2_https) = (format!("{e2_ip}:8081"), format!("{e2_ip}:8443"));
+    let edge2 = Proc::livecdn(
+        &e2_ns,
+        &[
+            "edge",
+            "--http-listen",
+            &e2_http,
+            "--https-listen",
+            &e2_https,
+            "--no-h3",
+            "--redis",
+            &redis_url,
+            &credential,
+        ],
+        "bench-edge2",
+    );
+    wait_ok(&format!("http://{e1_http}/healthz"), &edge1).await;
+    wait_ok(&format!("http://{e2_http}/readyz"), &edge2).await;
+    let url = format!("rtmp://{rtmp}/live/{}", support::key("cam"));
+    let file_arg = file.to_str().unwrap().to_string();
+    let _ff = Proc::spawn(
+        &pub_ns,
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            &file_arg,
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &url,
+        ],
+        "bench-ffmpeg",
+    );
+    wait_ok(&format!("http://{relay}/live/cam/master.m3u8"), &origin).await;
+    wait_ok(&format!("http://{e2_http}/live/cam/master.m3u8"), &edge2).await;
+    let targets = [
+        (
+            "origin".to_string(),
+            format!("http://{relay}/live/cam/master.m3u8"),
+        ),
+        (
+            "edge".to_string(),
+            format!("http://{e1_http}/live/cam/master.m3u8"),
+        ),
+        (
+            "shield+edge".to_string(),
+            format!("http://{e2_http}/live/cam/master.m3u8"),
+        ),
+    ];
+    let played = play_all(&view_ns, &targets, viewers, seconds).await;
+    println!(
+        "\n{viewers} viewers per depth, {seconds} s, 20 ms each way + {LOSS_PERCENT} % loss between the origin and the next hop"
+    );
+    println!("| depth | latency behind live p50 / p99 | stalls | errors |");
+    println!("|---|---|---|---|");
+    for p in &played {
+        let (p50, p99) = p.latency();
+        let s = p.summary();
+        println!(
+            "| {} | {:.0} / {:.0} ms | {} | {} |",
+            p.label, p50, p99, s["stalls"], s["errors"]
+        );
+        assert!(
+            s["bytes"].as_u64().unwrap_or(0) > 0,
+            "{} did not play",
+            p.label
+        );
+    }
+    for (name, http) in [("edge", &e1_http), ("shield+edge", &e2_http)] {
+        let release = summary_ms(
+            &format!("http://{http}/metrics"),
+            "livecdn_edge_blocking_release_seconds",
+        )
+        .await;
+        println!(
+            "{name}: blocking reloads answered after the playlist's arrival at the edge: {release}"
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+}

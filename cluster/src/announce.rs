@@ -20,6 +20,8 @@ pub struct Live {
     pub stream: String,
     /// Wall-clock milliseconds of its publisher's attach here.
     pub since_ms: u64,
+    /// 1: a primary publisher; 0: a backup ([`OriginEntry::rank`]).
+    pub rank: u8,
 }
 
 /// One round's work.
@@ -96,12 +98,13 @@ pub struct Announcer {
 }
 
 impl Announcer {
-    fn entry(&self, since_ms: u64) -> OriginEntry {
+    fn entry(&self, live: &Live) -> OriginEntry {
         OriginEntry {
             node: self.node.clone(),
             http: self.http.clone(),
             push: self.push.clone(),
-            since_ms,
+            since_ms: live.since_ms,
+            rank: live.rank,
         }
     }
 }
@@ -128,18 +131,14 @@ pub async fn announce(
         let plan = claims.plan(&live());
         let mut error = None;
         for l in &plan.claim {
-            match a
-                .store
-                .claim(&l.stream, &a.entry(l.since_ms), a.lease)
-                .await
-            {
+            match a.store.claim(&l.stream, &a.entry(l), a.lease).await {
                 Ok(held) => match claims.claimed(&l.stream, held) {
                     Some(true) => {
                         tracing::info!(stream = %l.stream, "stream map: this origin serves it")
                     }
                     Some(false) => tracing::info!(
                         stream = %l.stream,
-                        "stream map: a later publisher on another origin holds it"
+                        "stream map: another origin's publisher (a primary, or a later one) holds it"
                     ),
                     None => {}
                 },
@@ -181,6 +180,7 @@ mod tests {
             .map(|s| Live {
                 stream: s.to_string(),
                 since_ms: 7,
+                rank: 1,
             })
             .collect()
     }

@@ -18,19 +18,24 @@ pub struct OriginEntry {
     pub http: String,
     /// `HOST:PORT` of its push endpoint, when it has one.
     pub push: Option<String>,
-    /// Wall-clock milliseconds when the stream's publisher attached there:
-    /// the newest attach owns the entry.
+    /// Wall-clock milliseconds when the stream's publisher attached there.
     pub since_ms: u64,
+    /// 1 for a primary publisher, 0 for one whose key makes it a backup:
+    /// the entry goes to the highest rank, then the newest attach, so a
+    /// backup on another origin takes over only when the primary's entry
+    /// lapses (its origin died), and a primary that returns takes it back.
+    pub rank: u8,
 }
 
 impl OriginEntry {
     /// The hash fields, as written by the claim script.
-    pub fn fields(&self) -> [(&'static str, String); 4] {
+    pub fn fields(&self) -> [(&'static str, String); 5] {
         [
             ("node", self.node.clone()),
             ("http", self.http.clone()),
             ("push", self.push.clone().unwrap_or_default()),
             ("since", self.since_ms.to_string()),
+            ("rank", self.rank.to_string()),
         ]
     }
 
@@ -44,6 +49,7 @@ impl OriginEntry {
             http: http.trim_end_matches('/').to_string(),
             push: get("push").filter(|p| !p.is_empty()).map(str::to_string),
             since_ms: get("since")?.parse().ok()?,
+            rank: get("rank").map_or(Some(1), |r| r.parse().ok())?,
         })
     }
 }
@@ -60,6 +66,7 @@ mod tests {
             http: "http://10.0.0.1:8080".into(),
             push: Some("10.0.0.1:8090".into()),
             since_ms: 1_765_000_000_123,
+            rank: 0,
         };
         let map: HashMap<&str, String> = e.fields().into_iter().collect();
         let back = OriginEntry::from_fields(|k| map.get(k).map(String::as_str));

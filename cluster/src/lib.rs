@@ -3,10 +3,13 @@
 //!
 //! * **Stream map.** An origin enters every stream it ingests under
 //!   `livecdn:cluster:stream:NAME` (a hash: node, HTTP base, push address,
-//!   when its publisher attached), with a lease it renews while the stream
-//!   lives there ([`announce`]). The newest attach wins, so a publisher
+//!   when its publisher attached, whether it is a backup), with a lease it
+//!   renews while the stream lives there ([`announce`]). A primary
+//!   publisher outranks a backup, then the newest attach wins: a publisher
 //!   that reconnects to another origin moves the entry, and the origin it
-//!   left stops renewing once it sees another node there. Edges and shields
+//!   left stops renewing once it sees another node there; a backup
+//!   publishing to a second origin takes over only when the primary's
+//!   entry lapses (its origin died). Edges and shields
 //!   read it through [`StreamMap`]: cached for `map_ttl`, read again on a
 //!   miss or after a failed fetch, and the last entry kept while Redis is
 //!   unreachable.

@@ -201,6 +201,7 @@ mod tests {
             http: format!("http://{node}:8080"),
             push: None,
             since_ms: 1,
+            rank: 1,
         }
     }
 

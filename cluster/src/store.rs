@@ -14,15 +14,18 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Takes or renews a stream's entry: written when there is none, when it
-/// is this node's, or when this node's publisher attached later than the
-/// holder's. Returns 1 when this node holds it afterwards.
+/// is this node's, or when this node's publisher outranks the holder's
+/// (a higher rank, or the same rank and a later attach). Returns 1 when
+/// this node holds it afterwards.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local node = redis.call('HGET', KEYS[1], 'node')
 local since = tonumber(redis.call('HGET', KEYS[1], 'since') or '0') or 0
-if node == false or node == ARGV[1] or since < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'node', ARGV[1], 'since', ARGV[2], 'http', ARGV[3], 'push', ARGV[4])
+local rank = tonumber(redis.call('HGET', KEYS[1], 'rank') or '1') or 1
+local my_since, my_rank = tonumber(ARGV[2]), tonumber(ARGV[6])
+if node == false or node == ARGV[1] or rank < my_rank or (rank == my_rank and since < my_since) then
+  redis.call('HSET', KEYS[1], 'node', ARGV[1], 'since', ARGV[2], 'http', ARGV[3], 'push', ARGV[4], 'rank', ARGV[6])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return 1
 end
@@ -105,6 +108,7 @@ impl Store {
             .arg(&entry.http)
             .arg(entry.push.as_deref().unwrap_or(""))
             .arg(millis(lease))
+            .arg(entry.rank)
             .invoke_async(&mut con)
             .await?;
         Ok(held == 1)

@@ -59,6 +59,9 @@ pub struct EdgeMetrics {
     upstream_fetches: Family<Labels, Counter>,
     pub ttfb: Latency,
     pub upstream: Latency,
+    /// How long after its answer reached the edge (pulled or pushed) a
+    /// held blocking reload was answered.
+    pub blocking_release: Latency,
 }
 
 impl Default for EdgeMetrics {
@@ -98,6 +101,7 @@ impl EdgeMetrics {
             upstream_fetches,
             ttfb: Latency::new(),
             upstream: Latency::new(),
+            blocking_release: Latency::new(),
         }
     }
 
@@ -150,6 +154,11 @@ impl EdgeMetrics {
                 "upstream_latency_seconds",
                 "Upstream time to response headers",
                 &self.upstream,
+            ),
+            (
+                "blocking_release_seconds",
+                "Held blocking reloads: from the answer's arrival at the edge to the response",
+                &self.blocking_release,
             ),
         ] {
             let (count, q) = h.snapshot();

@@ -193,7 +193,14 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
     // table, which elects one of them to lead the next attempt.
     let permit = match edge.cache.lookup(key, kind).await {
         Lookup::Hit { object, age } => return Ok(respond(edge, t, &object, "HIT", Some(age))),
-        Lookup::Coalesced { object } => return Ok(respond(edge, t, &object, "COALESCED", None)),
+        Lookup::Coalesced { object } => {
+            if kind == ObjectKind::BlockingPlaylist {
+                edge.metrics
+                    .blocking_release
+                    .record(object.created.elapsed());
+            }
+            return Ok(respond(edge, t, &object, "COALESCED", None));
+        }
         Lookup::Stale { object } => return Ok(respond(edge, t, &object, "STALE", None)),
         Lookup::TimedOut => return Err(EdgeError::LockTimeout),
         Lookup::Miss(permit) => match edge.cache.from_disk(permit.with_policy(t.policy)).await {
@@ -227,6 +234,9 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
     {
         let wait = t.policy.target_duration * 3;
         if let Some(object) = push.wait_for(key, wait).await {
+            edge.metrics
+                .blocking_release
+                .record(object.created.elapsed());
             drop(permit); // followers find the pushed object in the store
             return Ok(respond(edge, t, &object, "HIT", Some(Duration::ZERO)));
         }

@@ -90,6 +90,9 @@ pub struct StreamHub {
     /// Wall-clock milliseconds when the current primary publisher attached
     /// (the stream map's "newest publisher wins" order across origins).
     attached_ms: AtomicU64,
+    /// The active publisher's key makes it a backup (it outranks no
+    /// primary on another origin in the stream map).
+    active_backup: AtomicBool,
     /// The AAC to Opus transcoder of the active publisher's audio, when
     /// the packager makes the `opus` rendition, and the AAC configuration
     /// it was made for (none: that configuration gets no Opus). Only the
@@ -124,6 +127,7 @@ impl StreamHub {
             attaches: AtomicU64::new(0),
             started: wall,
             attached_ms: AtomicU64::new(unix_ms(wall)),
+            active_backup: AtomicBool::new(false),
             opus: Mutex::new((None, None)),
             captured: Mutex::new(Captured::default()),
         }
@@ -271,6 +275,7 @@ impl StreamHub {
                 p.ended_at = None;
                 self.attached_ms
                     .store(unix_ms(SystemTime::now()), Ordering::Relaxed);
+                self.active_backup.store(backup_allowed, Ordering::Relaxed);
                 if self.attaches.fetch_add(1, Ordering::Relaxed) > 0 {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
@@ -500,6 +505,8 @@ impl StreamHub {
         };
         if let Some((id, _, _)) = &next {
             p.active = Some(*id);
+            // Only backup keys stand by.
+            self.active_backup.store(true, Ordering::Relaxed);
         }
         let own_opus = next.as_ref().is_some_and(|n| p.own_opus.contains(&n.0));
         drop(p);
@@ -542,6 +549,11 @@ impl StreamHub {
     /// When the current primary publisher attached, in Unix milliseconds.
     pub fn attached_ms(&self) -> u64 {
         self.attached_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether the active publisher came with a backup key.
+    pub fn active_is_backup(&self) -> bool {
+        self.active_backup.load(Ordering::Relaxed)
     }
 
     pub fn ended_for(&self, now: Instant) -> Option<Duration> {

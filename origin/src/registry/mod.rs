@@ -101,6 +101,7 @@ impl Registry {
             .map(|h| livecdn_cluster::Live {
                 stream: h.name().to_string(),
                 since_ms: h.attached_ms(),
+                rank: u8::from(!h.active_is_backup()),
             })
             .collect()
     }

@@ -18,7 +18,7 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -217,117 +217,211 @@ fn media_requests(log: &Path) -> HashMap<String, u32> {
     counts
 }
 
+/// What every scenario here starts from: the net, Redis at `.2`, the
+/// cluster credential, and the hosts made so far.
+struct Lab {
+    net: Net,
+    /// The test process's own address (the delay relays listen here).
+    me: Ipv4Addr,
+    redis_url: String,
+    store: livecdn_cluster::Store,
+    credential: String,
+    no_push: support::TempConfig,
+    _redis: Proc,
+}
+
+impl Lab {
+    async fn new() -> Lab {
+        let mut net = Net::new();
+        let (me, ip) = (net.addr(1), net.addr(2));
+        let ns = net.host("redis", 2);
+        let bind = ip.to_string();
+        let redis = Proc::spawn(
+            &ns,
+            "redis-server",
+            &[
+                "--bind",
+                &bind,
+                "--port",
+                "6379",
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            "redis",
+        );
+        let redis_url = format!("redis://{ip}:6379");
+        let store = livecdn_cluster::Store::open(&redis_url).unwrap();
+        let deadline = Instant::now() + WAIT;
+        while store.ping().await.is_err() {
+            assert!(Instant::now() < deadline, "redis did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Lab {
+            net,
+            me,
+            redis_url,
+            store,
+            credential: format!(
+                "--cluster-credential={}",
+                support::edge::cluster_credential(support::SECRET, "netns")
+            ),
+            no_push: support::TempConfig::new("netns-origin", "[push]\nenabled = false\n"),
+            _redis: redis,
+        }
+    }
+
+    /// An origin at `.octet` (packaging the source only, no push, an
+    /// access log if asked), reached by the tiers through a delay relay on
+    /// `.1` with loss on its side of it. The process, its namespace and the
+    /// relay's address (what it advertises).
+    async fn origin(&mut self, octet: u8, access_log: Option<&Path>) -> (Proc, String, SocketAddr) {
+        let ip = self.net.addr(octet);
+        let ns = self.net.host(&format!("o{octet}"), octet);
+        let relay = DelayRelay::tcp(sock(self.me, 0), sock(ip, 8080), DELAY).await;
+        let (rtmp, http, advertise) = (
+            format!("{ip}:1935"),
+            format!("{ip}:8080"),
+            format!("http://{relay}"),
+        );
+        let mut args = vec![
+            "origin",
+            "--config",
+            self.no_push.arg(),
+            "--rtmp-listen",
+            &rtmp,
+            "--http-listen",
+            &http,
+            "--redis",
+            &self.redis_url,
+            "--advertise",
+            &advertise,
+            "--ladder",
+            "source",
+        ];
+        if let Some(log) = access_log {
+            args.extend(["--access-log", log.to_str().unwrap()]);
+        }
+        let origin = Proc::livecdn(&ns, &args, &format!("origin-{octet}"));
+        wait_ok(&format!("http://{http}/healthz"), &origin).await;
+        Net::loss(&ns, self.me, LOSS_PERCENT);
+        (origin, ns, relay)
+    }
+
+    /// An edge (HTTP on `.octet:8081`) or, with `--role shield` in
+    /// `extra`, a shield (`.octet:8091`), in the cluster unless `extra`
+    /// names its origin; waits until it is ready. The process and its
+    /// namespace.
+    async fn node(&mut self, octet: u8, extra: &[&str]) -> (Proc, String) {
+        let ns = self.net.host(&format!("n{octet}"), octet);
+        (self.start_node(&ns, octet, extra, "").await, ns)
+    }
+
+    /// Starts (or restarts) the node of [`Lab::node`] in namespace `ns`.
+    async fn start_node(&self, ns: &str, octet: u8, extra: &[&str], again: &str) -> Proc {
+        let ip = self.net.addr(octet);
+        let shield = extra.contains(&"shield");
+        let (http, https) = match shield {
+            true => (format!("{ip}:8091"), format!("{ip}:8453")),
+            false => (format!("{ip}:8081"), format!("{ip}:8443")),
+        };
+        let mut args = vec![
+            "edge",
+            "--http-listen",
+            &http,
+            "--https-listen",
+            &https,
+            "--no-h3",
+        ];
+        args.push(&self.credential);
+        if !extra.contains(&"--origin") {
+            args.extend(["--redis", &self.redis_url]);
+        }
+        args.extend_from_slice(extra);
+        let node = Proc::livecdn(ns, &args, &format!("node-{octet}{again}"));
+        wait_ok(&format!("http://{http}/readyz"), &node).await;
+        node
+    }
+
+    /// ffmpeg in `ns` publishing `file` (`-c copy`, looped) as `stream` to
+    /// the origin at `origin`.
+    fn publish(ns: &str, file: &Path, origin: Ipv4Addr, stream: &str) -> Proc {
+        let url = format!("rtmp://{origin}:1935/live/{}", support::key(stream));
+        let file = file.to_str().unwrap();
+        let args = [
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            file,
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            &url,
+        ];
+        Proc::spawn(ns, "ffmpeg", &args, &format!("ffmpeg-{stream}"))
+    }
+
+    /// Waits (bounded) until the map names an origin for `stream`.
+    async fn wait_mapped(&self, stream: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self
+            .store
+            .lookup(&[stream])
+            .await
+            .unwrap()
+            .pop()
+            .flatten()
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "{stream} never mapped");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_origins_two_shields_three_edges_across_hosts() {
     if !support::netns::available() || !support::have("ffmpeg") || !support::have("redis-server") {
         return;
     }
     let file = prepared_file();
-    let mut net = Net::new();
-    let a = |o: u8| net.addr(o);
-    let (redis_ip, o_ips, s_ips, e_ips) =
-        (a(2), [a(11), a(12)], [a(21), a(22)], [a(31), a(32), a(33)]);
-    let me = a(1);
-    let redis_ns = net.host("redis", 2);
-    let o_ns = [net.host("o1", 11), net.host("o2", 12)];
-    let s_ns = [net.host("s1", 21), net.host("s2", 22)];
-    let e_ns = [net.host("e1", 31), net.host("e2", 32), net.host("e3", 33)];
-    let pub_ns = net.host("pub", 50);
-    let view_ns = net.host("view", 40);
-
-    let redis_url = format!("redis://{redis_ip}:6379");
-    let _redis = Proc::spawn(
-        &redis_ns,
-        "redis-server",
-        &[
-            "--bind",
-            &redis_ip.to_string(),
-            "--port",
-            "6379",
-            "--protected-mode",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        "redis",
+    let mut lab = Lab::new().await;
+    let logs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            std::env::temp_dir().join(format!(
+                "livecdn-netns-{}-o{i}-access.log",
+                std::process::id()
+            ))
+        })
+        .collect();
+    for log in &logs {
+        let _ = std::fs::remove_file(log);
+    }
+    let (o_ips, s_ips) = (
+        [lab.net.addr(11), lab.net.addr(12)],
+        [lab.net.addr(21), lab.net.addr(22)],
     );
-    let store = livecdn_cluster::Store::open(&redis_url).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while store.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "redis did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // Origins: reached by the tiers only through a delay relay at .1, with
-    // loss on their side of it.
-    let no_push = support::TempConfig::new("netns-origin", "[push]\nenabled = false\n");
-    let mut origins = Vec::new();
-    let mut logs = Vec::new();
-    for (i, (ns, ip)) in o_ns.iter().zip(o_ips).enumerate() {
-        let relay = DelayRelay::tcp(sock(me, 0), sock(ip, 8080), DELAY).await;
-        let log = std::env::temp_dir().join(format!(
-            "livecdn-netns-{}-o{i}-access.log",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&log);
-        let (rtmp, http) = (format!("{ip}:1935"), format!("{ip}:8080"));
-        let advertise = format!("http://{relay}");
-        let args = [
-            "origin",
-            "--config",
-            no_push.arg(),
-            "--rtmp-listen",
-            &rtmp,
-            "--http-listen",
-            &http,
-            "--redis",
-            &redis_url,
-            "--advertise",
-            &advertise,
-            "--ladder",
-            "source",
-            "--access-log",
-            log.to_str().unwrap(),
-        ];
-        let o = Proc::livecdn(ns, &args, &format!("origin{i}"));
-        wait_ok(&format!("http://{ip}:8080/healthz"), &o).await;
-        Net::loss(ns, me, LOSS_PERCENT);
-        origins.push(o);
-        logs.push(log);
-    }
-
+    let e_ips = [lab.net.addr(31), lab.net.addr(32), lab.net.addr(33)];
+    let _origins = [
+        lab.origin(11, Some(&logs[0])).await,
+        lab.origin(12, Some(&logs[1])).await,
+    ];
     // Shields announce themselves; edges follow the set.
-    let credential = format!(
-        "--cluster-credential={}",
-        support::edge::cluster_credential(support::SECRET, "netns")
-    );
-    let shield_args = |ip: Ipv4Addr| {
-        vec![
-            "edge".to_string(),
-            "--role".into(),
-            "shield".into(),
-            "--http-listen".into(),
-            format!("{ip}:8091"),
-            "--https-listen".into(),
-            format!("{ip}:8453"),
-            "--no-h3".into(),
-            "--redis".into(),
-            redis_url.clone(),
-            credential.clone(),
-        ]
-    };
-    let mut shields: Vec<Proc> = Vec::new();
-    for (i, (ns, ip)) in s_ns.iter().zip(s_ips).enumerate() {
-        let args = shield_args(ip);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let s = Proc::livecdn(ns, &args, &format!("shield{i}"));
-        wait_ok(&format!("http://{ip}:8091/readyz"), &s).await;
-        shields.push(s);
-    }
+    let mut shields = [
+        lab.node(21, &["--role", "shield"]).await.0,
+        lab.node(22, &["--role", "shield"]).await.0,
+    ];
     let deadline = Instant::now() + WAIT;
-    while store
+    while lab
+        .store
         .live(livecdn_cluster::SHIELDS_KEY)
         .await
         .unwrap()
@@ -337,27 +431,11 @@ async fn two_origins_two_shields_three_edges_across_hosts() {
         assert!(Instant::now() < deadline, "shields never announced");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let edge_args = |ip: Ipv4Addr| {
-        vec![
-            "edge".to_string(),
-            "--http-listen".into(),
-            format!("{ip}:8081"),
-            "--https-listen".into(),
-            format!("{ip}:8443"),
-            "--no-h3".into(),
-            "--redis".into(),
-            redis_url.clone(),
-            credential.clone(),
-        ]
-    };
-    let mut edges: Vec<Proc> = Vec::new();
-    for (i, (ns, ip)) in e_ns.iter().zip(e_ips).enumerate() {
-        let args = edge_args(ip);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let e = Proc::livecdn(ns, &args, &format!("edge{i}"));
-        wait_ok(&format!("http://{ip}:8081/readyz"), &e).await;
-        edges.push(e);
+    let mut edges = Vec::new();
+    for octet in [31, 32, 33] {
+        edges.push(lab.node(octet, &[]).await);
     }
+    let (pub_ns, view_ns) = (lab.net.host("pub", 50), lab.net.host("view", 40));
 
     // Two streams that rendezvous on different shields, one per origin.
     let shield_bases: Vec<String> = s_ips.iter().map(|ip| format!("http://{ip}:8091")).collect();
@@ -370,41 +448,13 @@ async fn two_origins_two_shields_three_edges_across_hosts() {
         .unwrap()
         .clone();
     let streams = [x.clone(), y.clone()];
-    let file_arg = file.to_str().unwrap().to_string();
     let _publishers: Vec<Proc> = streams
         .iter()
         .zip(o_ips)
-        .map(|(s, ip)| {
-            let url = format!("rtmp://{ip}:1935/live/{}", support::key(s));
-            let args = [
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-stream_loop",
-                "-1",
-                "-i",
-                &file_arg,
-                "-c",
-                "copy",
-                "-f",
-                "flv",
-                &url,
-            ];
-            Proc::spawn(&pub_ns, "ffmpeg", &args, &format!("ffmpeg-{s}"))
-        })
+        .map(|(s, ip)| Lab::publish(&pub_ns, &file, ip, s))
         .collect();
-    for (s, ip) in streams.iter().zip(o_ips) {
-        let want = format!("http://{me}:");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let e = store.lookup(&[s]).await.unwrap().pop().flatten();
-            if e.as_ref().is_some_and(|e| e.http.starts_with(&want)) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{s} on {ip} never mapped: {e:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    for s in &streams {
+        lab.wait_mapped(s).await;
     }
     let targets = |edges: &[Ipv4Addr]| -> Vec<(String, String)> {
         edges
@@ -520,11 +570,8 @@ async fn two_origins_two_shields_three_edges_across_hosts() {
     }
 
     // 4. An edge killed and restarted rejoins.
-    edges[1].kill();
-    let args = edge_args(e_ips[1]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    edges[1] = Proc::livecdn(&e_ns[1], &args, "edge1-again");
-    wait_ok(&format!("http://{}:8081/readyz", e_ips[1]), &edges[1]).await;
+    edges[1].0.kill();
+    edges[1].0 = lab.start_node(&edges[1].1, 32, &[], "-again").await;
     let played = play_all(&view_ns, &targets(&e_ips[1..2]), 2, 6).await;
     for p in &played {
         assert_eq!(
@@ -594,156 +641,23 @@ async fn bench_latency_by_tier_depth() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     let file = prepared_file();
-    let mut net = Net::new();
-    let me = net.addr(1);
-    let (redis_ip, o_ip, s_ip, e1_ip, e2_ip) = (
-        net.addr(2),
-        net.addr(11),
-        net.addr(21),
-        net.addr(31),
-        net.addr(32),
-    );
-    let redis_ns = net.host("redis", 2);
-    let o_ns = net.host("o1", 11);
-    let s_ns = net.host("s1", 21);
-    let (e1_ns, e2_ns) = (net.host("e1", 31), net.host("e2", 32));
-    let (pub_ns, view_ns) = (net.host("pub", 50), net.host("view", 40));
-    let redis_url = format!("redis://{redis_ip}:6379");
-    let redis_bind = redis_ip.to_string();
-    let _redis = Proc::spawn(
-        &redis_ns,
-        "redis-server",
-        &[
-            "--bind",
-            &redis_bind,
-            "--port",
-            "6379",
-            "--protected-mode",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        "bench-redis",
-    );
-    let store = livecdn_cluster::Store::open(&redis_url).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while store.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "redis did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let relay = DelayRelay::tcp(sock(me, 0), sock(o_ip, 8080), DELAY).await;
-    let no_push = support::TempConfig::new("bench-origin", "[push]\nenabled = false\n");
-    let (rtmp, http, advertise) = (
-        format!("{o_ip}:1935"),
-        format!("{o_ip}:8080"),
-        format!("http://{relay}"),
-    );
-    let origin = Proc::livecdn(
-        &o_ns,
-        &[
-            "origin",
-            "--config",
-            no_push.arg(),
-            "--rtmp-listen",
-            &rtmp,
-            "--http-listen",
-            &http,
-            "--redis",
-            &redis_url,
-            "--advertise",
-            &advertise,
-            "--ladder",
-            "source",
-        ],
-        "bench-origin",
-    );
-    wait_ok(&format!("http://{o_ip}:8080/healthz"), &origin).await;
-    Net::loss(&o_ns, me, LOSS_PERCENT);
-    let credential = format!(
-        "--cluster-credential={}",
-        support::edge::cluster_credential(support::SECRET, "bench")
-    );
-    let (s_http, s_https) = (format!("{s_ip}:8091"), format!("{s_ip}:8453"));
-    let shield = Proc::livecdn(
-        &s_ns,
-        &[
-            "edge",
-            "--role",
-            "shield",
-            "--http-listen",
-            &s_http,
-            "--https-listen",
-            &s_https,
-            "--no-h3",
-            "--redis",
-            &redis_url,
-            &credential,
-        ],
-        "bench-shield",
-    );
-    wait_ok(&format!("http://{s_http}/readyz"), &shield).await;
-    // Depth 1: an edge that knows the origin (through the link) and no shield.
-    let (e1_http, e1_https) = (format!("{e1_ip}:8081"), format!("{e1_ip}:8443"));
-    let edge1 = Proc::livecdn(
-        &e1_ns,
-        &[
-            "edge",
-            "--origin",
-            &advertise,
-            "--http-listen",
-            &e1_http,
-            "--https-listen",
-            &e1_https,
-            "--no-h3",
-            &credential,
-        ],
-        "bench-edge1",
-    );
-    // Depth 2: an edge of the cluster, behind the announced shield.
-    let (e2_http, e2_https) = (format!("{e2_ip}:8081"), format!("{e2_ip}:8443"));
-    let edge2 = Proc::livecdn(
-        &e2_ns,
-        &[
-            "edge",
-            "--http-listen",
-            &e2_http,
-            "--https-listen",
-            &e2_https,
-            "--no-h3",
-            "--redis",
-            &redis_url,
-            &credential,
-        ],
-        "bench-edge2",
-    );
-    wait_ok(&format!("http://{e1_http}/healthz"), &edge1).await;
-    wait_ok(&format!("http://{e2_http}/readyz"), &edge2).await;
-    let url = format!("rtmp://{rtmp}/live/{}", support::key("cam"));
-    let file_arg = file.to_str().unwrap().to_string();
-    let _ff = Proc::spawn(
-        &pub_ns,
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-            &file_arg,
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            &url,
-        ],
-        "bench-ffmpeg",
+    let mut lab = Lab::new().await;
+    let (origin, _ns, relay) = lab.origin(11, None).await;
+    let _shield = lab.node(21, &["--role", "shield"]).await;
+    // Depth 1: an edge that knows the origin (through the link) and no
+    // shield; depth 2: an edge of the cluster, behind the shield.
+    let advertise = format!("http://{relay}");
+    let _edge1 = lab.node(31, &["--origin", &advertise]).await;
+    let edge2 = lab.node(32, &[]).await;
+    let (pub_ns, view_ns) = (lab.net.host("pub", 50), lab.net.host("view", 40));
+    let _ff = Lab::publish(&pub_ns, &file, lab.net.addr(11), "cam");
+    lab.wait_mapped("cam").await;
+    let (e1_http, e2_http) = (
+        format!("{}:8081", lab.net.addr(31)),
+        format!("{}:8081", lab.net.addr(32)),
     );
     wait_ok(&format!("http://{relay}/live/cam/master.m3u8"), &origin).await;
-    wait_ok(&format!("http://{e2_http}/live/cam/master.m3u8"), &edge2).await;
+    wait_ok(&format!("http://{e2_http}/live/cam/master.m3u8"), &edge2.0).await;
     let targets = [
         (
             "origin".to_string(),

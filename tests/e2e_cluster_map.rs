@@ -13,8 +13,9 @@ use livecdn_cluster::{Store, StreamMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::chat::Redis;
-use support::edge::{cluster_credential, origin_with_push, Edge};
-use support::http::{get, get_with, wait_ok};
+use support::cluster::{self, store};
+use support::edge::Edge;
+use support::http::{complete_segments, get, get_with, wait_ok, wait_playlist};
 use support::{key, Ffmpeg, Origin};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -23,65 +24,12 @@ fn ready() -> bool {
     support::have("ffmpeg") && support::have("redis-server")
 }
 
-/// An origin in the cluster on `redis`, packaging the source only (two
-/// origins and their publishers share this machine's cores), with push
-/// and an access log; its push pin and log path.
 fn cluster_origin(redis: &Redis, name: &str) -> (Origin, String, PathBuf) {
-    let log = std::env::temp_dir().join(format!(
-        "livecdn-e2e-cluster-{name}-{}.log",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&log);
-    let url = redis.url();
-    let args = [
-        "--redis",
-        &url,
-        "--ladder",
-        "source",
-        "--access-log",
-        log.to_str().unwrap(),
-    ];
-    let (origin, _push, pin) = origin_with_push("", &args);
-    (origin, pin, log)
+    cluster::origin(redis, name, "")
 }
 
-/// An edge (or shield) that knows no origin but the stream map's.
-fn cluster_node(redis: &Redis, pins: &[&str], extra: &[&str]) -> Edge {
-    let credential = format!(
-        "--cluster-credential={}",
-        cluster_credential(support::SECRET, "e2e")
-    );
-    let pins = pins.join(",");
-    let url = redis.url();
-    let mut args = vec!["--redis", &url, &credential];
-    if !pins.is_empty() {
-        args.extend(["--push-spki", &pins]);
-    }
-    args.extend_from_slice(extra);
-    // Port 9 (discard) as the configured origin: nothing answers there, so
-    // a fetch that did not go where the map says would fail.
-    Edge::start_args("http://127.0.0.1:9", "127.0.0.1:0", &args)
-}
-
-fn store(redis: &Redis) -> Store {
-    Store::open(&redis.url()).unwrap()
-}
-
-/// Waits (bounded) until the map names `origin` for `stream`.
 async fn wait_entry(store: &Store, stream: &str, origin: &Origin) -> Instant {
-    let want = format!("http://{}", origin.http);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let entry = store.lookup(&[stream]).await.unwrap().pop().flatten();
-        if entry.as_ref().is_some_and(|e| e.http == want) {
-            return Instant::now();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stream} never mapped to {want}: {entry:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    cluster::wait_entry(store, stream, origin, WAIT).await
 }
 
 /// A Prometheus counter's sum over the lines that contain every `labels`.
@@ -151,7 +99,7 @@ async fn each_stream_is_fetched_from_the_origin_that_has_it_and_no_other() {
     let (b, pin_b, log_b) = cluster_origin(&redis, "b");
     let _fa = Ffmpeg::publish(&a.rtmp_url(&key("one")), 120);
     let _fb = Ffmpeg::publish(&b.rtmp_url(&key("two")), 120);
-    let edge = cluster_node(&redis, &[&pin_a, &pin_b], &[]);
+    let edge = cluster::node(&redis, &[&pin_a, &pin_b], &[]);
 
     let map = store(&redis);
     wait_entry(&map, "one", &a).await;
@@ -162,6 +110,26 @@ async fn each_stream_is_fetched_from_the_origin_that_has_it_and_no_other() {
     }
     wait_ok(&edge.url("/live/one/master.m3u8"), WAIT).await;
     wait_ok(&edge.url("/live/two/master.m3u8"), WAIT).await;
+    // The edge's API says where each watched stream comes from.
+    let auth = format!("Bearer {}", support::ADMIN_TOKEN);
+    let api = get_with(
+        &edge.url("/api/streams"),
+        &[("authorization", &auth)],
+        false,
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    assert_eq!(
+        api["cluster"]["origins"]["one"],
+        format!("http://{}", a.http),
+        "{api}"
+    );
+    assert_eq!(
+        api["cluster"]["origins"]["two"],
+        format!("http://{}", b.http),
+        "{api}"
+    );
+    assert_eq!(api["cluster"]["redis_reachable"], true, "{api}");
     // A stream no origin has is a 404 at the edge, asked of no origin.
     assert_eq!(
         get(&edge.url("/live/nowhere/master.m3u8")).await.status,
@@ -212,7 +180,7 @@ async fn a_publisher_that_moves_origin_moves_the_edges_within_a_second() {
     let (a, pin_a, _log_a) = cluster_origin(&redis, "move-a");
     let (b, pin_b, _log_b) = cluster_origin(&redis, "move-b");
     let mut fa = Ffmpeg::publish(&a.rtmp_url(&key("cam")), 120);
-    let edge = cluster_node(&redis, &[&pin_a, &pin_b], &[]);
+    let edge = cluster::node(&redis, &[&pin_a, &pin_b], &[]);
     let map = store(&redis);
     wait_entry(&map, "cam", &a).await;
     play(&edge, "cam").await;
@@ -225,6 +193,16 @@ async fn a_publisher_that_moves_origin_moves_the_edges_within_a_second() {
         )
     };
     assert_eq!(playlists_at_b().await, 0.0, "b has no viewer yet");
+
+    // Where a's numbering stands as the publisher leaves it.
+    let at_a = wait_playlist(
+        &a.url("/live/cam/source/index.m3u8"),
+        WAIT,
+        "a complete segment",
+        |pl| complete_segments(pl) > 0,
+    )
+    .await;
+    let a_next = at_a.media_sequence + at_a.segments.len() as u64;
 
     // The encoder reconnects through a load balancer that sends it to b.
     fa.stop();
@@ -245,6 +223,24 @@ async fn a_publisher_that_moves_origin_moves_the_edges_within_a_second() {
         "followed after {followed:?}"
     );
     play(&edge, "cam").await;
+    // b numbers the stream on from where a left it, after a discontinuity,
+    // so no object name means a's media in one cache and b's in another.
+    let at_b = wait_playlist(
+        &b.url("/live/cam/source/index.m3u8"),
+        WAIT,
+        "a listed segment",
+        |pl| !pl.segments.is_empty(),
+    )
+    .await;
+    assert!(
+        at_b.media_sequence >= a_next,
+        "b lists {} while a had reached {a_next}",
+        at_b.media_sequence
+    );
+    assert!(
+        at_b.discontinuity_sequence > at_a.discontinuity_sequence,
+        "no discontinuity between a's media and b's"
+    );
     // The old origin lost the entry for good, though its stream still
     // waits for its publisher within the reconnect grace.
     let entry = StreamMap::new(map.clone(), Duration::ZERO)
@@ -265,8 +261,8 @@ async fn edges_hash_streams_over_the_shields_that_announce_themselves() {
     let map = store(&redis);
     wait_entry(&map, "cam", &origin).await;
     let mut shields = [
-        cluster_node(&redis, &[], &["--role", "shield"]),
-        cluster_node(&redis, &[], &["--role", "shield"]),
+        cluster::node(&redis, &[], &["--role", "shield"]),
+        cluster::node(&redis, &[], &["--role", "shield"]),
     ];
     let bases = shields.each_ref().map(|s| format!("http://{}", s.http));
     let deadline = Instant::now() + WAIT;
@@ -274,7 +270,7 @@ async fn edges_hash_streams_over_the_shields_that_announce_themselves() {
         assert!(Instant::now() < deadline, "shields never announced");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let edge = cluster_node(&redis, &[], &[]);
+    let edge = cluster::node(&redis, &[], &[]);
     let order = livecdn_edge::upstream::rendezvous_order("cam", &bases);
     let (chosen, other) = (order[0], order[1]);
     let fetched_via = |shield: usize| {

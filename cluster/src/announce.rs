@@ -7,7 +7,8 @@
 //! attaches (so edges follow a moved stream without waiting a round).
 
 use crate::entry::OriginEntry;
-use crate::store::Store;
+use crate::numbering::{owner, Position, Rebase, Report};
+use crate::store::{Claim, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,13 @@ pub struct Live {
     pub since_ms: u64,
     /// 1: a primary publisher; 0: a backup ([`OriginEntry::rank`]).
     pub rank: u8,
+    /// Its hub instance: a stream published again, or an origin
+    /// restarted, is a new instance with numbering of its own.
+    pub instance: u64,
+    /// Where the hub's media numbering stands.
+    pub position: Position,
+    /// Its segment target (ms).
+    pub target_ms: u64,
 }
 
 /// One round's work.
@@ -107,14 +115,66 @@ impl Announcer {
             rank: live.rank,
         }
     }
+
+    fn report(&self, live: &Live, position: Position) -> Report {
+        Report {
+            owner: owner(&self.node, live.instance),
+            position,
+            target_ms: live.target_ms,
+            at_ms: 0,
+        }
+    }
+
+    /// Claims `live`'s entry with its numbering report. When another hub
+    /// numbered the stream last, `renumber` moves the hub past that
+    /// report first (`None`: the hub is gone), then the claim is made.
+    async fn claim(
+        &self,
+        live: &Live,
+        renumber: &impl Fn(&str, u64, Rebase) -> Option<Position>,
+    ) -> Result<bool, crate::ClusterError> {
+        let entry = self.entry(live);
+        let report = self.report(live, live.position);
+        let claim = self
+            .store
+            .claim_numbered(&live.stream, &entry, self.lease, &report, false)
+            .await?;
+        let Claim::Renumber {
+            report: previous,
+            now_ms,
+        } = claim
+        else {
+            return Ok(claim == Claim::Held);
+        };
+        let rebase = previous.rebase_at(now_ms);
+        let Some(position) = renumber(&live.stream, live.instance, rebase) else {
+            return Ok(false);
+        };
+        tracing::info!(
+            stream = %live.stream,
+            previous = %previous.owner,
+            msn = rebase.msn,
+            discontinuity_sequence = rebase.discontinuities,
+            "stream map: media renumbered past the previous holder's"
+        );
+        let report = self.report(live, position);
+        let claim = self
+            .store
+            .claim_numbered(&live.stream, &entry, self.lease, &report, true)
+            .await?;
+        Ok(claim == Claim::Held)
+    }
 }
 
 /// Keeps `live()` entered in the map until `stop`, then removes what this
-/// origin holds. Redis being down only delays entries (logged once per
-/// outage); the origin serves on regardless.
+/// origin holds. A hub about to take over a stream another hub numbered
+/// is renumbered first through `renumber(stream, instance, rebase)`, which
+/// answers its new position. Redis being down only delays entries (logged
+/// once per outage); the origin serves on regardless.
 pub async fn announce(
     a: Announcer,
     live: impl Fn() -> Vec<Live>,
+    renumber: impl Fn(&str, u64, Rebase) -> Option<Position>,
     wake: Arc<Notify>,
     stop: CancellationToken,
 ) {
@@ -131,7 +191,7 @@ pub async fn announce(
         let plan = claims.plan(&live());
         let mut error = None;
         for l in &plan.claim {
-            match a.store.claim(&l.stream, &a.entry(l), a.lease).await {
+            match a.claim(l, &renumber).await {
                 Ok(held) => match claims.claimed(&l.stream, held) {
                     Some(true) => {
                         tracing::info!(stream = %l.stream, "stream map: this origin serves it")
@@ -181,6 +241,9 @@ mod tests {
                 stream: s.to_string(),
                 since_ms: 7,
                 rank: 1,
+                instance: 1,
+                position: Position::default(),
+                target_ms: 2000,
             })
             .collect()
     }

@@ -18,6 +18,11 @@
 //!   ([`Members`]); edges rendezvous-hash each stream over the live set, so
 //!   a shield that joins or dies moves only its share of streams.
 //!
+//! * **Numbering.** Beside each entry the holder writes where its media
+//!   numbering stands, and a hub that takes a stream over renumbers past
+//!   it ([`numbering`]), so no object name means one origin's media in one
+//!   cache and another's elsewhere.
+//!
 //! Every write is a Lua script, so compare-and-set needs no transaction,
 //! and the leases use Redis's clock (`TIME`), never a node's.
 
@@ -25,13 +30,15 @@ mod announce;
 mod entry;
 mod map;
 mod members;
+pub mod numbering;
 mod store;
 
 pub use announce::{announce, Announcer, Claims, Live, Plan};
 pub use entry::{stream_key, OriginEntry, SHIELDS_KEY};
 pub use map::{MapCache, StreamMap};
 pub use members::Members;
-pub use store::Store;
+pub use numbering::{Position, Rebase, Report};
+pub use store::{Claim, Store};
 
 /// What went wrong talking to Redis.
 #[derive(Debug, thiserror::Error)]

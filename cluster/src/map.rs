@@ -136,8 +136,13 @@ impl StreamMap {
         match read {
             Ok(mut entries) => {
                 let entry = entries.pop().flatten();
-                self.record(stream, entry);
-                Ok(self.cache().last(stream))
+                self.record(stream, entry.clone());
+                // The cache's shared value when it took the read (it may
+                // be full of fresh reads and not have).
+                let kept = self.cache().last(stream);
+                Ok(kept
+                    .filter(|k| entry.as_ref() == Some(&**k))
+                    .or_else(|| entry.map(Arc::new)))
             }
             Err(e) => match self.cache().last(stream) {
                 Some(last) => {

@@ -233,6 +233,13 @@ fn api(edge: &Edge) -> Response<Body> {
             "target_duration": p.target_duration.as_secs_f64(),
         }))).collect::<serde_json::Map<_, _>>(),
         "upstreams": edge.upstreams.all().iter().map(|u| serde_json::json!({"url": u.base, "healthy": u.is_healthy()})).collect::<Vec<_>>(),
+        // With a stream map: where each watched stream comes from, and the
+        // shields this edge hashes over.
+        "cluster": edge.upstreams.cluster().map(|c| serde_json::json!({
+            "redis_reachable": c.map.reachable(),
+            "shields": c.shields.as_ref().map(|s| s.live().to_vec()),
+            "origins": viewers.iter().map(|(s, ..)| (s.clone(), serde_json::json!(c.map.last(s).map(|e| e.http.clone())))).collect::<serde_json::Map<_, _>>(),
+        })),
         "latency_seconds": {
             "ttfb": latency_json(&edge.metrics.ttfb),
             "upstream": latency_json(&edge.metrics.upstream),

@@ -84,7 +84,10 @@ pub async fn run(state: Arc<OriginState>, announcer: Announcer, stop: Cancellati
             }
         })
     };
-    livecdn_cluster::announce(announcer, live, wake, stop).await;
+    let renumber_state = state.clone();
+    let renumber =
+        move |stream: &str, instance: u64, r| renumber_state.registry.renumber(stream, instance, r);
+    livecdn_cluster::announce(announcer, live, renumber, wake, stop).await;
     let _ = relay.await;
 }
 

@@ -14,7 +14,8 @@
 // transcoded rung). --hold S keeps watching for S more seconds after playback
 // started (stderr gets one "PLAYING" line then, for a test to act on): the
 // run fails if the video stalls (more than --max-stalls times, default 0),
-// stops for a second or more, or does not advance meanwhile.
+// stops for --max-stuck-ms or more (default 1000), or does not advance
+// meanwhile.
 //
 // --until-ended (a VOD) keeps playing until the media element ends, within
 // --seconds: the run fails if it does not, or ends short of its duration.
@@ -28,9 +29,9 @@ import { errorList, launch, parseOrExit, sleep, withTimeout } from './driver.mjs
 
 const USAGE =
   'usage: node player/test/play.mjs URL [--seconds N] [--min-frames N] ' +
-  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S] [--max-stalls N] [--until-ended] [--seek-back S]';
+  '[--arg=--chromium-flag ...] [--ignore-cert-spki HASH] [--level NAME] [--hold S] [--max-stalls N] [--max-stuck-ms MS] [--until-ended] [--seek-back S]';
 
-const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0, maxStalls: 0, untilEnded: false, seekBack: 0 }, (key, value, number, o) => {
+const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFrames: 30, extraArgs: [], level: null, hold: 0, maxStalls: 0, maxStuckMs: 1000, untilEnded: false, seekBack: 0 }, (key, value, number, o) => {
   switch (key) {
     case '--seek-back': o.seekBack = number(); return true;
     case '--until-ended': o.untilEnded = true; return true;
@@ -38,6 +39,7 @@ const opts = parseOrExit(process.argv.slice(2), { url: null, seconds: 20, minFra
     case '--level': o.level = value(); return true;
     case '--hold': o.hold = number(); return true;
     case '--max-stalls': o.maxStalls = number(); return true;
+    case '--max-stuck-ms': o.maxStuckMs = number(); return true;
     default: return false;
   }
 }, USAGE);
@@ -134,7 +136,7 @@ async function hold(page) {
   };
   const stalls = (last.stalls || 0) - (start.stalls || 0);
   const advanced = last.currentTime - start.currentTime;
-  const ok = stalls <= opts.maxStalls && worstStuckMs < 1000 && advanced >= opts.hold * 0.8;
+  const ok = stalls <= opts.maxStalls && worstStuckMs < opts.maxStuckMs && advanced >= opts.hold * 0.8;
   return {
     ok,
     pinned_level: pinned,

@@ -8,6 +8,8 @@
 pub mod browser;
 #[allow(dead_code, reason = "used by the chat tests only")]
 pub mod chat;
+#[allow(dead_code, reason = "used by the cluster tests only")]
+pub mod cluster;
 pub mod edge;
 pub mod hook;
 pub mod http;

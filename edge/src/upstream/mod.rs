@@ -147,6 +147,11 @@ impl Upstreams {
         v
     }
 
+    /// The cluster's view, with `cluster.redis`.
+    pub fn cluster(&self) -> Option<&ClusterView> {
+        self.cluster.as_ref()
+    }
+
     /// Whether this node can serve. In a cluster: the map (which names
     /// each stream's origin) answers and, at an edge, the shield set has
     /// been read (else the shields' share would go to the origins). Else:

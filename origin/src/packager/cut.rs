@@ -75,6 +75,19 @@ impl TrackState {
         }
     }
 
+    /// Renumbers the track and the boundaries it has yet to apply (see
+    /// [`Track::rebase`]).
+    pub fn rebase(&mut self, offset: u64, keep_from: u64, discontinuities: u64, init_gen: u32) {
+        self.track
+            .rebase(offset, keep_from, discontinuities, init_gen);
+        for b in &mut self.pending {
+            b.msn += offset;
+        }
+        if let Some((msn, _)) = &mut self.label {
+            *msn += offset;
+        }
+    }
+
     pub fn ticks_to_ms(&self, ticks: u64) -> f64 {
         ticks as f64 * 1000.0 / f64::from(self.track.timescale)
     }

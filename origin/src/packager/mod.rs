@@ -38,6 +38,7 @@ mod cut;
 mod dash;
 mod health;
 mod playlist;
+mod renumber;
 mod rung;
 mod timeline;
 mod track;
@@ -46,6 +47,8 @@ mod track;
 mod normal_tests;
 #[cfg(test)]
 mod opus_tests;
+#[cfg(test)]
+mod renumber_tests;
 #[cfg(test)]
 mod rules_tests;
 #[cfg(test)]
@@ -175,6 +178,9 @@ pub struct Packager {
     lost_at: Option<Instant>,
     ended: bool,
     health: Health,
+    /// Numbering floors from taking the stream over in a cluster, for
+    /// tracks made afterwards.
+    floor: Option<livecdn_cluster::Rebase>,
     /// Frames dropped because they came before the first IDR or config.
     pub dropped_frames: u64,
 }
@@ -199,6 +205,7 @@ impl Packager {
             lost_at: None,
             ended: false,
             health: Health::default(),
+            floor: None,
             dropped_frames: 0,
         }
     }
@@ -228,9 +235,10 @@ impl Packager {
             .filter(|f| *f > 1.0 && *f < 300.0)
             .map_or(VIDEO_TIMESCALE / 60, |f| (1000.0 / f).floor() as u32 * 90);
         let fallback = u64::from(fallback);
-        let window = self.cfg.window_segments;
+        let (window, floor) = (self.cfg.window_segments, self.floor);
         let state = self.video.get_or_insert_with(|| {
             TrackState::new(TrackKind::Video, SOURCE, VIDEO_TIMESCALE, window, fallback)
+                .floored(floor)
         });
         state.track.set_init(init);
         self.video_config = Some(config);
@@ -245,12 +253,12 @@ impl Packager {
             channels: config.channels,
             asc: config.asc.clone(),
         }));
-        let window = self.cfg.window_segments;
+        let (window, floor) = (self.cfg.window_segments, self.floor);
         let spf = u64::from(config.samples_per_frame());
         let rate = config.sample_rate;
-        let state = self
-            .audio
-            .get_or_insert_with(|| TrackState::new(TrackKind::Audio, AUDIO, rate, window, spf));
+        let state = self.audio.get_or_insert_with(|| {
+            TrackState::new(TrackKind::Audio, AUDIO, rate, window, spf).floored(floor)
+        });
         if state.track.timescale != rate {
             tracing::warn!(
                 old = state.track.timescale,
@@ -268,10 +276,10 @@ impl Packager {
     /// stereo, and the encoder's lookahead.
     pub fn handle_opus_config(&mut self, channels: u8, pre_skip: u16) -> bool {
         let init = cmaf::init_segment(&TrackInit::Opus(OpusInit { channels, pre_skip }));
-        let window = self.cfg.window_segments;
+        let (window, floor) = (self.cfg.window_segments, self.floor);
         let frame = crate::opus::OPUS_FRAME as u64;
         let state = self.opus.get_or_insert_with(|| {
-            TrackState::new(TrackKind::Audio, OPUS, OPUS_TIMESCALE, window, frame)
+            TrackState::new(TrackKind::Audio, OPUS, OPUS_TIMESCALE, window, frame).floored(floor)
         });
         state.track.set_init(init);
         true

@@ -152,7 +152,9 @@ impl Packager {
         }));
         let window = self.cfg.window_segments;
         if self.rung_mut(name).is_none() {
-            self.rungs.push(Rung::new(name, window));
+            let mut rung = Rung::new(name, window);
+            rung.state = rung.state.floored(self.floor);
+            self.rungs.push(rung);
         }
         let Some(rung) = self.rung_mut(name) else {
             return false;

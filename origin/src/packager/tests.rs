@@ -12,7 +12,7 @@ use mp4_atom::{Decode, Moof, TrunEntry};
 const FPS: u32 = 30;
 const GOP: u32 = 60;
 
-fn video_config() -> VideoConfig {
+pub(crate) fn video_config() -> VideoConfig {
     VideoConfig {
         avcc: Bytes::from_static(&[
             1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 1, 0x68,

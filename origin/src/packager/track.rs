@@ -379,6 +379,55 @@ impl Track {
         }
     }
 
+    /// Discontinuities up to the live edge: EXT-X-DISCONTINUITY-SEQUENCE
+    /// plus those in the window.
+    pub fn discontinuities(&self) -> u64 {
+        let listed = self.segments.iter().filter(|s| s.discontinuity).count();
+        self.discontinuity_sequence + listed as u64
+    }
+
+    /// The newest init generation.
+    pub fn init_gen(&self) -> u32 {
+        self.init_gen
+    }
+
+    /// Renumbers the window when this hub takes the stream over in a
+    /// cluster (`livecdn_cluster::numbering`): every MSN moves up by
+    /// `offset`, segments still numbered below `keep_from` are dropped
+    /// (another origin may have named media with those numbers), the first
+    /// kept segment follows a discontinuity that slid out (the switch of
+    /// origins) so EXT-X-DISCONTINUITY-SEQUENCE becomes at least
+    /// `discontinuities`, and init generations start at `init_gen` or
+    /// above. A track with no media yet only takes the floors.
+    pub fn rebase(&mut self, offset: u64, keep_from: u64, discontinuities: u64, init_gen: u32) {
+        for s in &mut self.segments {
+            s.msn += offset;
+        }
+        self.next_msn = (self.next_msn + offset).max(keep_from);
+        while self.segments.front().is_some_and(|s| s.msn < keep_from) {
+            if self.segments.pop_front().is_some_and(|s| s.discontinuity) {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        match self.segments.front_mut() {
+            Some(first) => first.discontinuity = false,
+            None => self.pending_discontinuity = false,
+        }
+        self.discontinuity_sequence = self.discontinuity_sequence.max(discontinuities);
+        let oldest = self.inits.first().map_or(self.init_gen, |(g, _)| *g);
+        let shift = init_gen.saturating_sub(oldest);
+        if shift > 0 {
+            for (g, _) in &mut self.inits {
+                *g += shift;
+            }
+            for s in &mut self.segments {
+                s.init_gen += shift;
+            }
+            self.init_gen += shift;
+        }
+        self.trim();
+    }
+
     /// Measured (peak, average) bits per second over the complete segments
     /// of the window, for BANDWIDTH and AVERAGE-BANDWIDTH. Before the first
     /// segment completes, the complete parts so far stand in (the first

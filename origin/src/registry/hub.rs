@@ -93,6 +93,10 @@ pub struct StreamHub {
     /// The active publisher's key makes it a backup (it outranks no
     /// primary on another origin in the stream map).
     active_backup: AtomicBool,
+    /// This hub among all hubs of its stream on this node, ever (its
+    /// creation time in Unix nanoseconds): the stream map's numbering
+    /// reports name it.
+    pub instance: u64,
     /// The AAC to Opus transcoder of the active publisher's audio, when
     /// the packager makes the `opus` rendition, and the AAC configuration
     /// it was made for (none: that configuration gets no Opus). Only the
@@ -128,6 +132,9 @@ impl StreamHub {
             started: wall,
             attached_ms: AtomicU64::new(unix_ms(wall)),
             active_backup: AtomicBool::new(false),
+            instance: wall
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             opus: Mutex::new((None, None)),
             captured: Mutex::new(Captured::default()),
         }
@@ -545,10 +552,21 @@ impl StreamHub {
         }
     }
 
-    /// How long ago the stream ended, if it has.
     /// When the current primary publisher attached, in Unix milliseconds.
     pub fn attached_ms(&self) -> u64 {
         self.attached_ms.load(Ordering::Relaxed)
+    }
+
+    /// Renumbers the stream's media past another origin's (the stream map
+    /// gave this hub the stream); wakes held requests, which now find
+    /// their MSN older than the window or still to come.
+    pub fn renumber(&self, r: livecdn_cluster::Rebase) -> livecdn_cluster::Position {
+        let mut position = livecdn_cluster::Position::default();
+        self.update(|p| {
+            position = p.rebase(r);
+            true
+        });
+        position
     }
 
     /// Whether the active publisher came with a backup key.
@@ -556,6 +574,7 @@ impl StreamHub {
         self.active_backup.load(Ordering::Relaxed)
     }
 
+    /// How long ago the stream ended, if it has.
     pub fn ended_for(&self, now: Instant) -> Option<Duration> {
         self.pubs()
             .ended_at

@@ -98,12 +98,34 @@ impl Registry {
         self.list()
             .into_iter()
             .filter(|h| !h.is_stopped() && h.ended_for(now).is_none())
-            .map(|h| livecdn_cluster::Live {
-                stream: h.name().to_string(),
-                since_ms: h.attached_ms(),
-                rank: u8::from(!h.active_is_backup()),
+            .map(|h| {
+                let (position, target) = h.read(|p| (p.position(), p.config().segment_target));
+                livecdn_cluster::Live {
+                    stream: h.name().to_string(),
+                    since_ms: h.attached_ms(),
+                    rank: u8::from(!h.active_is_backup()),
+                    instance: h.instance,
+                    position,
+                    target_ms: u64::try_from(target.as_millis()).unwrap_or(u64::MAX),
+                }
             })
             .collect()
+    }
+
+    /// Renumbers stream `name`'s media past another origin's, if hub
+    /// `instance` still serves it; its new position.
+    pub fn renumber(
+        &self,
+        name: &str,
+        instance: u64,
+        r: livecdn_cluster::Rebase,
+    ) -> Option<livecdn_cluster::Position> {
+        let hub = self
+            .lock()
+            .get(name)
+            .filter(|h| h.instance == instance)?
+            .clone();
+        Some(hub.renumber(r))
     }
 
     /// The operator stops stream `name`: it ends now and leaves the map at

@@ -11,11 +11,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::browser::Watched;
 use support::chat::Redis;
 use support::cluster::{self, store};
 use support::http::{complete_segments, wait_playlist};
@@ -67,33 +64,25 @@ async fn hls_js_plays_on_through_the_edge_when_the_primary_origin_dies() {
 
     // hls.js through the edge, watched for 30 s once it plays. One stall
     // (the failover) is allowed, as long as one segment target.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
-    let mut node = Command::new("node")
-        .arg(script)
-        .arg(edge.url("/?stream=studio"))
-        .args(["--seconds", "40", "--min-frames", "30", "--hold", "30"])
-        .args(["--max-stalls", "1", "--max-stuck-ms", "2000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = node.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("PLAYING") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = node.kill();
-        let out = node.wait_with_output().unwrap();
-        panic!(
-            "the player never started playing through the edge: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
+    let player = Watched::start(
+        &edge.url("/?stream=studio"),
+        &[
+            "--seconds",
+            "40",
+            "--min-frames",
+            "30",
+            "--hold",
+            "30",
+            "--max-stalls",
+            "1",
+            "--max-stuck-ms",
+            "2000",
+        ],
+    )
+    .wait_playing(
+        Duration::from_secs(60),
+        "the player never started playing through the edge",
+    );
 
     // A couple of segments of playback, then the primary origin dies.
     let url_a = primary.url("/live/studio/source/index.m3u8");
@@ -133,10 +122,7 @@ async fn hls_js_plays_on_through_the_edge_when_the_primary_origin_dies() {
         after.media_sequence
     );
 
-    let out = node.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {stdout}"));
+    let report = player.report();
     println!(
         "entry taken over {taken_over:?} after the kill; player: worst stuck {} ms, {} stall(s), \
          advanced {} s over the hold, {} s behind live over its last 10 s",

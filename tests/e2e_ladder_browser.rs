@@ -8,11 +8,10 @@
 mod support;
 
 use livecdn_shared::playlist::MediaPlaylist;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::browser::Watched;
 use support::http::{complete_segments, get, wait_master, wait_playlist};
 use support::{Origin, Up};
 
@@ -57,11 +56,9 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     // must keep playing. One short wait (under a second) is tolerated: when
     // the rung's in-flight hinted part disappears with its encoder, hls.js
     // moves to another level, which most runs do without a `waiting` event.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
-    let mut node = Command::new("node")
-        .arg(script)
-        .arg(up.edge_url("/?stream=demo"))
-        .args([
+    let player = Watched::start(
+        &up.edge_url("/?stream=demo"),
+        &[
             "--seconds",
             "30",
             "--min-frames",
@@ -72,22 +69,12 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
             "25",
             "--max-stalls",
             "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = node.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("PLAYING") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the player never started playing the 240p rung");
+        ],
+    )
+    .wait_playing(
+        Duration::from_secs(60),
+        "the player never started playing the 240p rung",
+    );
 
     // A couple of segments of playback before the crash.
     let playing = playlist(&up, "240p").await;
@@ -159,10 +146,7 @@ async fn an_encoder_crash_leaves_the_source_alone_and_the_player_playing() {
     assert!(up.origin.log().contains("encoder stopped; restarting"));
 
     // The player kept playing (never stuck for a second, advanced all along).
-    let out = node.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {stdout}"));
+    let report = player.report();
     println!("{report}");
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["hold_stalls"].as_u64().unwrap_or(9) <= 1, "{report}");

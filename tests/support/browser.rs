@@ -63,3 +63,54 @@ pub fn h3_flags(port: u16, spki: &str) -> Vec<String> {
         "--host-resolver-rules=MAP localhost 127.0.0.1".into(),
     ]
 }
+
+/// The driver watching playback in the background (`--hold`), for a test
+/// that acts once the player plays (kills an encoder, an origin).
+pub struct Watched {
+    child: std::process::Child,
+    playing: std::sync::mpsc::Receiver<()>,
+}
+
+impl Watched {
+    /// Starts the driver on `url` with `options` (which should hold).
+    pub fn start(url: &str, options: &[&str]) -> Watched {
+        use std::io::{BufRead, BufReader};
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("player/test/play.mjs");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(url)
+            .args(options)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, playing) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("PLAYING") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        Watched { child, playing }
+    }
+
+    /// Waits (bounded) until the player plays; panics with the driver's
+    /// report if it does not.
+    pub fn wait_playing(mut self, limit: std::time::Duration, what: &str) -> Watched {
+        if self.playing.recv_timeout(limit).is_ok() {
+            return self;
+        }
+        let _ = self.child.kill();
+        panic!("{what}: {}", self.report());
+    }
+
+    /// Waits for the driver to finish; its JSON report.
+    pub fn report(self) -> serde_json::Value {
+        let out = self.child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("driver output is not JSON ({e}): {stdout}"))
+    }
+}

@@ -25,8 +25,17 @@ use std::time::{Duration, Instant};
 use support::netns::{sock, DelayRelay, Net};
 
 const WAIT: Duration = Duration::from_secs(60);
-const DELAY: Duration = Duration::from_millis(20);
 const LOSS_PERCENT: u32 = 1;
+
+/// One-way delay between the origins and the next tier: 20 ms, or
+/// `LIVECDN_BENCH_DELAY_MS` (the benchmark's setting).
+fn delay() -> Duration {
+    let ms = std::env::var("LIVECDN_BENCH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    Duration::from_millis(ms)
+}
 /// The origins' part target (their default).
 const PART_TARGET: Duration = Duration::from_millis(334);
 
@@ -281,7 +290,7 @@ impl Lab {
     async fn origin(&mut self, octet: u8, access_log: Option<&Path>) -> (Proc, String, SocketAddr) {
         let ip = self.net.addr(octet);
         let ns = self.net.host(&format!("o{octet}"), octet);
-        let relay = DelayRelay::tcp(sock(self.me, 0), sock(ip, 8080), DELAY).await;
+        let relay = DelayRelay::tcp(sock(self.me, 0), sock(ip, 8080), delay()).await;
         let (rtmp, http, advertise) = (
             format!("{ip}:1935"),
             format!("{ip}:8080"),
@@ -674,7 +683,8 @@ async fn bench_latency_by_tier_depth() {
     ];
     let played = play_all(&view_ns, &targets, viewers, seconds).await;
     println!(
-        "\n{viewers} viewers per depth, {seconds} s, 20 ms each way + {LOSS_PERCENT} % loss between the origin and the next hop"
+        "\n{viewers} viewers per depth, {seconds} s, {:?} each way + {LOSS_PERCENT} % loss between the origin and the next hop",
+        delay()
     );
     println!("| depth | latency behind live p50 / p99 | stalls | errors |");
     println!("|---|---|---|---|");

@@ -1,7 +1,7 @@
 //! The chat service's counters, rendered into the edge's `/metrics` as
 //! `PREFIX_chat_...`.
 
-use std::fmt::Write;
+use livecdn_shared::exposition::{single, Kind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
@@ -39,80 +39,83 @@ impl ChatMetrics {
         a.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Prometheus text lines, each metric named `PREFIX_chat_...`.
+    /// The families, each named `PREFIX_chat_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
-        let rows: [(&str, &str, &str, u64); 11] = [
+        let rows: [(&str, Kind, &str, u64); 11] = [
             (
                 "connections",
-                "gauge",
+                Kind::Gauge,
                 "chat connections",
                 get(&self.connections),
             ),
             (
                 "rooms",
-                "gauge",
+                Kind::Gauge,
                 "chat rooms open on this node",
                 get(&self.rooms),
             ),
             (
-                "connections_total",
-                "counter",
+                "connections_accepted_total",
+                Kind::Counter,
                 "chat connections accepted",
                 get(&self.connections_total),
             ),
             (
                 "refused_total",
-                "counter",
+                Kind::Counter,
                 "chat connections closed before joining (token, limits)",
                 get(&self.refused_total),
             ),
             (
                 "messages_total",
-                "counter",
+                Kind::Counter,
                 "chat messages accepted from clients",
                 get(&self.messages_in),
             ),
             (
                 "messages_refused_total",
-                "counter",
+                Kind::Counter,
                 "chat messages refused (rate, size, schema, role, ban)",
                 get(&self.messages_refused),
             ),
             (
                 "delivered_total",
-                "counter",
+                Kind::Counter,
                 "chat events written to clients",
                 get(&self.delivered),
             ),
             (
                 "slow_consumers_total",
-                "counter",
+                Kind::Counter,
                 "chat clients closed for not reading",
                 get(&self.slow_consumers),
             ),
             (
                 "unrelayed_total",
-                "counter",
+                Kind::Counter,
                 "chat messages that could not be relayed to other edges and were refused",
                 get(&self.unrelayed),
             ),
             (
                 "relay_errors_total",
-                "counter",
+                Kind::Counter,
                 "chat relay (Redis) commands or connections that failed",
                 get(&self.relay_errors),
             ),
             (
                 "relay_up",
-                "gauge",
+                Kind::Gauge,
                 "1 while the chat relay is reachable",
                 get(&self.relay_up),
             ),
         ];
         for (name, kind, help, value) in rows {
-            let _ = write!(
+            single(
                 out,
-                "# HELP {prefix}_chat_{name} {help}.\n# TYPE {prefix}_chat_{name} {kind}\n{prefix}_chat_{name} {value}\n"
+                &format!("{prefix}_chat_{name}"),
+                kind,
+                help,
+                value as f64,
             );
         }
     }

@@ -27,6 +27,7 @@
 //! and the leases use Redis's clock (`TIME`), never a node's.
 
 mod announce;
+pub mod connection;
 mod entry;
 mod map;
 mod members;

@@ -4,15 +4,11 @@
 use crate::entry::{stream_key, OriginEntry};
 use crate::numbering::{numbering_key, Report, REPORT_TTL};
 use crate::ClusterError;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
-
-/// A command that takes longer fails (the caller keeps what it knew).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Takes or renews a stream's entry: written when there is none, when it
 /// is this node's, or when this node's publisher outranks the holder's
@@ -113,13 +109,8 @@ impl Store {
     /// malformed URL.
     pub fn open(url: &str) -> Result<Self, ClusterError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(BACKOFF_MAX);
         Ok(Self {
-            cmd: client.get_connection_manager_lazy(config)?,
+            cmd: crate::connection::lazy_manager(&client)?,
         })
     }
 

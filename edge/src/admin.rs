@@ -3,11 +3,13 @@
 
 use crate::body::full;
 use crate::error::EdgeError;
+use crate::metrics::Labels;
 use crate::serve::Body;
 use crate::state::Edge;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use livecdn_shared::auth::valid_stream_name;
+use livecdn_shared::exposition::{self, Kind};
 use livecdn_shared::route::{Route, MAX_PATH};
 use std::time::Instant;
 
@@ -77,17 +79,17 @@ pub async fn purge(edge: &Edge, query: Option<&str>) -> Result<Response<Body>, E
 fn metrics(edge: &Edge) -> Response<Body> {
     let stats = edge.cache.stats();
     let viewers = edge.viewers.counts(Instant::now());
-    let rows: Vec<(String, f64)> = viewers
+    let rows: Vec<(Labels, f64)> = viewers
         .iter()
-        .map(|(s, n)| (format!("stream=\"{s}\""), *n as f64))
+        .map(|(s, n)| (vec![("stream", s.to_string())], *n as f64))
         .collect();
-    let health: Vec<(String, f64)> = edge
+    let health: Vec<(Labels, f64)> = edge
         .upstreams
         .all()
         .iter()
         .map(|u| {
             (
-                format!("upstream=\"{}\"", u.base),
+                vec![("upstream", u.base.to_string())],
                 if u.is_healthy() { 1.0 } else { 0.0 },
             )
         })
@@ -104,16 +106,18 @@ fn metrics(edge: &Edge) -> Response<Body> {
     }
     if let Some(rtc) = &edge.webrtc {
         rtc.metrics.render("livecdn_edge", &mut families);
-        families.push_str(&format!(
-            "# HELP livecdn_edge_live_late_chunks Pushed chunks dropped for coming after a later part's.\n\
-             # TYPE livecdn_edge_live_late_chunks gauge\nlivecdn_edge_live_late_chunks {}\n",
-            edge.live.late()
-        ));
+        exposition::single(
+            &mut families,
+            "livecdn_edge_live_late_chunks",
+            Kind::Gauge,
+            "Pushed chunks dropped for coming after a later part's",
+            edge.live.late() as f64,
+        );
     }
     let disk = edge.cache.disk().map(|d| (d.stats(), d.backend().as_str()));
-    let disk_row = |f: fn(&crate::cache::DiskTierStats) -> u64| -> Vec<(String, f64)> {
+    let disk_row = |f: fn(&crate::cache::DiskTierStats) -> u64| -> Vec<(Labels, f64)> {
         disk.iter()
-            .map(|(s, io)| (format!("io=\"{io}\""), f(s) as f64))
+            .map(|(s, io)| (vec![("io", io.to_string())], f(s) as f64))
             .collect()
     };
     let text = edge.metrics.render(
@@ -153,7 +157,7 @@ fn metrics(edge: &Edge) -> Response<Body> {
                 "Blocking reloads held for a pushed playlist now",
                 edge.push
                     .iter()
-                    .map(|p| (String::new(), p.waiting() as f64))
+                    .map(|p| (vec![], p.waiting() as f64))
                     .collect(),
             ),
             (
@@ -161,18 +165,18 @@ fn metrics(edge: &Edge) -> Response<Body> {
                 "Push connections up now (one per origin that has a watched stream)",
                 edge.push
                     .iter()
-                    .map(|p| (String::new(), p.connections() as f64))
+                    .map(|p| (vec![], p.connections() as f64))
                     .collect(),
             ),
             (
                 "cache_bytes",
                 "Bytes held in the cache",
-                vec![(String::new(), stats.bytes as f64)],
+                vec![(vec![], stats.bytes as f64)],
             ),
             (
                 "cache_entries",
                 "Objects held in the cache",
-                vec![(String::new(), stats.entries as f64)],
+                vec![(vec![], stats.entries as f64)],
             ),
             (
                 "upstream_healthy",
@@ -182,18 +186,18 @@ fn metrics(edge: &Edge) -> Response<Body> {
             (
                 "cache_shm_bytes",
                 "Bytes of cache bodies in shared memory, sent by sendfile on cleartext HTTP/1.1",
-                vec![(String::new(), crate::cache::shm::stored_bytes() as f64)],
+                vec![(vec![], crate::cache::shm::stored_bytes() as f64)],
             ),
             (
                 "cache_shm_slabs",
                 "Shared-memory slabs mapped",
-                vec![(String::new(), crate::cache::shm::slabs() as f64)],
+                vec![(vec![], crate::cache::shm::slabs() as f64)],
             ),
             (
                 "sendfile_bytes",
                 "Bytes sent from shared memory without a copy since start",
                 vec![(
-                    String::new(),
+                    vec![],
                     crate::listen::zerocopy::sendfile_bytes() as f64,
                 )],
             ),
@@ -203,7 +207,7 @@ fn metrics(edge: &Edge) -> Response<Body> {
     let mut resp = Response::new(full(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(exposition::CONTENT_TYPE),
     );
     resp
 }

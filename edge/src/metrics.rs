@@ -2,16 +2,18 @@
 //! hdrhistogram latency distributions exported as Prometheus summaries.
 
 use hdrhistogram::Histogram;
+use livecdn_shared::exposition::{self, Kind};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-type Labels = Vec<(&'static str, String)>;
+/// Label (name, value) pairs.
+pub type Labels = Vec<(&'static str, String)>;
 
-/// An extra gauge for [`EdgeMetrics::render`]: name, help, and (labels, value) rows.
-pub type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+/// An extra gauge for [`EdgeMetrics::render`]: name, help, and (labels,
+/// value) rows.
+pub type Gauge<'a> = (&'a str, &'a str, Vec<(Labels, f64)>);
 
 /// A latency distribution in microseconds, 1 µs to 60 s, 3 significant
 /// digits (a few tens of KiB each).
@@ -162,26 +164,22 @@ impl EdgeMetrics {
             ),
         ] {
             let (count, q) = h.snapshot();
-            let _ = writeln!(out, "# HELP livecdn_edge_{name} {help}.");
-            let _ = writeln!(out, "# TYPE livecdn_edge_{name} summary");
+            let name = format!("livecdn_edge_{name}");
+            let mut f = exposition::family(&mut out, &name, Kind::Summary, help);
             for (quantile, v) in ["0.5", "0.9", "0.99", "1"].iter().zip(q) {
-                let _ = writeln!(out, "livecdn_edge_{name}{{quantile=\"{quantile}\"}} {v}");
+                f.sample(&[("quantile", quantile)], v);
             }
-            let _ = writeln!(out, "livecdn_edge_{name}_count {count}");
+            f.count(count);
         }
         for (name, help, rows) in extra {
-            let _ = writeln!(out, "# HELP livecdn_edge_{name} {help}.");
-            let _ = writeln!(out, "# TYPE livecdn_edge_{name} gauge");
+            let name = format!("livecdn_edge_{name}");
+            let mut f = exposition::family(&mut out, &name, Kind::Gauge, help);
             for (labels, v) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "livecdn_edge_{name} {v}");
-                } else {
-                    let _ = writeln!(out, "livecdn_edge_{name}{{{labels}}} {v}");
-                }
+                f.sample(labels, *v);
             }
         }
         out.push_str(text);
-        out.push_str("# EOF\n");
+        exposition::finish(&mut out);
         out
     }
 }

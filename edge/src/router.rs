@@ -34,7 +34,12 @@ impl Handler for EdgeHandler {
 /// be real: one series, whatever a client makes up.
 const UNKNOWN: &str = "-";
 
-async fn serve(edge: &Edge, surface: Surface, mut req: Request<()>, conn: Conn) -> Response<Body> {
+async fn serve(
+    edge: &Arc<Edge>,
+    surface: Surface,
+    mut req: Request<()>,
+    conn: Conn,
+) -> Response<Body> {
     let start = Instant::now();
     // Only the chat service upgrades connections; taken here so the
     // services see the request by reference.
@@ -136,7 +141,7 @@ async fn serve(edge: &Edge, surface: Surface, mut req: Request<()>, conn: Conn) 
 }
 
 async fn dispatch(
-    edge: &Edge,
+    edge: &Arc<Edge>,
     req: &Request<()>,
     conn: Conn,
     route: &Route<'_>,

@@ -1,7 +1,8 @@
 //! Streaming single flight through a running edge (DESIGN.md section 5): a
 //! thousand concurrent viewers of one cold part, or of one blocking playlist
 //! reload, cost the origin exactly one request, and every viewer streams the
-//! body as the origin sends it.
+//! body as the origin sends it; and a viewer that leaves mid-fetch does
+//! not cancel the fetch the next viewer wants.
 //!
 //! The viewers are 700 HTTP/2 requests multiplexed over 10 h2c connections
 //! plus 300 HTTP/1.1 requests, one per connection.
@@ -10,7 +11,7 @@
 
 mod common;
 
-use common::client::{h1_connect, h1_get_counted, h2_get_counted, h2c_connect, Got};
+use common::client::{h1_connect, h1_get_counted, h2_get, h2_get_counted, h2c_connect, Got};
 use common::{bounded, edge_config, wait_until, FakeConfig, FakeUpstream, RunningEdge};
 use livecdn_edge::cache::CacheKey;
 use livecdn_shared::config::EdgeRole;
@@ -212,6 +213,44 @@ async fn a_thousand_viewers_blocked_on_the_next_playlist_share_one_upstream_requ
     assert_eq!(late.x_cache(), "HIT");
     assert!(late.body == want);
     assert_eq!(origin.count_path(playlist), 1);
+    edge.stop().await;
+    origin.stop().await;
+}
+
+/// A viewer that goes away while the edge waits on upstream (here a
+/// blocking reload the origin holds) does not cancel the fetch: the next
+/// viewer of the same object gets it from that one upstream request, as
+/// in flight or from the cache, and the origin is asked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_leaves_does_not_cancel_the_fetch_the_next_one_wants() {
+    let playlist = "/live/cam/source/index.m3u8";
+    let canonical = format!("{playlist}?_HLS_msn=7&_HLS_part=2");
+    let origin = FakeUpstream::start(FakeConfig {
+        blocking_hold: Duration::from_millis(500),
+        ..FakeConfig::default()
+    })
+    .await;
+    let edge = RunningEdge::start(edge_config(EdgeRole::Edge, &[origin.url()], &[])).await;
+    let mut first = h2c_connect(edge.http).await.unwrap();
+    let leaving = {
+        let path = canonical.clone();
+        tokio::spawn(async move { h2_get(&mut first, &path).await })
+    };
+    assert!(
+        wait_until(SETTLE, || origin.count(&canonical) == 1).await,
+        "the edge never asked upstream"
+    );
+    // The viewer goes: its stream is reset while the origin still holds
+    // the answer.
+    leaving.abort();
+    let _ = leaving.await;
+    let mut second = h2c_connect(edge.http).await.unwrap();
+    let got = bounded("the next viewer", h2_get(&mut second, &canonical))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    assert!(got.body == origin.body(&canonical).unwrap());
+    assert_eq!(origin.count(&canonical), 1, "{:?}", origin.counts());
     edge.stop().await;
     origin.stop().await;
 }

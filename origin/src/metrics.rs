@@ -3,9 +3,9 @@
 //! scrape time (so a removed stream disappears from the output).
 
 use crate::registry::Registry;
+use livecdn_shared::exposition::{self, Kind};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use std::fmt::Write;
 use std::time::Instant;
 
 type Labels = Vec<(&'static str, String)>;
@@ -172,8 +172,8 @@ impl Metrics {
             })
             .collect();
         for (i, (name, help)) in gauges.iter().enumerate() {
-            let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
-            let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+            let name = format!("livecdn_origin_{name}");
+            let mut f = exposition::family(&mut out, &name, Kind::Gauge, help);
             for (stream, r, bytes, live, healthy, average) in &rows {
                 let v = match i {
                     0 => Some(r.bitrate_bps as f64),
@@ -187,13 +187,13 @@ impl Metrics {
                     _ => r.clock_drift_ms.map(|d| d as f64),
                 };
                 if let Some(v) = v {
-                    let _ = writeln!(out, "livecdn_origin_{name}{{stream=\"{stream}\"}} {v}");
+                    f.sample(&[("stream", stream)], v);
                 }
             }
         }
         render_ladder(&mut out, &hubs);
         out.push_str(text);
-        out.push_str("# EOF\n");
+        exposition::finish(&mut out);
         out
     }
 }
@@ -239,14 +239,11 @@ fn render_ladder(out: &mut String, hubs: &[std::sync::Arc<crate::registry::Strea
         ),
     ];
     for (i, (name, help)) in per_rendition.iter().enumerate() {
-        let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
-        let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+        let name = format!("livecdn_origin_{name}");
+        let mut f = exposition::family(out, &name, Kind::Gauge, help);
         for (stream, rendition, values) in &rows {
             if let Some(v) = values[i] {
-                let _ = writeln!(
-                    out,
-                    "livecdn_origin_{name}{{stream=\"{stream}\",rendition=\"{rendition}\"}} {v}"
-                );
+                f.sample(&[("stream", stream), ("rendition", rendition)], v);
             }
         }
     }
@@ -275,8 +272,8 @@ fn render_ladder(out: &mut String, hubs: &[std::sync::Arc<crate::registry::Strea
         .filter(|(_, s, _)| s.encoder.is_some())
         .collect();
     for (i, (name, help)) in per_encoder.iter().enumerate() {
-        let _ = writeln!(out, "# HELP livecdn_origin_{name} {help}.");
-        let _ = writeln!(out, "# TYPE livecdn_origin_{name} gauge");
+        let name = format!("livecdn_origin_{name}");
+        let mut f = exposition::family(out, &name, Kind::Gauge, help);
         for (stream, s, dropped) in &enc {
             let v = match i {
                 0 => s.speed,
@@ -285,7 +282,7 @@ fn render_ladder(out: &mut String, hubs: &[std::sync::Arc<crate::registry::Strea
                 _ => Some(*dropped as f64),
             };
             if let Some(v) = v {
-                let _ = writeln!(out, "livecdn_origin_{name}{{stream=\"{stream}\"}} {v}");
+                f.sample(&[("stream", stream)], v);
             }
         }
     }

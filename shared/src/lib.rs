@@ -18,6 +18,7 @@ pub mod cmaf;
 pub mod config;
 pub mod cors;
 pub mod dash;
+pub mod exposition;
 pub mod flv;
 pub mod fuzzing;
 pub mod idle;

@@ -14,6 +14,8 @@ pub mod edge;
 pub mod hook;
 pub mod http;
 #[allow(dead_code, reason = "used by the multi-host tests only")]
+pub mod lab;
+#[allow(dead_code, reason = "used by the multi-host tests only")]
 pub mod netns;
 #[allow(dead_code, reason = "used by the recording tests only")]
 pub mod record;

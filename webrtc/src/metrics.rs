@@ -1,8 +1,8 @@
 //! Counters of the WebRTC server, rendered by the origin's and the edge's
 //! `/metrics` under their own prefix.
 
+use livecdn_shared::exposition::{family, single, Kind};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -75,154 +75,161 @@ impl RtcMetrics {
         m.iter().map(|(s, n)| (s.clone(), *n)).collect()
     }
 
-    /// Prometheus text lines, each metric named `PREFIX_webrtc_...`.
+    /// The families, each named `PREFIX_webrtc_...`.
     pub fn render(&self, prefix: &str, out: &mut String) {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 22] = [
+        let rows: [(&str, Kind, &str, u64); 22] = [
             (
                 "sessions",
-                "gauge",
+                Kind::Gauge,
                 "WHEP sessions, connected or connecting",
                 g(&self.sessions),
             ),
             (
-                "sessions_total",
-                "counter",
+                "sessions_accepted_total",
+                Kind::Counter,
                 "WHEP offers accepted",
                 g(&self.sessions_total),
             ),
             (
                 "connected_total",
-                "counter",
+                Kind::Counter,
                 "WHEP sessions that connected",
                 g(&self.connected_total),
             ),
             (
                 "connect_timeouts_total",
-                "counter",
+                Kind::Counter,
                 "WHEP sessions dropped before connecting",
                 g(&self.connect_timeouts),
             ),
             (
                 "offers_refused_total",
-                "counter",
+                Kind::Counter,
                 "WHEP offers refused",
                 g(&self.offers_refused),
             ),
             (
                 "frames_sent_total",
-                "counter",
+                Kind::Counter,
                 "video frames written to sessions",
                 g(&self.frames_sent),
             ),
             (
                 "audio_packets_sent_total",
-                "counter",
+                Kind::Counter,
                 "Opus packets written to sessions",
                 g(&self.audio_sent),
             ),
             (
                 "frames_dropped_total",
-                "counter",
+                Kind::Counter,
                 "frames a feed could not queue",
                 g(&self.frames_dropped),
             ),
             (
                 "keyframe_requests_total",
-                "counter",
+                Kind::Counter,
                 "PLI and FIR received",
                 g(&self.keyframe_requests),
             ),
             (
                 "nacks_total",
-                "counter",
+                Kind::Counter,
                 "NACKs received (packets resent from the send buffer)",
                 g(&self.nacks),
             ),
             (
                 "datagrams_in_total",
-                "counter",
+                Kind::Counter,
                 "UDP datagrams received",
                 g(&self.datagrams_in),
             ),
             (
                 "datagrams_out_total",
-                "counter",
+                Kind::Counter,
                 "UDP datagrams sent",
                 g(&self.datagrams_out),
             ),
             (
                 "bytes_out_total",
-                "counter",
+                Kind::Counter,
                 "UDP payload bytes sent",
                 g(&self.bytes_out),
             ),
             (
                 "datagrams_unmatched_total",
-                "counter",
+                Kind::Counter,
                 "datagrams no session claimed",
                 g(&self.datagrams_unmatched),
             ),
             (
                 "datagrams_dropped_total",
-                "counter",
+                Kind::Counter,
                 "datagrams dropped on the way in",
                 g(&self.datagrams_dropped),
             ),
             (
                 "send_dropped_total",
-                "counter",
+                Kind::Counter,
                 "datagrams the socket could not take",
                 g(&self.send_dropped),
             ),
             (
                 "sends_total",
-                "counter",
+                Kind::Counter,
                 "send calls (a GSO batch is one)",
                 g(&self.sends),
             ),
             (
                 "publishers",
-                "gauge",
+                Kind::Gauge,
                 "WHIP publishers, connected or connecting",
                 g(&self.publishers),
             ),
             (
                 "publish_frames_total",
-                "counter",
+                Kind::Counter,
                 "Video frames and audio packets WHIP publishers sent",
                 g(&self.publish_frames),
             ),
             (
                 "publish_plis_total",
-                "counter",
+                Kind::Counter,
                 "Keyframes asked of WHIP publishers",
                 g(&self.publish_plis),
             ),
             (
                 "moves_down_total",
-                "counter",
+                Kind::Counter,
                 "Viewers moved to a lower rendition by their bandwidth estimate",
                 g(&self.moves_down),
             ),
             (
                 "moves_up_total",
-                "counter",
+                Kind::Counter,
                 "Viewers moved to a higher rendition by their bandwidth estimate",
                 g(&self.moves_up),
             ),
         ];
         for (name, kind, help, v) in rows {
-            let _ = writeln!(out, "# HELP {prefix}_webrtc_{name} {help}");
-            let _ = writeln!(out, "# TYPE {prefix}_webrtc_{name} {kind}");
-            let _ = writeln!(out, "{prefix}_webrtc_{name} {v}");
+            single(
+                out,
+                &format!("{prefix}_webrtc_{name}"),
+                kind,
+                help,
+                v as f64,
+            );
         }
-        let name = format!("{prefix}_webrtc_stream_sessions");
-        let _ = writeln!(out, "# HELP {name} WHEP sessions of a stream");
-        let _ = writeln!(out, "# TYPE {name} gauge");
+        let mut f = family(
+            out,
+            &format!("{prefix}_webrtc_stream_sessions"),
+            Kind::Gauge,
+            "WHEP sessions of a stream",
+        );
         let m = self.per_stream.lock().unwrap_or_else(|e| e.into_inner());
         for (stream, n) in m.iter() {
-            let _ = writeln!(out, "{name}{{stream=\"{stream}\"}} {n}");
+            f.sample(&[("stream", &**stream)], *n as f64);
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::entry::{Entry, EntryKind};
 use crate::id::EntryId;
 use crate::metrics::ChatMetrics;
 use crate::rooms::{Room, Rooms};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use livecdn_cluster::connection::{lazy_manager, BACKOFF_MAX, COMMAND_TIMEOUT};
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{
     StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
@@ -37,11 +38,9 @@ use tokio_util::sync::CancellationToken;
 const BLOCK: Duration = Duration::from_secs(5);
 /// Entries one `XREAD` returns at most.
 const READ_COUNT: usize = 1000;
-/// Commands other than the blocking read give up after this.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnect backoff bounds.
+/// The reader's first reconnect backoff (doubling up to the cluster's
+/// `BACKOFF_MAX`).
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// A node's viewer count is trusted this long after it wrote it.
 const VIEWERS_FRESH_MS: u64 = 10_000;
 
@@ -83,12 +82,7 @@ impl RedisRelay {
     /// edge starts while Redis is down and chat works once it is up.
     pub fn new(url: &str, node: String, retain: usize, history: usize) -> Result<Self, RelayError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(BACKOFF_MAX);
-        let cmd = client.get_connection_manager_lazy(config)?;
+        let cmd = lazy_manager(&client)?;
         Ok(Self {
             client,
             cmd,

@@ -1,8 +1,9 @@
 //! The playback service: LL-HLS from the cache. Token check, viewer
 //! tracking, the blocking-reload rules the edge can decide itself, cache
 //! lookup (hit, coalesce, a disk-tier copy, or lead a fill), push wait,
-//! upstream fetch with failover, and a response streamed from the cached
-//! object.
+//! upstream fetch with failover (on a task of its own, so a viewer that
+//! leaves never cancels a fill the next viewers want), and a response
+//! streamed from the cached object.
 //!
 //! Timing (hold times, TTLs) comes from each stream's own live playlists
 //! through [`crate::streams::Streams`]; every live playlist this service
@@ -58,7 +59,7 @@ struct Target<'a> {
 /// playlists and media, and recordings (`/vod/`). `None` if `route` is not
 /// one.
 pub async fn serve(
-    edge: &Edge,
+    edge: &Arc<Edge>,
     req: &Request<()>,
     conn: Conn,
     route: &Route<'_>,
@@ -81,7 +82,7 @@ pub async fn serve(
 }
 
 async fn play(
-    edge: &Edge,
+    edge: &Arc<Edge>,
     req: &Request<()>,
     conn: Conn,
     route: &Route<'_>,
@@ -187,7 +188,7 @@ async fn play(
     Ok((kind.as_str(), resp))
 }
 
-async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError> {
+async fn cached(edge: &Arc<Edge>, t: &Target<'_>) -> Result<Response<Body>, EdgeError> {
     let (key, kind) = (&t.key, t.kind);
     // A leader that fails hands its followers back to the cache's flight
     // table, which elects one of them to lead the next attempt.
@@ -251,52 +252,88 @@ async fn cached(edge: &Edge, t: &Target<'_>) -> Result<Response<Body>, EdgeError
         | ObjectKind::Segment => edge.streams.blocking_wait(t.stream),
         _ => Duration::ZERO,
     };
-    match edge.upstreams.fetch(t.stream, key.as_str(), wait).await {
-        Ok(fetched) => {
-            edge.metrics.upstream.record(fetched.latency);
-            let status = fetched.response.status().as_u16();
-            edge.metrics.upstream_fetch(&fetched.upstream.base, status);
-            let mut headers = HeaderMap::new();
-            for name in KEPT_HEADERS {
-                if let Some(v) = fetched.response.headers().get(&name) {
-                    headers.insert(name, v.clone());
-                }
-            }
-            // Each fresh answer from the origin says whether the stream's
-            // channel is `authorized` now (marking it, or clearing the mark
-            // once the channel is opened).
-            if status == 200 && matches!(kind, ObjectKind::Playlist | ObjectKind::Master) {
-                let marked = headers
-                    .get(playback_auth::ACCESS_HEADER)
-                    .is_some_and(|v| v == playback_auth::ACCESS_TOKEN);
-                edge.streams.set_needs_token(t.stream, marked);
-            }
-            let object = permit.publish(status, headers).await;
-            let body = fetched.response.into_body();
-            match (t.rendition, status) {
-                (Some(rendition), 200) => {
-                    let (streams, object) = (edge.streams.clone(), object.clone());
-                    let (stream, rendition) = (t.stream.to_string(), rendition.to_string());
-                    tokio::spawn(async move {
-                        pump(body, object.clone()).await;
-                        learn(&streams, &stream, &rendition, &object);
-                    });
-                }
-                _ => {
-                    tokio::spawn(pump(body, object.clone()));
-                }
-            }
-            Ok(respond(edge, t, &object, "MISS", None))
-        }
-        Err(e) => {
-            drop(permit);
-            match edge.cache.get_stale(key).await {
-                Some(stale) => Ok(respond(edge, t, &stale, "STALE", None)),
-                None if matches!(e, UpstreamError::NotFound(_)) => Err(EdgeError::NotFound),
-                None => Err(EdgeError::Upstream(e.to_string())),
-            }
+    // The fill runs on its own task: a viewer that goes away while the
+    // upstream answer is on its way (a blocking reload held, a part not
+    // yet begun, a slow link) does not cancel it, so the viewers who ask
+    // next find it in flight or in the cache instead of fetching again.
+    let fill = tokio::spawn(fill(
+        Arc::clone(edge),
+        Fill {
+            stream: t.stream.to_string(),
+            rendition: t.rendition.map(str::to_string),
+            key: key.clone(),
+            kind,
+            wait,
+        },
+        permit,
+    ));
+    match fill.await {
+        Ok(Ok(object)) => Ok(respond(edge, t, &object, "MISS", None)),
+        Ok(Err(e)) => match edge.cache.get_stale(key).await {
+            Some(stale) => Ok(respond(edge, t, &stale, "STALE", None)),
+            None if matches!(e, UpstreamError::NotFound(_)) => Err(EdgeError::NotFound),
+            None => Err(EdgeError::Upstream(e.to_string())),
+        },
+        Err(e) => Err(EdgeError::Upstream(format!("fill task: {e}"))),
+    }
+}
+
+/// What a fill fetches, owned so it outlives the request that led it.
+struct Fill {
+    stream: String,
+    rendition: Option<String>,
+    key: CacheKey,
+    kind: ObjectKind,
+    /// How long upstream may hold the request (blocking reloads, parts).
+    wait: Duration,
+}
+
+/// Fetches `f` upstream and publishes the answer through `permit` to every
+/// request waiting on it (and to the store); the body streams in on a task
+/// of its own. On failure the permit is dropped, so a waiting follower
+/// leads the next attempt.
+async fn fill(
+    edge: Arc<Edge>,
+    f: Fill,
+    permit: crate::cache::FillPermit,
+) -> Result<Arc<CachedObject>, UpstreamError> {
+    let fetched = edge
+        .upstreams
+        .fetch(&f.stream, f.key.as_str(), f.wait)
+        .await?;
+    edge.metrics.upstream.record(fetched.latency);
+    let status = fetched.response.status().as_u16();
+    edge.metrics.upstream_fetch(&fetched.upstream.base, status);
+    let mut headers = HeaderMap::new();
+    for name in KEPT_HEADERS {
+        if let Some(v) = fetched.response.headers().get(&name) {
+            headers.insert(name, v.clone());
         }
     }
+    // Each fresh answer from the origin says whether the stream's channel
+    // is `authorized` now (marking it, or clearing the mark once the
+    // channel is opened).
+    if status == 200 && matches!(f.kind, ObjectKind::Playlist | ObjectKind::Master) {
+        let marked = headers
+            .get(playback_auth::ACCESS_HEADER)
+            .is_some_and(|v| v == playback_auth::ACCESS_TOKEN);
+        edge.streams.set_needs_token(&f.stream, marked);
+    }
+    let object = permit.publish(status, headers).await;
+    let body = fetched.response.into_body();
+    match (f.rendition, status) {
+        (Some(rendition), 200) => {
+            let (streams, object) = (edge.streams.clone(), object.clone());
+            tokio::spawn(async move {
+                pump(body, object.clone()).await;
+                learn(&streams, &f.stream, &rendition, &object);
+            });
+        }
+        _ => {
+            tokio::spawn(pump(body, object.clone()));
+        }
+    }
+    Ok(object)
 }
 
 /// Teaches the timing table from a fetched playlist (once per fetch, not

@@ -177,7 +177,7 @@ pub fn metrics(state: &OriginState) -> Response<Body> {
     let mut resp = Response::new(body::full(Bytes::from(text)));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(livecdn_shared::exposition::CONTENT_TYPE),
     );
     resp
 }

@@ -2,6 +2,7 @@
 //! by state, their bytes and seconds, and the disk and upload counters.
 
 use super::Recorder;
+use livecdn_shared::exposition::{family, single, Kind};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -10,11 +11,13 @@ impl Recorder {
     pub fn render_metrics(&self, prefix: &str) -> String {
         let mut out = String::new();
         let backend = self.disk.backend().as_str();
-        out.push_str(&format!(
-            "# HELP {prefix}_recording_io Which disk path recordings use (io_uring or std).\n\
-             # TYPE {prefix}_recording_io gauge\n\
-             {prefix}_recording_io{{backend=\"{backend}\"}} 1\n"
-        ));
+        family(
+            &mut out,
+            &format!("{prefix}_recording_io"),
+            Kind::Gauge,
+            "Which disk path recordings use (io_uring or std)",
+        )
+        .sample(&[("backend", backend)], 1.0);
         let mut by_state: BTreeMap<&'static str, u64> = ["recording", "done", "recovered", "error"]
             .into_iter()
             .map(|s| (s, 0))
@@ -25,97 +28,98 @@ impl Recorder {
             bytes += r.bytes;
             seconds += r.duration_secs();
         }
-        out.push_str(&format!(
-            "# HELP {prefix}_recordings Recordings on disk by state.\n# TYPE {prefix}_recordings gauge\n"
-        ));
+        let mut f = family(
+            &mut out,
+            &format!("{prefix}_recordings"),
+            Kind::Gauge,
+            "Recordings on disk by state",
+        );
         for (state, n) in by_state {
-            out.push_str(&format!("{prefix}_recordings{{state=\"{state}\"}} {n}\n"));
+            f.sample(&[("state", state)], n as f64);
         }
         let s = self.disk.stats();
         let counters = [
             (
                 "recording_disk_bytes",
-                "gauge",
+                Kind::Gauge,
                 "Bytes of media in recordings on disk",
                 bytes as f64,
             ),
             (
                 "recording_seconds",
-                "gauge",
+                Kind::Gauge,
                 "Seconds of media in recordings on disk",
                 seconds,
             ),
             (
                 "recordings_started_total",
-                "counter",
+                Kind::Counter,
                 "Recordings started",
                 self.stats.started.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recordings_failed_total",
-                "counter",
+                Kind::Counter,
                 "Recordings stopped by a disk error",
                 self.stats.failed.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recordings_expired_total",
-                "counter",
+                Kind::Counter,
                 "Recordings retention deleted",
                 self.stats.expired.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recording_segments_total",
-                "counter",
+                Kind::Counter,
                 "Segments written to recordings",
                 self.stats.segments.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recording_uploads_total",
-                "counter",
+                Kind::Counter,
                 "Recordings uploaded to object storage",
                 self.stats.uploads.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recording_uploaded_bytes_total",
-                "counter",
+                Kind::Counter,
                 "Bytes uploaded to object storage",
                 self.stats.uploaded_bytes.load(Ordering::Relaxed) as f64,
             ),
             (
                 "recording_upload_failures_total",
-                "counter",
+                Kind::Counter,
                 "Recording uploads given up after every try",
                 self.stats.upload_failures.load(Ordering::Relaxed) as f64,
             ),
             (
                 "disk_ops_total",
-                "counter",
+                Kind::Counter,
                 "Disk operations (writes, appends, reads, removals)",
                 s.ops.load(Ordering::Relaxed) as f64,
             ),
             (
                 "disk_errors_total",
-                "counter",
+                Kind::Counter,
                 "Disk operations that failed",
                 s.errors.load(Ordering::Relaxed) as f64,
             ),
             (
                 "disk_written_bytes_total",
-                "counter",
+                Kind::Counter,
                 "Bytes written to disk",
                 s.bytes_written.load(Ordering::Relaxed) as f64,
             ),
             (
                 "disk_read_bytes_total",
-                "counter",
+                Kind::Counter,
                 "Bytes read from disk",
                 s.bytes_read.load(Ordering::Relaxed) as f64,
             ),
         ];
         for (name, kind, help, v) in counters {
-            out.push_str(&format!(
-                "# HELP {prefix}_{name} {help}.\n# TYPE {prefix}_{name} {kind}\n{prefix}_{name} {v}\n"
-            ));
+            single(&mut out, &format!("{prefix}_{name}"), kind, help, v);
         }
         out
     }

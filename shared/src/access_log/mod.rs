@@ -210,11 +210,13 @@ impl AccessLog {
                 self.dropped(),
             ),
         ] {
-            out.push_str(&format!(
-                "# HELP {prefix}_access_log_{name} {help}.\n\
-                 # TYPE {prefix}_access_log_{name} counter\n\
-                 {prefix}_access_log_{name}_total {v}\n"
-            ));
+            crate::exposition::single(
+                &mut out,
+                &format!("{prefix}_access_log_{name}"),
+                crate::exposition::Kind::Counter,
+                help,
+                v as f64,
+            );
         }
         out
     }

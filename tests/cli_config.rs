@@ -220,6 +220,10 @@ fn shipped_edge_and_shield_configs_parse() {
         edge.cluster.map_ttl,
         livecdn_shared::config::DEFAULT_MAP_TTL
     );
+    assert_eq!(
+        edge.cluster.failover_hold,
+        livecdn_shared::config::DEFAULT_FAILOVER_HOLD
+    );
     let shield = livecdn_shared::config::load_edge(&dir.join("shield.toml")).unwrap();
     assert_eq!(shield.role, livecdn_shared::config::EdgeRole::Shield);
     assert_eq!(shield.cluster.lease, livecdn_shared::config::DEFAULT_LEASE);

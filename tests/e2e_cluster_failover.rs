@@ -133,6 +133,17 @@ async fn hls_js_plays_on_through_the_edge_when_the_primary_origin_dies() {
     );
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["fatalError"].is_null(), "{report}");
+    // The edge held the player's playlist requests across the failover
+    // (cluster.failover_hold) instead of answering 502 from the dead
+    // origin or 404 between the two entries.
+    let refused: Vec<&str> = report["consoleErrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str())
+        .filter(|e| e.starts_with("http ") && e.contains("/live/studio/") && e.contains(".m3u8"))
+        .collect();
+    assert!(refused.is_empty(), "playlist requests refused: {refused:?}");
     let target_ms = before.target_duration * 1000;
     assert!(
         report["hold_worst_stuck_ms"].as_u64().unwrap_or(u64::MAX) <= target_ms,

@@ -57,6 +57,17 @@ fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// `livecdn up --demo` with its edge, once the edge serves the stream.
+async fn demo_through_the_edge() -> support::Up {
+    let up = Origin::up_demo_with_edge();
+    wait_ok(
+        &up.edge_url("/live/demo/master.m3u8"),
+        Duration::from_secs(30),
+    )
+    .await;
+    up
+}
+
 #[test]
 fn promtool_accepts_the_alerting_rules() {
     if !have("promtool") {
@@ -97,14 +108,9 @@ async fn every_metric_the_dashboard_and_rules_name_is_exported() {
     if !have("ffmpeg") {
         return;
     }
-    let up = Origin::up_demo_with_edge();
     // Live through the edge (a viewer, cache hits and misses), with the
     // ladder's rungs running.
-    wait_ok(
-        &up.edge_url("/live/demo/master.m3u8"),
-        Duration::from_secs(30),
-    )
-    .await;
+    let up = demo_through_the_edge().await;
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut exported = BTreeSet::new();
     loop {
@@ -257,12 +263,7 @@ async fn prometheus_scrapes_every_family_and_evaluates_the_rules() {
         );
         return;
     }
-    let up = Origin::up_demo_with_edge();
-    wait_ok(
-        &up.edge_url("/live/demo/master.m3u8"),
-        Duration::from_secs(30),
-    )
-    .await;
+    let up = demo_through_the_edge().await;
     get(&up.edge_url("/live/demo/source/index.m3u8")).await;
     let prom = Prometheus::start(&[("origin", up.origin.http), ("edge", up.edge_http)]);
     let auth = format!("Bearer {}", support::ADMIN_TOKEN);

@@ -24,6 +24,8 @@ struct Known {
     entry: Option<Arc<OriginEntry>>,
     /// `None` after a failed fetch: read the map again.
     read: Option<Instant>,
+    /// The last read that found an origin for the stream.
+    mapped: Option<Instant>,
 }
 
 /// What has been read from the map, and when (sans-IO).
@@ -58,6 +60,15 @@ impl MapCache {
         self.known.get(stream).and_then(|k| k.entry.clone())
     }
 
+    /// Whether a read within `within` before `now` found an origin for
+    /// `stream`: if none has it now, it may be between two (a failover).
+    pub fn mapped_within(&self, stream: &str, within: Duration, now: Instant) -> bool {
+        self.known
+            .get(stream)
+            .and_then(|k| k.mapped)
+            .is_some_and(|m| now.saturating_duration_since(m) < within)
+    }
+
     /// Records a read; returns whether the stream's origin changed.
     pub fn store(&mut self, stream: &str, entry: Option<OriginEntry>, now: Instant) -> bool {
         if self.known.len() >= MAX_KNOWN && !self.known.contains_key(stream) {
@@ -72,6 +83,10 @@ impl MapCache {
         }
         let before = self.last(stream).map(|e| e.node.clone());
         let changed = before.as_deref() != entry.as_ref().map(|e| e.node.as_str());
+        let mapped = match entry {
+            Some(_) => Some(now),
+            None => self.known.get(stream).and_then(|k| k.mapped),
+        };
         let entry = match (self.last(stream), entry) {
             // Keep the shared value when nothing changed (no allocation).
             (Some(old), Some(new)) if *old == new => Some(old),
@@ -82,6 +97,7 @@ impl MapCache {
             Known {
                 entry,
                 read: Some(now),
+                mapped,
             },
         );
         changed && before.is_some()
@@ -193,6 +209,11 @@ impl StreamMap {
     pub fn invalidate(&self, stream: &str) {
         self.cache().invalidate(stream);
     }
+
+    /// Whether an origin had `stream` within `within` ([`MapCache::mapped_within`]).
+    pub fn mapped_within(&self, stream: &str, within: Duration) -> bool {
+        self.cache().mapped_within(stream, within, Instant::now())
+    }
 }
 
 #[cfg(test)]
@@ -250,5 +271,23 @@ mod tests {
 
         c.invalidate("a");
         assert_eq!(c.fresh("a", t0 + Duration::from_millis(10)), None);
+    }
+
+    #[test]
+    fn a_stream_that_left_the_map_is_known_to_have_been_mapped_for_a_while() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut c = MapCache::new(Duration::from_millis(500));
+        c.store("never", None, t0);
+        assert!(!c.mapped_within("never", s * 10, t0), "never had an origin");
+        c.store("a", Some(entry("o1")), t0);
+        c.store("a", None, t0 + s);
+        assert!(c.mapped_within("a", s * 2, t0 + s), "lost a second ago");
+        assert!(
+            !c.mapped_within("a", s * 2, t0 + s * 2),
+            "lost too long ago"
+        );
+        c.store("a", Some(entry("o2")), t0 + s * 3);
+        assert!(c.mapped_within("a", s, t0 + s * 3), "back");
     }
 }

@@ -34,6 +34,7 @@ pub struct Cluster {
     /// What a shield announces itself as.
     advertise: Option<String>,
     lease: Duration,
+    failover_hold: Duration,
 }
 
 impl Cluster {
@@ -69,6 +70,7 @@ impl Cluster {
             store,
             advertise,
             lease: c.lease,
+            failover_hold: c.failover_hold,
         }))
     }
 
@@ -77,6 +79,7 @@ impl Cluster {
         ClusterView {
             map: self.map.clone(),
             shields: self.shields.clone(),
+            failover_hold: self.failover_hold,
         }
     }
 

@@ -5,7 +5,9 @@
 //! With `cluster.redis` the upstreams are not only what is configured:
 //! a live stream is fetched from the origin the stream map names (and
 //! from no other: an origin is never asked for a stream it does not
-//! have; a stream in no origin's entry is a 404 here), and an edge's
+//! have; a stream in no origin's entry is a 404 here), a request for a
+//! stream in failover is held for the next origin (`cluster.failover_hold`),
+//! and an edge's
 //! shields are the configured ones plus the live set shields announce.
 //! Upstreams learned that way keep their health marks by base URL.
 
@@ -37,12 +39,18 @@ pub enum UpstreamError {
 /// Upstreams learned from the cluster (origins in map entries, live
 /// shields) remembered at most; past it, unhealthy ones are forgotten.
 const MAX_LEARNED: usize = 1024;
+/// Origins one fetch tries at most (a stream the map keeps moving).
+const MAX_ORIGIN_TRIES: usize = 4;
+/// How often a request held in a failover reads the map.
+const FAILOVER_POLL: Duration = Duration::from_millis(100);
 
 /// The cluster's view, with `cluster.redis`.
 pub struct ClusterView {
     pub map: Arc<livecdn_cluster::StreamMap>,
     /// Live shields (edges only).
     pub shields: Option<Arc<livecdn_cluster::Members>>,
+    /// `cluster.failover_hold`.
+    pub failover_hold: Duration,
 }
 
 /// One upstream base URL and what we know of its health.
@@ -271,10 +279,29 @@ impl Upstreams {
         }
         let mut tried: Vec<String> = Vec::new();
         // A failed fetch from the origin the map named reads the map again:
-        // the stream may have moved (one more try, on the new origin).
-        for _ in 0..2 {
+        // the stream may have moved. A live stream in failover (its origin
+        // failed, or the map stopped naming one a moment ago) is held for
+        // the next origin, reading the map every FAILOVER_POLL, up to
+        // `cluster.failover_hold`: the viewer sees a slow answer, not an
+        // error that some players take as fatal.
+        let hold = self
+            .cluster
+            .as_ref()
+            .filter(|_| path_and_query.starts_with("/live/"))
+            .map(|c| (c, Instant::now() + c.failover_hold));
+        loop {
+            let in_failover = |tried: &[String]| {
+                hold.is_some_and(|(c, until)| {
+                    Instant::now() < until
+                        && (!tried.is_empty() || c.map.mapped_within(stream, c.failover_hold))
+                })
+            };
             let origins = match self.origins_for(stream, path_and_query).await {
                 Ok(o) => o,
+                Err(_) if in_failover(&tried) => {
+                    self.wait_for_map(stream).await;
+                    continue;
+                }
                 Err(e) if tried.is_empty() => return Err(e),
                 Err(_) => break,
             };
@@ -283,6 +310,10 @@ impl Upstreams {
                 .filter(|u| !tried.contains(&u.base))
                 .collect();
             if fresh.is_empty() {
+                if in_failover(&tried) {
+                    self.wait_for_map(stream).await;
+                    continue;
+                }
                 break;
             }
             for up in fresh {
@@ -297,7 +328,7 @@ impl Upstreams {
                     Err(why) => last = why,
                 }
             }
-            if self.cluster.is_none() {
+            if self.cluster.is_none() || tried.len() >= MAX_ORIGIN_TRIES {
                 break;
             }
             self.forget(stream);
@@ -309,6 +340,12 @@ impl Upstreams {
             }
         }
         Err(UpstreamError::Unavailable(last))
+    }
+
+    /// Waits one map poll in a failover; the next lookup reads the map.
+    async fn wait_for_map(&self, stream: &str) {
+        tokio::time::sleep(FAILOVER_POLL).await;
+        self.forget(stream);
     }
 
     /// The map's entry for `stream` failed a fetch: read it again next time.

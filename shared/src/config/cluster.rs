@@ -12,6 +12,14 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
 /// How long an edge trusts what it read from the map. Edges follow a
 /// stream that moved to another origin within this (plus one fetch).
 pub const DEFAULT_MAP_TTL: Duration = Duration::from_millis(500);
+/// How long an edge holds a request for a stream in failover (its origin
+/// stopped answering, or the map stopped naming one a moment ago) for the
+/// next origin: a dead origin's entry lapses within a lease, a backup
+/// claims it within one renewal (a third of a lease), and the edge reads
+/// the map again within `map_ttl`.
+pub const DEFAULT_FAILOVER_HOLD: Duration = DEFAULT_LEASE
+    .saturating_add(Duration::from_millis(DEFAULT_LEASE.as_millis() as u64 / 3))
+    .saturating_add(DEFAULT_MAP_TTL);
 
 /// The origin's `[cluster]`: credentials it checks (`livecdn cluster-key
 /// NODE`, signed with `secret`; push subscriptions always need one, HTTP
@@ -73,6 +81,12 @@ pub struct EdgeClusterConfig {
     /// How long an entry read from the map is used before it is read again.
     #[serde(with = "humantime_serde")]
     pub map_ttl: Duration,
+    /// How long a request for a live stream in failover is held for the
+    /// next origin before it fails (404 once no origin has the stream,
+    /// 502 while the map still names the dead one). Cover the origins'
+    /// lease and a third.
+    #[serde(with = "humantime_serde")]
+    pub failover_hold: Duration,
 }
 
 impl Default for EdgeClusterConfig {
@@ -82,6 +96,7 @@ impl Default for EdgeClusterConfig {
             advertise: None,
             lease: DEFAULT_LEASE,
             map_ttl: DEFAULT_MAP_TTL,
+            failover_hold: DEFAULT_FAILOVER_HOLD,
         }
     }
 }

@@ -18,7 +18,9 @@ mod webrtc;
 pub use access_log::{AccessLogConfig, ACCESS_LOG_STDOUT};
 pub use bitrate::{Bitrate, BitrateError};
 pub use chat::ChatConfig;
-pub use cluster::{ClusterConfig, EdgeClusterConfig, DEFAULT_LEASE, DEFAULT_MAP_TTL};
+pub use cluster::{
+    ClusterConfig, EdgeClusterConfig, DEFAULT_FAILOVER_HOLD, DEFAULT_LEASE, DEFAULT_MAP_TTL,
+};
 pub use control::ControlConfig;
 pub use edge::{
     CacheConfig, EdgeConfig, EdgeListenConfig, EdgeRole, PlaybackAuthConfig, TlsConfig,
